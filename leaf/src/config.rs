@@ -1,0 +1,79 @@
+//! Command-line flags, each with an environment fallback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// leaf: the venue node of Felt. Runs the tournament event log (NATS JetStream), the state
+/// database (LibSQL), the HTTP API and the live WebSocket feed for TD consoles and displays.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "leaf", version)]
+pub struct Config {
+    /// Where leaf keeps everything: leaf.db, the JetStream store, the nats-server config.
+    #[arg(long, env = "LEAF_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Address for HTTP and WebSocket. 0.0.0.0 serves the venue network.
+    #[arg(long, env = "LEAF_ADDR", default_value = "0.0.0.0:8080")]
+    pub addr: SocketAddr,
+
+    /// The nats-server executable to supervise (default: .tools/ from `make deps`, then PATH).
+    #[arg(long, env = "LEAF_NATS_SERVER")]
+    pub nats_server: Option<PathBuf>,
+
+    /// Use this NATS server or cluster (e.g. nats://10.0.0.5:4222) instead of starting one.
+    #[arg(long, env = "LEAF_NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// Auth token for --nats-url, if that server wants one.
+    #[arg(long, env = "LEAF_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+
+    /// Development mode: permissive CORS so the frontend dev server can call the API.
+    #[arg(long, env = "LEAF_DEV")]
+    pub dev: bool,
+
+    /// Log line format on stderr.
+    #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::try_parse_from(["leaf"]).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.addr, "0.0.0.0:8080".parse().unwrap());
+        assert!(!c.dev);
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn bad_flags_are_rejected_with_a_reason() {
+        for args in [
+            vec!["leaf", "--no-such-flag"],
+            vec!["leaf", "--addr", "not-an-address"],
+            vec!["leaf", "--addr", "127.0.0.1:99999"],
+            vec!["leaf", "--log-format", "xml"],
+        ] {
+            let err = Config::try_parse_from(&args).unwrap_err();
+            assert!(!err.to_string().is_empty(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn the_clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Config::command().debug_assert();
+    }
+}

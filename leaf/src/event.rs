@@ -1,0 +1,237 @@
+//! The shared vocabulary of leaf: identifiers and positions that every room uses.
+//!
+//! These are newtypes on purpose. A `TournamentId` can only be built from a UUID, and a
+//! `SubjectToken` only from text that is safe inside a NATS subject, so a wildcard or a dot
+//! from user input can never widen a subscription or a publish to another tournament.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One tournament at the venue. Every event, subject, subscription and row is scoped by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TournamentId(Uuid);
+
+impl TournamentId {
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for TournamentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hyphenated lowercase: the only spelling that ever reaches a subject.
+        self.0.as_hyphenated().fmt(f)
+    }
+}
+
+/// Why a piece of text is not a tournament id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a tournament id (expected a UUID such as 0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11)")]
+pub struct InvalidTournamentId;
+
+impl FromStr for TournamentId {
+    type Err = InvalidTournamentId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Only the hyphenated form: braces, `urn:uuid:` and simple forms are all valid UUIDs
+        // to the uuid crate, but accepting several spellings of one id invites confusion.
+        if s.len() != 36 {
+            return Err(InvalidTournamentId);
+        }
+        Uuid::try_parse(s)
+            .map(Self)
+            .map_err(|_| InvalidTournamentId)
+    }
+}
+
+/// One token of a NATS subject that came from outside leaf (an event type, for example).
+///
+/// Allowed: 1 to 64 characters of `[a-z0-9_-]`. That excludes `.` (a token separator), `*`
+/// and `>` (wildcards), whitespace and the empty token, so no value of this type can change
+/// the shape of the subject it is put into.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SubjectToken(String);
+
+impl SubjectToken {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SubjectToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a piece of text cannot be a subject token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSubjectToken {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {max} characters, got {got}", max = SubjectToken::MAX_LEN)]
+    TooLong { got: usize },
+    #[error("may only contain a-z, 0-9, '_' and '-', found {0:?}")]
+    BadChar(char),
+}
+
+impl FromStr for SubjectToken {
+    type Err = InvalidSubjectToken;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(InvalidSubjectToken::Empty);
+        }
+        let chars = s.chars().count();
+        if chars > Self::MAX_LEN {
+            return Err(InvalidSubjectToken::TooLong { got: chars });
+        }
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+        {
+            return Err(InvalidSubjectToken::BadChar(bad));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for SubjectToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A position in an event log. Sequences start at 1; 0 means "nothing yet".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A publisher-chosen id that makes a publish idempotent within the log's duplicate window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MsgId(String);
+
+impl MsgId {
+    /// Longest id accepted. JetStream has no hard limit, but the id travels in a header on
+    /// every message and is kept in the dedupe table, so it is kept short.
+    pub const MAX_LEN: usize = 128;
+
+    pub fn new(id: impl Into<String>) -> Result<Self, InvalidMsgId> {
+        let id = id.into();
+        if id.is_empty() || id.len() > Self::MAX_LEN {
+            return Err(InvalidMsgId);
+        }
+        // Header values must be visible ASCII: a CR or LF would end the header early.
+        if !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InvalidMsgId);
+        }
+        Ok(Self(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a message id must be 1 to 128 visible ASCII characters")]
+pub struct InvalidMsgId;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn tournament_id_accepts_only_the_hyphenated_uuid() {
+        let id = "0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11";
+        assert_eq!(id.parse::<TournamentId>().unwrap().to_string(), id);
+        for bad in [
+            "",
+            "*",
+            ">",
+            "a.b",
+            "%2A",
+            "..%2F",
+            "0b9d6f3e5c1a4c399a571f3f0e2c7d11",
+            "{0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11}",
+            "0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d1g",
+        ] {
+            assert!(bad.parse::<TournamentId>().is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn subject_token_errors_name_the_problem() {
+        assert_eq!("".parse::<SubjectToken>(), Err(InvalidSubjectToken::Empty));
+        assert_eq!(
+            "a.b".parse::<SubjectToken>(),
+            Err(InvalidSubjectToken::BadChar('.'))
+        );
+        assert_eq!(
+            "x".repeat(65).parse::<SubjectToken>(),
+            Err(InvalidSubjectToken::TooLong { got: 65 })
+        );
+        assert!("x".repeat(64).parse::<SubjectToken>().is_ok());
+        assert!("level_up-2".parse::<SubjectToken>().is_ok());
+    }
+
+    #[test]
+    fn msg_id_rejects_header_breaking_text() {
+        assert!(MsgId::new("ok-123").is_ok());
+        assert!(MsgId::new("").is_err());
+        assert!(MsgId::new("a\r\nNats-Expected-Stream: X").is_err());
+        assert!(MsgId::new("a b").is_err());
+        assert!(MsgId::new("x".repeat(129)).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_accepted_token_is_one_plain_subject_token(s in any::<String>()) {
+            if let Ok(token) = s.parse::<SubjectToken>() {
+                let t = token.as_str();
+                prop_assert!(!t.is_empty() && t.len() <= 64);
+                prop_assert!(!t.contains(['.', '*', '>']));
+                prop_assert!(!t.chars().any(char::is_whitespace));
+            }
+        }
+
+        #[test]
+        fn tokens_from_the_allowed_alphabet_are_accepted(s in "[a-z0-9_-]{1,64}") {
+            let token: SubjectToken = s.parse().unwrap();
+            prop_assert_eq!(token.as_str(), s.as_str());
+        }
+
+        #[test]
+        fn a_token_with_any_forbidden_char_is_rejected(
+            prefix in "[a-z0-9_-]{0,20}",
+            bad in prop::sample::select(vec!['.', '*', '>', ' ', '\t', '\n', 'A', 'Z', '/', '\\', '\0', 'é']),
+            suffix in "[a-z0-9_-]{0,20}",
+        ) {
+            let s = format!("{prefix}{bad}{suffix}");
+            prop_assert!(s.parse::<SubjectToken>().is_err());
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! `GET /api/v1/health`: a real check of every subsystem, 200 when all work, 503 otherwise.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::AppState;
+use crate::hub::HubHealth;
+use crate::log::LogHealth;
+use crate::store::StoreHealth;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/health", get(health))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_s: u64,
+    /// Changes at every leaf start; the same value as in WebSocket `connected` messages.
+    pub server_id: String,
+    pub subsystems: Subsystems,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Subsystems {
+    pub libsql: StoreHealth,
+    pub nats: LogHealth,
+    pub hub: HubHealth,
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let (libsql, nats) = tokio::join!(state.store.health(), state.log.health());
+    let hub = state.hub.health();
+    let ok = libsql.ok && nats.ok && hub.ok;
+    let body = Health {
+        status: if ok { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: state.started.elapsed().as_secs(),
+        server_id: state.server_id.to_string(),
+        subsystems: Subsystems { libsql, nats, hub },
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}

