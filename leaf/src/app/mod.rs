@@ -126,6 +126,11 @@ impl App {
         &self.state
     }
 
+    /// The JetStream log, for tests that look at the streams themselves.
+    pub fn jetstream(&self) -> &Arc<JetStreamLog> {
+        &self.jetstream
+    }
+
     /// Serves until `shutdown` is cancelled, then tears everything down in reverse order.
     pub async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let addr = self.local_addr()?;

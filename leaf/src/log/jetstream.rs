@@ -83,6 +83,20 @@ impl JetStreamLog {
         }
     }
 
+    /// The configuration JetStream reports for one of leaf's streams.
+    pub async fn stream_config(&self, name: StreamName) -> Result<stream::Config, LogError> {
+        let mut stream = self
+            .js
+            .get_stream(name.as_str())
+            .await
+            .map_err(|e| LogError::Unavailable(format!("stream {name}: {e}")))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| LogError::Unavailable(format!("stream {name}: {e}")))?;
+        Ok(info.config.clone())
+    }
+
     async fn probe(&self) -> LogHealth {
         let supervised = match &self.server {
             ServerKind::Supervised(status) => Some(status.borrow().clone()),

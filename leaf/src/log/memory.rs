@@ -142,6 +142,13 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_memory_log_keeps_the_event_log_contract() {
+        crate::log::contract::check_all(&MemoryLog::new())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn a_repeated_message_id_stores_nothing_new() {
         let log = MemoryLog::new();
         let subject = Subject::Audit(TournamentId::new_random());

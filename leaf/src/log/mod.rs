@@ -14,6 +14,7 @@
 //! - A publish with a [`MsgId`] is idempotent within the duplicate window: a repeat returns
 //!   the original sequence with `duplicate: true` and stores nothing new.
 
+pub mod contract;
 pub mod jetstream;
 pub mod memory;
 pub mod supervisor;

@@ -1,0 +1,215 @@
+//! The HTTP surface of a real, in-process leaf with the real nats-server and LibSQL.
+
+mod support;
+
+use axum::routing::get;
+use leaf::log::StreamName;
+use support::TestLeaf;
+
+#[tokio::test]
+async fn health_reports_every_subsystem_ok() {
+    let leaf = TestLeaf::start().await;
+    let response = reqwest::get(leaf.url("/api/v1/health")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    insta::assert_json_snapshot!("health", body, {
+        ".uptime_s" => "[uptime]",
+        ".server_id" => "[uuid]",
+        ".version" => "[version]",
+    });
+    leaf.stop().await;
+}
+
+#[tokio::test]
+async fn both_streams_exist_with_their_subjects_and_the_server_syncs_always() {
+    let leaf = TestLeaf::start().await;
+    for (name, subject) in [
+        (StreamName::Audit, "tournament.*.audit"),
+        (StreamName::State, "tournament.*.state.*"),
+    ] {
+        let config = leaf.jetstream.stream_config(name).await.unwrap();
+        assert_eq!(config.subjects, vec![subject.to_owned()], "{name}");
+        assert_eq!(
+            config.storage,
+            async_nats::jetstream::stream::StorageType::File
+        );
+        assert_eq!(config.duplicate_window, leaf::log::DUPLICATE_WINDOW);
+    }
+    let health = leaf.app_state.log.health().await;
+    assert_eq!(health.sync_interval.as_deref(), Some("always"));
+    leaf.stop().await;
+}
+
+#[tokio::test]
+async fn jetstream_keeps_the_event_log_contract() {
+    let leaf = TestLeaf::start().await;
+    leaf::log::contract::check_all(leaf.jetstream.as_ref())
+        .await
+        .unwrap();
+    leaf.stop().await;
+}
+
+#[tokio::test]
+async fn streams_survive_a_restart_on_the_same_data_dir() {
+    let leaf = TestLeaf::start().await;
+    let t = leaf::event::TournamentId::new_random();
+    let subject = leaf::log::Subject::Audit(t);
+    let first = leaf
+        .app_state
+        .log
+        .publish(subject.clone(), "one".into(), None)
+        .await
+        .unwrap();
+    let dir = leaf.stop().await;
+
+    let app = leaf::app::App::start(&support::config(dir.path().join("data")))
+        .await
+        .unwrap();
+    let second = app
+        .state()
+        .log
+        .publish(subject, "two".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(second.seq.0, first.seq.0 + 1, "the acked event was lost");
+    let token = tokio_util::sync::CancellationToken::new();
+    token.cancel();
+    app.serve(token).await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_api_paths_get_the_json_error_shape() {
+    let leaf = TestLeaf::start().await;
+    for (method, path, status, code) in [
+        ("GET", "/api/v1/no-such-thing", 404, "not_found"),
+        ("GET", "/api", 404, "not_found"),
+        ("DELETE", "/api/v2/anything/at/all", 404, "not_found"),
+        ("POST", "/api/v1/health", 405, "method_not_allowed"),
+    ] {
+        let response = reqwest::Client::new()
+            .request(method.parse().unwrap(), leaf.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{method} {path}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    leaf.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_rejected_with_413_in_the_error_shape() {
+    let leaf = TestLeaf::start().await;
+    let response = reqwest::Client::new()
+        .post(leaf.url("/api/v1/health"))
+        .body(vec![b'x'; leaf::http::middleware::BODY_LIMIT + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    leaf.stop().await;
+}
+
+#[tokio::test]
+async fn request_ids_are_generated_or_echoed() {
+    let leaf = TestLeaf::start().await;
+    let client = reqwest::Client::new();
+    let generated = client.get(leaf.url("/api/v1/health")).send().await.unwrap();
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "{id}");
+    let echoed = client
+        .get(leaf.url("/nowhere"))
+        .header("x-request-id", "td-console-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "td-console-7");
+    leaf.stop().await;
+}
+
+#[tokio::test]
+async fn the_spa_is_served_and_unknown_paths_fall_back_to_index() {
+    let leaf = TestLeaf::start().await;
+    let index = reqwest::get(leaf.url("/")).await.unwrap();
+    assert_eq!(index.status(), 200);
+    assert!(
+        index.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let etag = index.headers()["etag"].clone();
+    let index = index.text().await.unwrap();
+    assert!(index.contains("Felt"), "{index}");
+
+    for path in ["/tournaments/abc/display", "/td", "/index.html"] {
+        let deep = reqwest::get(leaf.url(path)).await.unwrap();
+        assert_eq!(deep.status(), 200, "{path}");
+        assert_eq!(deep.text().await.unwrap(), index, "{path}");
+    }
+    let cached = reqwest::Client::new()
+        .get(leaf.url("/"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+    let missing_asset = reqwest::get(leaf.url("/_app/immutable/gone.js"))
+        .await
+        .unwrap();
+    assert_eq!(missing_asset.status(), 404);
+    let post = reqwest::Client::new()
+        .post(leaf.url("/td"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+    leaf.stop().await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
+    let state = TestLeaf::start().await;
+    let routes = leaf::http::routes(state.app_state.clone()).route(
+        "/api/v1/boom",
+        get(|| async {
+            panic!("the dealer dropped the deck");
+            #[allow(unreachable_code)]
+            ""
+        }),
+    );
+    let router = leaf::http::middleware::apply(routes, false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(leaf::app::serve(listener, router, std::future::pending()));
+
+    let boom = reqwest::get(format!("http://{addr}/api/v1/boom"))
+        .await
+        .unwrap();
+    assert_eq!(boom.status(), 500);
+    let body: serde_json::Value = boom.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "internal");
+    assert!(
+        !body.to_string().contains("dealer"),
+        "a 500 must not reveal internals: {body}"
+    );
+    for _ in 0..3 {
+        let ok = reqwest::get(format!("http://{addr}/api/v1/health"))
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+    }
+    state.stop().await;
+}

@@ -1,0 +1,380 @@
+//! leaf as a spawned binary: signals, the nats-server child's lifetime, and startup failures.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LEAF: &str = env!("CARGO_BIN_EXE_leaf");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Running {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Running {
+    let log = data_dir.with_extension("log");
+    let out = fs::File::create(&log).unwrap();
+    let child = Command::new(LEAF)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--nats-server")
+        .arg(support::nats_server())
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    Running { child, port, log }
+}
+
+fn health(port: u16) -> Option<u16> {
+    let response = reqwest::blocking_get(port)?;
+    Some(response)
+}
+
+mod reqwest {
+    /// A minimal blocking GET of /api/v1/health: the status code, or None if unreachable.
+    pub fn blocking_get(port: u16) -> Option<u16> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+            .ok()?;
+        stream
+            .write_all(b"GET /api/v1/health HTTP/1.0\r\nHost: leaf\r\n\r\n")
+            .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+fn wait_until(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Live (not zombie) processes named nats-server whose parent is `parent`.
+fn nats_children(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some((comm, rest)) = stat.split_once(") ") else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if ppid == parent && comm.ends_with("(nats-server") && state != "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.split_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a process this test started.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+fn started(dir: &Path) -> (Running, u32) {
+    let leaf = spawn(&dir.join("data"), free_port(), &[]);
+    assert!(
+        wait_until(Duration::from_secs(15), || health(leaf.port) == Some(200)),
+        "leaf did not become healthy:\n{}",
+        fs::read_to_string(&leaf.log).unwrap_or_default()
+    );
+    let nats = nats_children(leaf.child.id());
+    assert_eq!(
+        nats.len(),
+        1,
+        "expected one nats-server child, found {nats:?}"
+    );
+    (leaf, nats[0])
+}
+
+#[test]
+fn sigterm_exits_zero_within_five_seconds_and_stops_nats_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut leaf, nats) = started(dir.path());
+    let begun = Instant::now();
+    signal(leaf.child.id(), libc::SIGTERM);
+    let status = loop {
+        if let Some(status) = leaf.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            begun.elapsed() < Duration::from_secs(5),
+            "leaf still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(!alive(nats), "nats-server {nats} outlived leaf");
+    let log = fs::read_to_string(&leaf.log).unwrap();
+    for step in [
+        "\"HTTP\"",
+        "\"hub\"",
+        "\"nats-server\"",
+        "\"libsql\"",
+        "leaf stopped",
+    ] {
+        assert!(log.contains(step), "shutdown log lacks {step}:\n{log}");
+    }
+}
+
+#[test]
+fn sigkill_of_leaf_leaves_no_orphan_nats_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut leaf, nats) = started(dir.path());
+    leaf.child.kill().unwrap();
+    leaf.child.wait().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(nats)),
+        "nats-server {nats} survived SIGKILL of leaf"
+    );
+}
+
+#[test]
+fn a_killed_nats_server_is_restarted_and_health_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leaf, nats) = started(dir.path());
+    signal(nats, libc::SIGKILL);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let children = nats_children(leaf.child.id());
+            children.len() == 1 && children[0] != nats && health(leaf.port) == Some(200)
+        }),
+        "no healthy restart:\n{}",
+        fs::read_to_string(&leaf.log).unwrap_or_default()
+    );
+    let log = fs::read_to_string(&leaf.log).unwrap();
+    assert!(log.contains("nats-server exited unexpectedly"), "{log}");
+}
+
+/// Runs leaf to completion and returns its exit code and output.
+fn run_to_failure(data_dir: &Path, args: &[&str]) -> (i32, String) {
+    let output = Command::new(LEAF)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn bad_flags_exit_two_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--no-such-flag"],
+        vec!["--addr", "nonsense"],
+        vec!["--log-format", "yaml"],
+    ] {
+        let (code, out) = run_to_failure(&dir.path().join("d"), &args);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(out.contains("error:"), "{args:?}: {out}");
+    }
+    assert!(
+        !dir.path().join("d").exists(),
+        "a bad flag created the data dir"
+    );
+}
+
+#[test]
+fn startup_failures_exit_non_zero_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = support::nats_server();
+    let nats = nats.to_str().unwrap();
+    let too_old = script(dir.path(), "old-nats", "echo 'nats-server: v2.9.10'");
+    let crashing = script(
+        dir.path(),
+        "crashing-nats",
+        "case \"$1\" in --version) echo 'nats-server: v2.12.4';; *) echo 'FTL: disk on fire' >&2; exit 3;; esac",
+    );
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_addr = busy.local_addr().unwrap().to_string();
+    let free = format!("127.0.0.1:{}", free_port());
+
+    let cases: Vec<(&str, PathBuf, Vec<&str>, &[&str])> = vec![
+        (
+            "port in use",
+            dir.path().join("a"),
+            vec!["--addr", &busy_addr, "--nats-server", nats],
+            &["in use", "--addr"],
+        ),
+        (
+            "unwritable data dir",
+            PathBuf::from("/proc/leaf-test-nope"),
+            vec!["--addr", &free, "--nats-server", nats],
+            &["data dir", "writable"],
+        ),
+        (
+            "missing nats-server",
+            dir.path().join("b"),
+            vec!["--addr", &free, "--nats-server", "/nonexistent/nats-server"],
+            &["nats-server", "make deps"],
+        ),
+        (
+            "nats-server too old",
+            dir.path().join("c"),
+            vec!["--addr", &free, "--nats-server", too_old.to_str().unwrap()],
+            &["2.9.10", "2.10"],
+        ),
+        (
+            "nats-server failing",
+            dir.path().join("d"),
+            vec!["--addr", &free, "--nats-server", crashing.to_str().unwrap()],
+            &["exited during startup", "disk on fire"],
+        ),
+    ];
+    for (what, data_dir, args, expect) in cases {
+        let (code, out) = run_to_failure(&data_dir, &args);
+        assert_ne!(code, 0, "{what}: {out}");
+        let last = out
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("leaf: "))
+            .unwrap_or_else(|| panic!("{what}: no `leaf:` line in {out}"));
+        let all = out.to_lowercase();
+        for word in expect {
+            assert!(
+                all.contains(&word.to_lowercase()),
+                "{what}: {word:?} missing from {out}"
+            );
+        }
+        assert!(!last.is_empty());
+    }
+    drop(busy);
+}
+
+#[test]
+fn a_corrupt_or_newer_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = support::nats_server();
+    let free = format!("127.0.0.1:{}", free_port());
+
+    let corrupt = dir.path().join("corrupt");
+    fs::create_dir_all(&corrupt).unwrap();
+    let garbage = b"not a database, just the blind structure for tonight".repeat(200);
+    fs::write(corrupt.join("leaf.db"), &garbage).unwrap();
+    let (code, out) = run_to_failure(
+        &corrupt,
+        &["--addr", &free, "--nats-server", nats.to_str().unwrap()],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("leaf.db"), "{out}");
+    assert_eq!(fs::read(corrupt.join("leaf.db")).unwrap(), garbage);
+    assert!(
+        !corrupt.join("nats").exists(),
+        "nats-server was started for a corrupt database"
+    );
+
+    let newer = dir.path().join("newer");
+    fs::create_dir_all(&newer).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = leaf::store::Store::open(&newer.join("leaf.db"))
+            .await
+            .unwrap();
+        store
+            .call(|conn| async move {
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (9999, 'later')",
+                    (),
+                )
+                .await?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let before = fs::read(newer.join("leaf.db")).unwrap();
+    let (code, out) = run_to_failure(
+        &newer,
+        &["--addr", &free, "--nats-server", nats.to_str().unwrap()],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("newer leaf"), "{out}");
+    assert_eq!(fs::read(newer.join("leaf.db")).unwrap(), before);
+}
+
+#[test]
+fn a_second_leaf_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leaf, _nats) = started(dir.path());
+    let (code, out) = run_to_failure(
+        &dir.path().join("data"),
+        &[
+            "--addr",
+            &format!("127.0.0.1:{}", free_port()),
+            "--nats-server",
+            support::nats_server().to_str().unwrap(),
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(out.contains("already running"), "{out}");
+    assert!(out.contains(&leaf.child.id().to_string()), "{out}");
+    assert_eq!(
+        health(leaf.port),
+        Some(200),
+        "the running leaf was disturbed"
+    );
+}

@@ -1,0 +1,140 @@
+//! Test support: a real leaf on a temp data dir with the real nats-server, in-process or as a
+//! spawned binary, plus the small clients the tests talk to it with.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use leaf::app::App;
+use leaf::config::{Config, LogFormat};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The pinned nats-server that `make deps` installs (or `LEAF_NATS_SERVER`).
+pub fn nats_server() -> PathBuf {
+    let path = std::env::var_os("LEAF_NATS_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/nats-server")
+        });
+    assert!(
+        path.is_file(),
+        "no nats-server at {}: run `make deps` first",
+        path.display()
+    );
+    path
+}
+
+pub fn config(data_dir: PathBuf) -> Config {
+    Config {
+        data_dir,
+        addr: "127.0.0.1:0".parse().unwrap(),
+        nats_server: Some(nats_server()),
+        nats_url: None,
+        nats_token: None,
+        dev: false,
+        log_format: LogFormat::Text,
+    }
+}
+
+/// A leaf running inside the test process.
+pub struct TestLeaf {
+    pub addr: SocketAddr,
+    pub app_state: leaf::http::AppState,
+    pub jetstream: std::sync::Arc<leaf::log::JetStreamLog>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub dir: TempDir,
+}
+
+impl TestLeaf {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::start(&config(dir.path().join("data"))).await.unwrap();
+        let addr = app.local_addr().unwrap();
+        let app_state = app.state().clone();
+        let jetstream = app.jetstream().clone();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.serve(shutdown.clone()));
+        Self {
+            addr,
+            app_state,
+            jetstream,
+            shutdown,
+            task,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws{query}", self.addr)
+    }
+
+    pub async fn stop(self) -> TempDir {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+        self.dir
+    }
+}
+
+/// Connects a WebSocket client and returns it with its `connected` message.
+pub async fn ws_connect(url: &str) -> (Ws, serde_json::Value) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let connected = next_json(&mut ws).await;
+    assert_eq!(connected["type"], "connected", "{connected}");
+    (ws, connected)
+}
+
+/// The next text message as JSON, skipping pings.
+pub async fn next_json(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        match frame {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
+
+/// Waits for the close frame and returns its code.
+pub async fn close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_))) | Ok(None) => return None,
+            Err(_) => panic!("no close frame within 10 s"),
+        }
+    }
+}
+
+/// Whether nothing arrives within `wait`.
+pub async fn stays_quiet(ws: &mut Ws, wait: Duration) -> bool {
+    loop {
+        match tokio::time::timeout(wait, ws.next()).await {
+            Err(_) => return true,
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(_) => return false,
+        }
+    }
+}
+
+pub async fn send_text(ws: &mut Ws, text: &str) {
+    ws.send(Message::Text(text.into())).await.unwrap();
+}
