@@ -10,14 +10,15 @@
 //!   connection) into an immediate "database is locked".
 //!
 //! libsql's local calls are synchronous underneath, so they would stall a tokio worker. All
-//! database work runs on one dedicated thread ([`worker`]), one job at a time: it is also the
-//! single writer, and it keeps the database far from the broadcast hot path.
+//! database work on a file runs on one dedicated thread ([`worker`]), one job at a time: it is
+//! also the single writer, and it keeps the database far from the broadcast hot path.
 
 mod migrations;
 mod worker;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+
 use std::time::Duration;
 
 use libsql::Connection;
@@ -76,13 +77,14 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the file, configures it and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let worker = Worker::start(path.to_path_buf(), Location::File).await?;
+        let worker = Worker::thread(path.to_path_buf()).await?;
         Ok(Self { worker })
     }
 
-    /// A private in-memory database, for tests and the simulation (one per incarnation).
+    /// A private in-memory database whose jobs run on the caller's task, for tests and the
+    /// simulation (one per incarnation: a crash loses it).
     pub async fn open_in_memory() -> Result<Self, StoreError> {
-        let worker = Worker::start(PathBuf::from(":memory:"), Location::Memory).await?;
+        let worker = Worker::inline().await?;
         Ok(Self { worker })
     }
 
@@ -90,7 +92,7 @@ impl Store {
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(Connection) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, StoreError>> + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
         self.worker.call(f).await

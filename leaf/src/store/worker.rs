@@ -1,8 +1,11 @@
-//! The database thread: owns the libsql connection and runs jobs one at a time.
+//! Where database jobs run, one at a time.
 //!
-//! A job is a closure that receives a connection handle and returns a future; it runs on the
-//! thread's own current-thread runtime, so its blocking calls never stall tokio's workers and
-//! its future need not be `Send`.
+//! A job is a closure that receives a connection handle and returns a future.
+//! - [`Worker::thread`] (files, production): a dedicated thread with its own current-thread
+//!   runtime owns the connection, so libsql's blocking calls never stall tokio's workers.
+//! - [`Worker::inline`] (in-memory, tests and leaf-sim): jobs run on the caller's task behind
+//!   an async mutex. An in-memory database answers in microseconds, and no second thread
+//!   means a simulation's outcome cannot depend on thread scheduling.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -15,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Location, StoreError, configure, migrations};
 
-type Job = Box<dyn FnOnce(Connection) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+type Job = Box<dyn FnOnce(Connection) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 enum Request {
     Run(Job),
@@ -23,15 +26,81 @@ enum Request {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Worker {
-    requests: mpsc::UnboundedSender<Request>,
-    in_memory: bool,
-    closed: Arc<AtomicBool>,
+pub(super) enum Worker {
+    Thread(ThreadWorker),
+    Inline(InlineWorker),
 }
 
 impl Worker {
+    pub(super) async fn thread(path: PathBuf) -> Result<Self, StoreError> {
+        ThreadWorker::start(path, Location::File)
+            .await
+            .map(Worker::Thread)
+    }
+
+    pub(super) async fn inline() -> Result<Self, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let (db, conn) = open(&path, Location::Memory).await?;
+        Ok(Worker::Inline(InlineWorker {
+            open: Arc::new(tokio::sync::Mutex::new(Some((db, conn)))),
+        }))
+    }
+
+    pub(super) fn in_memory(&self) -> bool {
+        matches!(self, Worker::Inline(_))
+    }
+
+    pub(super) async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Connection) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self {
+            Worker::Thread(w) => w.call(f).await,
+            Worker::Inline(w) => w.call(f).await,
+        }
+    }
+
+    pub(super) async fn close(&self) {
+        match self {
+            Worker::Thread(w) => w.close().await,
+            Worker::Inline(w) => w.close().await,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct InlineWorker {
+    // An async mutex: it is held across the job's awaits, which is what serialises jobs.
+    open: Arc<tokio::sync::Mutex<Option<(Database, Connection)>>>,
+}
+
+impl InlineWorker {
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let open = self.open.lock().await;
+        let (_, conn) = open.as_ref().ok_or(StoreError::Closed)?;
+        f(conn.clone()).await
+    }
+
+    async fn close(&self) {
+        self.open.lock().await.take();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct ThreadWorker {
+    requests: mpsc::UnboundedSender<Request>,
+    closed: Arc<AtomicBool>,
+}
+
+impl ThreadWorker {
     /// Starts the thread, opens and migrates the database, and returns once it is usable.
-    pub(super) async fn start(path: PathBuf, location: Location) -> Result<Self, StoreError> {
+    async fn start(path: PathBuf, location: Location) -> Result<Self, StoreError> {
         let (requests, inbox) = mpsc::unbounded_channel();
         let (ready_tx, ready) = oneshot::channel();
         let thread_path = path.clone();
@@ -48,19 +117,14 @@ impl Worker {
         })??;
         Ok(Self {
             requests,
-            in_memory: location == Location::Memory,
             closed: Arc::new(AtomicBool::new(false)),
         })
     }
 
-    pub(super) fn in_memory(&self) -> bool {
-        self.in_memory
-    }
-
-    pub(super) async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(Connection) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, StoreError>> + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
@@ -75,7 +139,7 @@ impl Worker {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    pub(super) async fn close(&self) {
+    async fn close(&self) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
