@@ -213,3 +213,32 @@ async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
     }
     state.stop().await;
 }
+
+#[tokio::test]
+async fn cors_is_permissive_only_in_dev_mode() {
+    let leaf = TestLeaf::start().await;
+    let preflight = |router: axum::Router| async move {
+        use tower::ServiceExt;
+        let request = axum::http::Request::builder()
+            .method("OPTIONS")
+            .uri("/api/v1/health")
+            .header("origin", "http://localhost:5173")
+            .header("access-control-request-method", "GET")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .cloned()
+    };
+    let mut dev_state = leaf.app_state.clone();
+    dev_state.dev = true;
+    assert!(preflight(leaf::http::router(dev_state)).await.is_some());
+    assert!(
+        preflight(leaf::http::router(leaf.app_state.clone()))
+            .await
+            .is_none()
+    );
+    leaf.stop().await;
+}
