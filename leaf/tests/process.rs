@@ -50,26 +50,25 @@ fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Running {
     Running { child, port, log }
 }
 
+/// The status of `GET /api/v1/health`, or None if leaf does not answer.
 fn health(port: u16) -> Option<u16> {
-    let response = reqwest::blocking_get(port)?;
-    Some(response)
+    health_response(port).map(|(status, _)| status)
 }
 
-mod reqwest {
-    /// A minimal blocking GET of /api/v1/health: the status code, or None if unreachable.
-    pub fn blocking_get(port: u16) -> Option<u16> {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(3)))
-            .ok()?;
-        stream
-            .write_all(b"GET /api/v1/health HTTP/1.0\r\nHost: leaf\r\n\r\n")
-            .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        response.split_whitespace().nth(1)?.parse().ok()
-    }
+/// A minimal blocking HTTP/1.0 GET of the health endpoint: status and JSON body. Blocking on
+/// purpose: these tests drive a separate process and need no runtime of their own.
+fn health_response(port: u16) -> Option<(u16, serde_json::Value)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    stream
+        .write_all(b"GET /api/v1/health HTTP/1.0\r\nHost: leaf\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    Some((status, serde_json::from_str(body).ok()?))
 }
 
 fn wait_until(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
@@ -196,6 +195,12 @@ fn a_killed_nats_server_is_restarted_and_health_recovers() {
     );
     let log = fs::read_to_string(&leaf.log).unwrap();
     assert!(log.contains("nats-server exited unexpectedly"), "{log}");
+    let (_, body) = health_response(leaf.port).unwrap();
+    assert_eq!(body["subsystems"]["nats"]["restarts"], 1, "{body}");
+    assert_eq!(
+        body["subsystems"]["nats"]["sync_interval"], "always",
+        "{body}"
+    );
 }
 
 /// Runs leaf to completion and returns its exit code and output.
