@@ -10,7 +10,6 @@ use async_nats::jetstream::{self, stream};
 use leaf::app::App;
 use leaf::log::StreamName;
 use tokio::process::{Child, Command};
-use tokio_util::sync::CancellationToken;
 
 /// A standalone JetStream server on a free loopback port, killed when dropped.
 struct ExternalNats {
@@ -70,9 +69,7 @@ async fn leaf_uses_an_external_server_and_starts_no_child() {
         !dir.path().join("nats").exists(),
         "a child was prepared anyway"
     );
-    let token = CancellationToken::new();
-    token.cancel();
-    app.serve(token).await.unwrap();
+    support::stop_unserved(app).await;
 }
 
 #[tokio::test]
@@ -108,9 +105,7 @@ async fn a_stream_with_other_subjects_is_updated_and_keeps_its_messages() {
         1,
         "a message was deleted"
     );
-    let token = CancellationToken::new();
-    token.cancel();
-    app.serve(token).await.unwrap();
+    support::stop_unserved(app).await;
 }
 
 #[tokio::test]

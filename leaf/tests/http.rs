@@ -73,9 +73,7 @@ async fn streams_survive_a_restart_on_the_same_data_dir() {
         .await
         .unwrap();
     assert_eq!(second.seq.0, first.seq.0 + 1, "the acked event was lost");
-    let token = tokio_util::sync::CancellationToken::new();
-    token.cancel();
-    app.serve(token).await.unwrap();
+    support::stop_unserved(app).await;
 }
 
 #[tokio::test]

@@ -138,3 +138,11 @@ pub async fn stays_quiet(ws: &mut Ws, wait: Duration) -> bool {
 pub async fn send_text(ws: &mut Ws, text: &str) {
     ws.send(Message::Text(text.into())).await.unwrap();
 }
+
+/// Tears down an app that was started but never served: the same reverse-order teardown as
+/// a real shutdown, with nothing to wait for.
+pub async fn stop_unserved(app: leaf::app::App) {
+    let token = CancellationToken::new();
+    token.cancel();
+    app.serve(token).await.unwrap();
+}
