@@ -53,4 +53,4 @@ bench:
 
 clean:
 	$(CARGO) clean
-	rm -rf frontend/build
+	find frontend/build -mindepth 1 ! -name .gitkeep -delete

@@ -1,6 +1,9 @@
 //! Picks the folder rust-embed embeds as the web app: `frontend/build` once `make frontend`
-//! has produced it, `frontend/placeholder` before that. rust-embed needs the folder to exist
-//! at compile time, and a fresh clone must build without Node.
+//! has put an `index.html` there, `frontend/placeholder` before that. rust-embed needs the
+//! folder to exist at compile time, and a fresh clone must build without Node.
+//!
+//! `frontend/build/.gitkeep` is committed so that the watched folder always exists: cargo
+//! treats a missing watched path as changed and would rebuild leaf on every invocation.
 
 use std::path::Path;
 
@@ -10,14 +13,13 @@ fn main() {
         .join("frontend");
     let built = root.join("build");
     let dir = if built.join("index.html").is_file() {
-        built
+        built.clone()
     } else {
         root.join("placeholder")
     };
     let dir = dir.canonicalize().unwrap_or(dir);
     println!("cargo:rustc-env=LEAF_FRONTEND_DIR={}", dir.display());
-    // Re-run (and re-embed) when the build appears, changes or disappears.
-    println!("cargo:rerun-if-changed={}", root.join("build").display());
+    println!("cargo:rerun-if-changed={}", built.display());
     println!(
         "cargo:rerun-if-changed={}",
         root.join("placeholder").display()

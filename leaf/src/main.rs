@@ -18,7 +18,8 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(leaf::app::run(config));
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    // Everything was stopped in order by `run`; this only bounds stragglers.
+    runtime.shutdown_timeout(Duration::from_millis(200));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

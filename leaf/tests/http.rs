@@ -91,6 +91,12 @@ async fn unknown_api_paths_get_the_json_error_shape() {
             .await
             .unwrap();
         assert_eq!(response.status(), status, "{method} {path}");
+        if status == 405 {
+            assert!(
+                response.headers().contains_key("allow"),
+                "405 without Allow"
+            );
+        }
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], code, "{method} {path}: {body}");
         assert!(

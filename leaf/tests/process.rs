@@ -31,7 +31,7 @@ impl Drop for Running {
     }
 }
 
-fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Running {
+fn spawn(data_dir: &Path, port: u16, nats_server: &Path) -> Running {
     let log = data_dir.with_extension("log");
     let out = fs::File::create(&log).unwrap();
     let child = Command::new(LEAF)
@@ -40,8 +40,7 @@ fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Running {
         .arg("--addr")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--nats-server")
-        .arg(support::nats_server())
-        .args(extra)
+        .arg(nats_server)
         .stdin(Stdio::null())
         .stdout(out.try_clone().unwrap())
         .stderr(out)
@@ -123,7 +122,7 @@ fn signal(pid: u32, sig: i32) {
 }
 
 fn started(dir: &Path) -> (Running, u32) {
-    let leaf = spawn(&dir.join("data"), free_port(), &[]);
+    let leaf = spawn(&dir.join("data"), free_port(), &support::nats_server());
     assert!(
         wait_until(Duration::from_secs(15), || health(leaf.port) == Some(200)),
         "leaf did not become healthy:\n{}",
@@ -381,5 +380,19 @@ fn a_second_leaf_on_the_same_data_dir_is_refused() {
         health(leaf.port),
         Some(200),
         "the running leaf was disturbed"
+    );
+}
+
+#[test]
+fn a_nats_server_binary_under_another_name_still_starts() {
+    // nats-server names its ports file after argv[0]; leaf must not depend on the file name.
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = dir.path().join("nats-server-v2.12.4-pinned");
+    std::os::unix::fs::symlink(support::nats_server(), &renamed).unwrap();
+    let leaf = spawn(&dir.path().join("data"), free_port(), &renamed);
+    assert!(
+        wait_until(Duration::from_secs(15), || health(leaf.port) == Some(200)),
+        "{}",
+        fs::read_to_string(&leaf.log).unwrap_or_default()
     );
 }

@@ -56,23 +56,35 @@ impl ApiError {
             StatusCode::NOT_FOUND => ApiError::NotFound(message),
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed(message),
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(message),
-            s if s.is_server_error() => ApiError::Unavailable(message),
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+                ApiError::Unavailable(message)
+            }
+            s if s.is_server_error() => ApiError::Internal(message),
             _ => ApiError::BadRequest(message),
         }
     }
 }
 
+/// The cause of a 5xx, carried to the middleware that logs it; never sent to the client.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
+
 impl IntoResponse for ApiError {
+    /// Free of side effects: the cause of an internal error rides along in the response's
+    /// extensions and is logged once by `middleware::api_errors`, inside the request's span.
     fn into_response(self) -> Response {
         let message = match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(cause = %cause, "internal error");
+            ApiError::Internal(_) => {
                 "internal error; the request id in x-request-id names it in leaf's log".to_owned()
             }
             other => other.to_string(),
         };
         let body = serde_json::json!({"error": {"code": self.code(), "message": message}});
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let ApiError::Internal(cause) = self {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
+        response
     }
 }
 

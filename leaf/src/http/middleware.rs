@@ -3,8 +3,9 @@
 //!    response;
 //! 2. tracing: one span per request with method, path and request id; one line per response
 //!    with status and latency;
-//! 3. the API error shape: any error response under `/api` that a handler did not shape
-//!    itself (a rejected extractor, the body limit, a timeout) becomes the JSON error shape;
+//! 3. API errors: any error response under `/api` that a handler did not shape itself (a
+//!    rejected extractor, the body limit, a timeout) gets the JSON error shape, and the cause
+//!    of every 5xx is logged here, once;
 //! 4. panic recovery: a panicking handler answers a JSON 500 and the server keeps serving;
 //! 5. a request body limit and a request timeout;
 //! 6. with `--dev` only, permissive CORS for the Vite dev server; otherwise same-origin.
@@ -28,7 +29,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use super::error::ApiError;
+use super::error::{ApiError, InternalCause};
 
 /// Largest request body. The API takes small JSON documents; 1 MiB is far above any of them
 /// and far below what would hurt the box.
@@ -59,7 +60,7 @@ pub fn apply(routes: Router, dev: bool) -> Router {
                     .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(middleware::from_fn(shape_api_errors))
+            .layer(middleware::from_fn(api_errors))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .layer(TimeoutLayer::with_status_code(
@@ -88,10 +89,14 @@ fn request_span(request: &Request<Body>) -> Span {
     )
 }
 
-/// Gives error responses under `/api` the JSON shape if they do not have it yet.
-async fn shape_api_errors(request: Request, next: Next) -> Response {
+/// Logs the cause of internal errors and gives error responses under `/api` the JSON shape
+/// if they do not have it yet, keeping their headers (a 405's `Allow`, for one).
+async fn api_errors(request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api");
     let response = next.run(request).await;
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(cause = %cause, "internal error");
+    }
     let status = response.status();
     if !is_api || !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -107,9 +112,14 @@ async fn shape_api_errors(request: Request, next: Next) -> Response {
         .canonical_reason()
         .unwrap_or("request failed")
         .to_owned();
-    let mut shaped = ApiError::from_status(status, message).into_response();
-    *shaped.status_mut() = status;
-    shaped
+    let (mut parts, _) = response.into_parts();
+    let shaped = ApiError::from_status(status, message).into_response();
+    let (shaped_parts, body) = shaped.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &shaped_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, body)
 }
 
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -118,5 +128,6 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned());
+    // Logged by `api_errors`, with the request's span, like every other internal error.
     ApiError::Internal(format!("handler panicked: {detail}")).into_response()
 }

@@ -129,9 +129,14 @@ impl JetStreamLog {
                 Err(_) => health.error = Some(format!("stream {name}: no answer in time")),
             }
         }
-        let synced = supervised.is_none() || health.sync_interval.as_deref() == Some("always");
-        if !synced && health.error.is_none() {
-            health.error = Some("nats-server does not run with sync_interval: always".into());
+        if supervised.is_some() && health.error.is_none() {
+            health.error = match health.sync_interval.as_deref() {
+                Some("always") => None,
+                Some(other) => Some(format!(
+                    "nats-server runs with sync_interval {other}, not always"
+                )),
+                None => Some("sync_interval unknown: nats-server's /varz could not be read".into()),
+            };
         }
         health.ok = health.error.is_none() && health.streams.len() == StreamName::ALL.len();
         health

@@ -52,6 +52,10 @@ pub enum StoreError {
     NotWal(String),
     #[error("the database is closed")]
     Closed,
+    #[error("the database is overloaded: too many requests are waiting")]
+    Busy,
+    #[error("a database job panicked")]
+    Panicked,
     #[error("the database did not answer within {0:?}")]
     TimedOut(Duration),
     #[error("database: {0}")]

@@ -118,3 +118,20 @@ async fn calls_after_close_fail_cleanly() {
     let err = store.call(|_conn| async move { Ok(()) }).await.unwrap_err();
     assert!(matches!(err, StoreError::Closed));
 }
+
+#[tokio::test]
+async fn a_panicking_job_fails_alone_and_the_database_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("leaf.db")).await.unwrap();
+    let err = store
+        .call(|_conn| async move {
+            if true {
+                panic!("a bug in one query");
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Panicked), "{err}");
+    assert!(store.health().await.ok);
+}

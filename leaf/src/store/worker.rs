@@ -8,11 +8,13 @@
 //!   means a simulation's outcome cannot depend on thread scheduling.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures_util::FutureExt;
 use libsql::{Builder, Connection, Database};
 use tokio::sync::{mpsc, oneshot};
 
@@ -92,16 +94,20 @@ impl InlineWorker {
     }
 }
 
+/// Jobs that may wait for the database thread. Past this, callers get [`StoreError::Busy`] at
+/// once: a stalled disk must not turn polling clients into unbounded memory.
+const QUEUE_CAPACITY: usize = 1024;
+
 #[derive(Debug, Clone)]
 pub(super) struct ThreadWorker {
-    requests: mpsc::UnboundedSender<Request>,
+    requests: mpsc::Sender<Request>,
     closed: Arc<AtomicBool>,
 }
 
 impl ThreadWorker {
     /// Starts the thread, opens and migrates the database, and returns once it is usable.
     async fn start(path: PathBuf, location: Location) -> Result<Self, StoreError> {
-        let (requests, inbox) = mpsc::unbounded_channel();
+        let (requests, inbox) = mpsc::channel(QUEUE_CAPACITY);
         let (ready_tx, ready) = oneshot::channel();
         let thread_path = path.clone();
         std::thread::Builder::new()
@@ -134,9 +140,19 @@ impl ThreadWorker {
             })
         });
         self.requests
-            .send(Request::Run(job))
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+            .try_send(Request::Run(job))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
+        // The thread drops a job's answer only when the job panicked.
+        rx.await.map_err(|_| {
+            if self.requests.is_closed() {
+                StoreError::Closed
+            } else {
+                StoreError::Panicked
+            }
+        })?
     }
 
     async fn close(&self) {
@@ -144,7 +160,7 @@ impl ThreadWorker {
             return;
         }
         let (tx, rx) = oneshot::channel();
-        if self.requests.send(Request::Close(tx)).is_ok() {
+        if self.requests.send(Request::Close(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -153,7 +169,7 @@ impl ThreadWorker {
 fn run(
     path: PathBuf,
     location: Location,
-    mut inbox: mpsc::UnboundedReceiver<Request>,
+    mut inbox: mpsc::Receiver<Request>,
     ready: oneshot::Sender<Result<(), StoreError>>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -183,7 +199,13 @@ fn run(
         };
         while let Some(request) = inbox.recv().await {
             match request {
-                Request::Run(job) => job(conn.clone()).await,
+                Request::Run(job) => {
+                    // A panicking job must not take the database down for everyone after it.
+                    let run = AssertUnwindSafe(job(conn.clone())).catch_unwind();
+                    if run.await.is_err() {
+                        tracing::error!("a database job panicked; the database thread carries on");
+                    }
+                }
                 Request::Close(done) => {
                     drop(conn);
                     drop(db);

@@ -7,7 +7,9 @@
 //! different server than the one they named.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
+
+use tokio::process::Command;
 
 use super::SupervisorError;
 
@@ -35,8 +37,11 @@ pub struct NatsBinary {
     pub version: Version,
 }
 
+/// How long `nats-server --version` may take: a wrong binary must not hang startup.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Finds and checks the server. `explicit` is the flag or env value, if any.
-pub fn locate(explicit: Option<&Path>) -> Result<NatsBinary, SupervisorError> {
+pub async fn locate(explicit: Option<&Path>) -> Result<NatsBinary, SupervisorError> {
     let path = match explicit {
         Some(p) if p.is_file() => p.to_path_buf(),
         Some(p) => {
@@ -52,7 +57,7 @@ pub fn locate(explicit: Option<&Path>) -> Result<NatsBinary, SupervisorError> {
                 SupervisorError::Binary(format!("nats-server not found: {INSTALL_HINT}"))
             })?,
     };
-    let version = probe_version(&path)?;
+    let version = probe_version(&path).await?;
     if version < MIN_VERSION {
         return Err(SupervisorError::Binary(format!(
             "nats-server at {} is version {version}, but leaf needs at least {MIN_VERSION} (for sync_interval: always): {INSTALL_HINT}",
@@ -82,13 +87,26 @@ fn candidates() -> Vec<PathBuf> {
     out
 }
 
-fn probe_version(path: &Path) -> Result<Version, SupervisorError> {
-    let output = Command::new(path).arg("--version").output().map_err(|e| {
-        SupervisorError::Binary(format!(
-            "cannot run nats-server at {}: {e}: {INSTALL_HINT}",
-            path.display()
-        ))
-    })?;
+async fn probe_version(path: &Path) -> Result<Version, SupervisorError> {
+    let run = Command::new(path)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(PROBE_TIMEOUT, run)
+        .await
+        .map_err(|_| {
+            SupervisorError::Binary(format!(
+                "{} --version did not answer within {PROBE_TIMEOUT:?}; is it really nats-server? {INSTALL_HINT}",
+                path.display()
+            ))
+        })?
+        .map_err(|e| {
+            SupervisorError::Binary(format!(
+                "cannot run nats-server at {}: {e}: {INSTALL_HINT}",
+                path.display()
+            ))
+        })?;
     let text = String::from_utf8_lossy(&output.stdout);
     parse_version(&text).ok_or_else(|| {
         SupervisorError::Binary(format!(
@@ -136,20 +154,33 @@ mod tests {
         assert!(Version(2, 12, 4) >= MIN_VERSION);
     }
 
-    #[test]
-    fn an_explicit_missing_path_is_an_error_that_says_how_to_fix_it() {
-        let err = locate(Some(Path::new("/nonexistent/nats-server"))).unwrap_err();
+    #[tokio::test]
+    async fn an_explicit_missing_path_is_an_error_that_says_how_to_fix_it() {
+        let err = locate(Some(Path::new("/nonexistent/nats-server")))
+            .await
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("/nonexistent/nats-server"), "{msg}");
         assert!(msg.contains("make deps"), "{msg}");
     }
 
-    #[test]
-    fn a_binary_that_is_not_nats_server_is_rejected() {
-        let err = locate(Some(Path::new("/bin/true"))).unwrap_err();
+    #[tokio::test]
+    async fn a_binary_that_is_not_nats_server_is_rejected() {
+        let err = locate(Some(Path::new("/bin/true"))).await.unwrap_err();
         assert!(
             err.to_string().contains("not a nats-server version"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_binary_that_never_answers_is_rejected_in_time() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sleepy");
+        std::fs::write(&path, "#!/bin/sh\nsleep 60\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = locate(Some(&path)).await.unwrap_err();
+        assert!(err.to_string().contains("did not answer"), "{err}");
     }
 }

@@ -22,7 +22,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// What goes into one config file.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NatsConfig {
     /// `None` asks the server to pick a free port.
     pub client_port: Option<u16>,
@@ -30,6 +30,18 @@ pub struct NatsConfig {
     pub token: String,
     pub store_dir: PathBuf,
     pub ports_dir: PathBuf,
+}
+
+impl std::fmt::Debug for NatsConfig {
+    /// Without the token: it must never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("client_port", &self.client_port)
+            .field("monitor_port", &self.monitor_port)
+            .field("store_dir", &self.store_dir)
+            .field("ports_dir", &self.ports_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NatsConfig {
@@ -94,6 +106,11 @@ mod tests {
         assert!(text.contains("sync_interval: always"));
         assert!(text.contains("token: \"0123abcd\""));
         assert!(text.contains("store_dir: \"/data/nats\""));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        assert!(!format!("{:?}", config()).contains("0123abcd"));
     }
 
     #[test]

@@ -33,8 +33,9 @@ use self::process::{OutputTail, Spawner};
 /// box; 5 s leaves room for a slow SD card replaying a large JetStream store.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a graceful stop may take before the child is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a graceful stop may take before the child is killed. nats-server stops in a few
+/// milliseconds; with `sync_interval: always` a kill loses nothing that was acknowledged.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Restart back-off: quick first (a crash is usually a one-off), doubling to a ceiling that
 /// still brings a displays' log back within seconds once the cause is gone.
@@ -80,13 +81,22 @@ pub struct SupervisorConfig {
 }
 
 /// A running, supervised nats-server. Dropping it stops the child; prefer [`NatsChild::stop`].
-#[derive(Debug)]
 pub struct NatsChild {
     client_url: String,
     token: String,
     status: watch::Receiver<ChildStatus>,
     cancel: CancellationToken,
     task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for NatsChild {
+    /// Without the token: it must never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsChild")
+            .field("client_url", &self.client_url)
+            .field("status", &*self.status.borrow())
+            .finish_non_exhaustive()
+    }
 }
 
 impl NatsChild {
@@ -212,6 +222,9 @@ impl Launcher {
 
         let mut command = Command::new(&self.binary.path);
         command
+            // The server names its ports file after argv[0]; pin it, whatever the binary's
+            // file is called.
+            .arg0("nats-server")
             .arg("--config")
             .arg(&self.conf_path)
             .stdin(Stdio::null())
@@ -233,7 +246,12 @@ impl Launcher {
         if let Some(err) = child.stderr.take() {
             tail.capture(err);
         }
-        let pid = child.id().unwrap_or_default();
+        let Some(pid) = child.id() else {
+            return Err(SupervisorError::ExitedEarly {
+                status: "exited before it could be watched".into(),
+                tail: tail.last(15),
+            });
+        };
         let started = Instant::now();
 
         let ports = match self.wait_ready(&mut child, pid, &tail).await {
@@ -243,13 +261,7 @@ impl Launcher {
                 return Err(e);
             }
         };
-        let facts = match monitor::server_facts(ports.monitor).await {
-            Ok(facts) => Some(facts),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read nats-server /varz; sync_interval unknown");
-                None
-            }
-        };
+        let facts = read_facts(ports.monitor).await;
         Ok(Running {
             child,
             pid,
@@ -294,6 +306,21 @@ impl Launcher {
     }
 }
 
+/// What `/varz` says, with a few retries: the server has just answered `/healthz`, so a failure
+/// here is a passing one. `None` (reported as "unknown", never as a wrong value) if it persists.
+async fn read_facts(monitor_port: u16) -> Option<ServerFacts> {
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        match monitor::server_facts(monitor_port).await {
+            Ok(facts) => return Some(facts),
+            Err(e) => last_error = e,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::warn!(error = %last_error, "cannot read nats-server /varz; sync_interval unknown");
+    None
+}
+
 /// Watches the child; restarts it when it dies; stops it when cancelled.
 async fn supervise(
     launcher: Launcher,
@@ -302,6 +329,9 @@ async fn supervise(
     cancel: CancellationToken,
 ) {
     let mut restarts = 0u32;
+    // Kept across crashes: a server that comes up and dies again at once (a full disk, a
+    // damaged store) must not be restarted several times a second forever.
+    let mut backoff = Duration::ZERO;
     loop {
         let exit = tokio::select! {
             exit = running.child.wait() => exit,
@@ -329,10 +359,10 @@ async fn supervise(
             s.last_exit = Some(reason.clone());
         });
 
-        let mut backoff = if running.started.elapsed() > BACKOFF_RESET_AFTER {
-            Duration::ZERO
-        } else {
+        backoff = if running.started.elapsed() > BACKOFF_RESET_AFTER {
             BACKOFF_FIRST
+        } else {
+            (backoff * 2).clamp(BACKOFF_FIRST, BACKOFF_MAX)
         };
         let ports = running.ports.clone();
         running = loop {
@@ -348,7 +378,12 @@ async fn supervise(
                 Ok(next) => break next,
                 Err(e) => {
                     backoff = (backoff * 2).clamp(BACKOFF_FIRST, BACKOFF_MAX);
-                    tracing::error!(error = %e, retry_in = ?backoff, "nats-server restart failed");
+                    tracing::error!(
+                        error = %e,
+                        client_port = ports.client,
+                        retry_in = ?backoff,
+                        "nats-server restart failed (it restarts on its old ports, which another program may have taken)"
+                    );
                 }
             }
         };
