@@ -1,17 +1,47 @@
-//! Command-line flags, each with an environment fallback.
+//! The command line: flags (each with an environment fallback) and the offline subcommands.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// leaf: the venue node of Felt. Runs the tournament event log (NATS JetStream), the state
 /// database (LibSQL), the HTTP API and the live WebSocket feed for TD consoles and displays.
+///
+/// Without a subcommand, leaf serves until SIGINT or SIGTERM.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "leaf", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Manage Tournament Director accounts (offline; works beside a running leaf).
+    #[command(subcommand)]
+    Td(TdCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TdCommand {
+    /// Add a TD. The PIN (at least 6 characters) is read from the first line of stdin:
+    /// `echo 482193 | leaf --data-dir ./data td add alice`.
+    Add { name: String },
+    /// List the TDs.
+    List,
+    /// Remove a TD. Tokens already issued to them stay valid until they expire.
+    Remove { name: String },
+}
+
+/// How leaf runs.
+#[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Where leaf keeps everything: leaf.db, the JetStream store, the nats-server config.
-    #[arg(long, env = "LEAF_DATA_DIR", default_value = "./data")]
+    #[arg(long, env = "LEAF_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
 
     /// Address for HTTP and WebSocket. 0.0.0.0 serves the venue network.
@@ -51,7 +81,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_documented_ones() {
-        let c = Config::try_parse_from(["leaf"]).unwrap();
+        let c = Cli::try_parse_from(["leaf"]).unwrap().config;
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.addr, "0.0.0.0:8080".parse().unwrap());
         assert!(!c.dev);
@@ -66,7 +96,7 @@ mod tests {
             vec!["leaf", "--addr", "127.0.0.1:99999"],
             vec!["leaf", "--log-format", "xml"],
         ] {
-            let err = Config::try_parse_from(&args).unwrap_err();
+            let err = Cli::try_parse_from(&args).unwrap_err();
             assert!(!err.to_string().is_empty(), "{args:?}");
         }
     }
@@ -74,6 +104,20 @@ mod tests {
     #[test]
     fn the_clap_definition_is_consistent() {
         use clap::CommandFactory;
-        Config::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn td_subcommands_take_the_data_dir_before_or_after() {
+        for args in [
+            vec!["leaf", "--data-dir", "/d", "td", "add", "alice"],
+            vec!["leaf", "td", "add", "alice", "--data-dir", "/d"],
+        ] {
+            let cli = Cli::try_parse_from(&args).unwrap();
+            assert_eq!(cli.config.data_dir, PathBuf::from("/d"));
+            assert!(
+                matches!(cli.command, Some(Command::Td(TdCommand::Add { ref name })) if name == "alice")
+            );
+        }
     }
 }

@@ -159,10 +159,57 @@ impl MsgId {
 #[error("a message id must be 1 to 128 visible ASCII characters")]
 pub struct InvalidMsgId;
 
+/// A Tournament Director's sign-in name: 1 to 64 of `[A-Za-z0-9_.-]`, starting with a letter
+/// or digit, so it is safe in logs, audit records and a shell.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct OperatorName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a TD name is 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit")]
+pub struct InvalidOperatorName;
+
+impl OperatorName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OperatorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for OperatorName {
+    type Err = InvalidOperatorName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = (1..=64).contains(&s.len())
+            && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidOperatorName)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn operator_names_are_plain() {
+        assert!("alice".parse::<OperatorName>().is_ok());
+        assert!("td-2.night_shift".parse::<OperatorName>().is_ok());
+        for bad in ["", "-alice", "al ice", "alice\n", "ålice", &"a".repeat(65)] {
+            assert!(bad.parse::<OperatorName>().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn tournament_id_accepts_only_the_hyphenated_uuid() {

@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //! - [`app`]: builds and wires the subsystems, owns the startup and shutdown order.
-//! - [`config`]: command-line flags with environment fallbacks.
+//! - [`auth`]: TD accounts, PINs, signed tokens and roles, login rate limits.
+//! - [`config`]: the command line: flags with environment fallbacks, subcommands.
 //! - [`datadir`]: the data directory and its lock.
 //! - [`event`]: the shared vocabulary: `TournamentId`, `SubjectToken`, `Seq`, `MsgId`.
 //! - [`log`]: the event log (the truth): the `EventLog` trait, JetStream and memory
@@ -13,12 +14,14 @@
 //! - [`store`]: LibSQL, migrations and derived state; knows nothing of HTTP or NATS.
 //! - [`hub`]: the WebSocket hub: clients by scope, bounded queues, fan-out, disconnects.
 //! - [`http`]: the axum router, middleware, thin handlers and the embedded web app.
+//! - [`td`]: the offline `leaf td` subcommands for TD accounts.
 //! - [`telemetry`]: tracing setup.
 //!
 //! Dependencies point one way: `http` uses `hub`, `store` and `log`; those three use only
 //! `event`; `app` wires them all.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod datadir;
 pub mod event;
@@ -26,4 +29,5 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod store;
+pub mod td;
 pub mod telemetry;

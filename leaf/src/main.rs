@@ -2,11 +2,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use leaf::config::Config;
+use leaf::config::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
-    let config = Config::parse();
-    leaf::telemetry::init(config.log_format);
+    let cli = Cli::parse();
+    let log_format = match cli.command {
+        // Subcommands talk to a person on stdout; only problems go to the log.
+        Some(_) => LogFormat::Text,
+        None => cli.config.log_format,
+    };
+    leaf::telemetry::init(log_format, cli.command.is_some());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -17,7 +22,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(leaf::app::run(config));
+    let result = runtime.block_on(async {
+        match cli.command {
+            Some(Command::Td(td)) => leaf::td::run(td, &cli.config.data_dir).await,
+            None => leaf::app::run(cli.config).await,
+        }
+    });
     // Everything was stopped in order by `run`; this only bounds stragglers.
     runtime.shutdown_timeout(Duration::from_millis(200));
     match result {

@@ -16,11 +16,18 @@ pub struct Migration {
 }
 
 /// In order; never edit one that has shipped, add a new one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tournaments",
-    sql: include_str!("migrations/0001_tournaments.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tournaments",
+        sql: include_str!("migrations/0001_tournaments.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "operators",
+        sql: include_str!("migrations/0002_operators.sql"),
+    },
+];
 
 /// Applies what is missing; returns the versions applied now.
 pub async fn apply(conn: &Connection) -> Result<Vec<i64>, StoreError> {
@@ -61,6 +68,20 @@ pub async fn apply(conn: &Connection) -> Result<Vec<i64>, StoreError> {
         let tx = conn
             .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
             .await?;
+        // Another process (`leaf td add` beside a running leaf) may have applied it since we
+        // looked; the write lock we now hold makes this second look final.
+        let mut rows = tx
+            .query(
+                "SELECT 1 FROM schema_migrations WHERE version = ?1",
+                libsql::params![m.version],
+            )
+            .await?;
+        let done = rows.next().await?.is_some();
+        drop(rows);
+        if done {
+            tx.rollback().await?;
+            continue;
+        }
         tx.execute_batch(m.sql).await?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)",

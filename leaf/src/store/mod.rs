@@ -14,6 +14,7 @@
 //! also the single writer, and it keeps the database far from the broadcast hot path.
 
 mod migrations;
+mod operators;
 mod worker;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use libsql::Connection;
 use serde::Serialize;
 
 pub use self::migrations::MIGRATIONS;
+pub use self::operators::Operator;
 use self::worker::Worker;
 
 /// One health probe must not hold up `/api/v1/health`.
@@ -50,6 +52,8 @@ pub enum StoreError {
     UnknownMigration { version: i64, name: String },
     #[error("the database reports journal_mode={0}, but leaf needs wal")]
     NotWal(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
     #[error("the database is closed")]
     Closed,
     #[error("the database is overloaded: too many requests are waiting")]

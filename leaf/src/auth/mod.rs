@@ -1,0 +1,76 @@
+//! Who may do what: TD accounts with PINs, signed tokens, and login rate limits.
+//!
+//! - [`pin`]: PIN rules and argon2id hashing.
+//! - [`tokens`]: the signing key and the JWTs it mints and checks.
+//! - [`limiter`]: login attempts per client address.
+//!
+//! A verified token becomes a [`Principal`]: a TD (every mutation, every tournament) or a
+//! viewer (read-only, exactly one tournament). Handlers ask the principal, never the token.
+
+pub mod limiter;
+pub mod pin;
+pub mod tokens;
+
+pub use self::limiter::LoginLimiter;
+pub use self::pin::{InvalidPin, Pin};
+pub use self::tokens::{Role, TokenKeys};
+use crate::event::TournamentId;
+
+/// How long a TD's sign-in lasts: a long tournament night.
+pub const TD_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(16 * 3600);
+/// How long a viewer link works: a tournament weekend.
+pub const VIEWER_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
+
+/// Who a verified token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Td {
+        name: String,
+    },
+    Viewer {
+        link: String,
+        tournament: TournamentId,
+    },
+}
+
+impl Principal {
+    pub fn is_td(&self) -> bool {
+        matches!(self, Principal::Td { .. })
+    }
+
+    /// Whether this principal may read `tournament`.
+    pub fn may_read(&self, tournament: TournamentId) -> bool {
+        match self {
+            Principal::Td { .. } => true,
+            Principal::Viewer { tournament: t, .. } => *t == tournament,
+        }
+    }
+
+    /// The name recorded in audit records.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Td { name } => format!("td:{name}"),
+            Principal::Viewer { link, .. } => format!("viewer:{link}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no token: sign in and send it as `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token has expired: sign in again")]
+    Expired,
+    #[error("the token's signature is not valid")]
+    BadSignature,
+    #[error("this token may not do that")]
+    Forbidden,
+    #[error("unknown name or wrong PIN")]
+    BadCredentials,
+    #[error("too many sign-in attempts; retry in {0} s")]
+    RateLimited(u64),
+    #[error("auth: {0}")]
+    Internal(String),
+}
