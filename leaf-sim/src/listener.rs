@@ -16,6 +16,8 @@ impl SimListener {
     }
 }
 
+impl leaf::http::extract::PeerListener for SimListener {}
+
 impl Listener for SimListener {
     type Io = TcpStream;
     type Addr = SocketAddr;

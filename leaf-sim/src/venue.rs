@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use leaf::auth::{AuthState, TokenKeys};
 use leaf::http::{self, AppState};
 use leaf::hub::{ClientConfig, Hub};
 use leaf::log::MemoryLog;
@@ -41,6 +42,9 @@ pub async fn leaf_state(seed: u64) -> Result<AppState, Box<dyn std::error::Error
     let server_id = Uuid::from_u128(u128::from(seed) << 64 | 0x1eaf);
     Ok(AppState {
         log: Arc::new(MemoryLog::new()),
+        auth: Arc::new(AuthState::new(TokenKeys::from_secret(
+            &seed.to_le_bytes().repeat(4),
+        ))),
         store: Store::open_in_memory().await?,
         hub: Hub::new(server_id.to_string(), ClientConfig::default()),
         server_id,

@@ -396,3 +396,46 @@ fn a_nats_server_binary_under_another_name_still_starts() {
         fs::read_to_string(&leaf.log).unwrap_or_default()
     );
 }
+
+fn td(data_dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut child = Command::new(LEAF)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("td")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn td_accounts_are_managed_offline_with_the_pin_on_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_eq!(td(&data, &["add", "alice"], "482193\n").0, 0);
+    let (code, out) = td(&data, &["add", "bob"], "12\n");
+    assert_ne!(code, 0);
+    assert!(out.contains("at least 6"), "{out}");
+    let (code, out) = td(&data, &["add", "alice"], "482193\n");
+    assert_ne!(code, 0);
+    assert!(out.contains("already exists"), "{out}");
+    let (code, out) = td(&data, &["list"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("alice") && !out.contains("bob"), "{out}");
+    assert!(!out.contains("482193") && !out.contains("argon2"), "{out}");
+    assert_eq!(td(&data, &["remove", "alice"], "").0, 0);
+    assert_ne!(td(&data, &["remove", "alice"], "").0, 0);
+}

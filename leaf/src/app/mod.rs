@@ -11,7 +11,6 @@
 
 mod signals;
 
-use std::fmt::Debug;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,15 +18,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::serve::Listener;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use self::signals::shutdown_on_signals;
+use crate::auth::{AuthState, TokenKeys};
 use crate::config::Config;
 use crate::datadir::DataDir;
+use crate::http::extract::{ClientAddr, PeerListener};
 use crate::http::{self, AppState};
 use crate::hub::{ClientConfig, Hub};
 use crate::log::jetstream::ServerKind;
@@ -66,10 +66,10 @@ pub async fn serve<L>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
-    L: Listener,
-    L::Addr: Debug,
+    L: PeerListener,
 {
-    axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<ClientAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -102,6 +102,14 @@ impl App {
         .await?;
 
         let store = step("libsql", Store::open(&data_dir.database())).await?;
+        let keys = TokenKeys::load_or_create(&data_dir.root().join("jwt.key"))
+            .map_err(|e| anyhow::anyhow!("the token signing key: {e}"))?;
+        if store.operator_count().await? == 0 {
+            tracing::warn!(
+                "no TD account yet: create one with `echo <PIN> | leaf --data-dir {} td add <name>`",
+                data_dir.root().display()
+            );
+        }
 
         let (jetstream, nats) = step("nats", start_nats(config, &data_dir)).await?;
 
@@ -113,6 +121,7 @@ impl App {
 
         let state = AppState {
             log: jetstream.clone() as Arc<dyn EventLog>,
+            auth: Arc::new(AuthState::new(keys)),
             store,
             hub,
             server_id,

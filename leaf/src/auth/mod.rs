@@ -21,6 +21,22 @@ pub const TD_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(16 
 /// How long a viewer link works: a tournament weekend.
 pub const VIEWER_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
 
+/// What the HTTP layer needs for auth; built once in `app`.
+#[derive(Debug)]
+pub struct AuthState {
+    pub keys: TokenKeys,
+    pub limiter: LoginLimiter,
+}
+
+impl AuthState {
+    pub fn new(keys: TokenKeys) -> Self {
+        Self {
+            keys,
+            limiter: LoginLimiter::default(),
+        }
+    }
+}
+
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {

@@ -6,7 +6,7 @@
 //! the request id a TD can quote).
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,16 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// Missing, malformed, expired or forged credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
     #[error("{0}")]
     PayloadTooLarge(String),
     /// A subsystem is down or starting; retrying later may work.
@@ -32,6 +42,10 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -43,6 +57,10 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -56,6 +74,8 @@ impl ApiError {
             StatusCode::NOT_FOUND => ApiError::NotFound(message),
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed(message),
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(message),
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized(message),
+            StatusCode::FORBIDDEN => ApiError::Forbidden(message),
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
                 ApiError::Unavailable(message)
             }
@@ -81,8 +101,18 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::json!({"error": {"code": self.code(), "message": message}});
         let mut response = (self.status(), Json(body)).into_response();
-        if let ApiError::Internal(cause) = self {
-            response.extensions_mut().insert(InternalCause(cause));
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Internal(cause) => {
+                response.extensions_mut().insert(InternalCause(cause));
+            }
+            ApiError::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after_s, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            }
+            _ => {}
         }
         response
     }
@@ -91,4 +121,32 @@ impl IntoResponse for ApiError {
 /// Any `/api/...` path that no route claims.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no API endpoint at {}", uri.path()))
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        match e {
+            AuthError::Forbidden => ApiError::Forbidden(e.to_string()),
+            AuthError::RateLimited(s) => ApiError::TooManyRequests {
+                message: e.to_string(),
+                retry_after_s: s,
+            },
+            AuthError::Internal(cause) => ApiError::Internal(cause),
+            other => ApiError::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::Busy | StoreError::Closed | StoreError::TimedOut(_) => {
+                ApiError::Unavailable(e.to_string())
+            }
+            StoreError::AlreadyExists(what) => ApiError::Conflict(format!("{what} already exists")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
 }

@@ -4,7 +4,9 @@
 //! leaf-sim on a simulated listener, tests call it with `oneshot`. Handlers extract, call one
 //! function on the state and map the result; no SQL, no NATS subjects, no fan-out here.
 
+mod auth;
 pub mod error;
+pub mod extract;
 mod health;
 pub mod middleware;
 mod spa;
@@ -19,6 +21,7 @@ use uuid::Uuid;
 
 pub use self::error::ApiError;
 pub use self::health::Health;
+use crate::auth::AuthState;
 use crate::hub::Hub;
 use crate::log::EventLog;
 use crate::store::Store;
@@ -27,6 +30,7 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub log: Arc<dyn EventLog>,
+    pub auth: Arc<AuthState>,
     pub store: Store,
     pub hub: Hub,
     /// Names this leaf run; the same value the hub sends in `connected`.
@@ -46,6 +50,7 @@ pub fn router(state: AppState) -> Router {
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(auth::routes())
         .merge(ws::routes())
         .route("/api", any(error::not_found))
         .route("/api/{*path}", any(error::not_found))

@@ -146,3 +146,26 @@ pub async fn stop_unserved(app: leaf::app::App) {
     token.cancel();
     app.serve(token).await.unwrap();
 }
+
+/// Adds a TD to a running test leaf, as `leaf td add` would.
+pub async fn add_td(leaf: &TestLeaf, name: &str, pin: &str) {
+    let hash = leaf::auth::Pin::new(pin).unwrap().hash().unwrap();
+    leaf.app_state
+        .store
+        .add_operator(&name.parse().unwrap(), hash)
+        .await
+        .unwrap();
+}
+
+/// Signs a TD in through the API and returns the token.
+pub async fn login(leaf: &TestLeaf, name: &str, pin: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(leaf.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"name": name, "pin": pin}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
