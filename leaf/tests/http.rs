@@ -58,7 +58,7 @@ async fn streams_survive_a_restart_on_the_same_data_dir() {
     let first = leaf
         .app_state
         .log
-        .publish(subject.clone(), "one".into(), None)
+        .publish(subject.clone(), "one".into(), Default::default())
         .await
         .unwrap();
     let dir = leaf.stop().await;
@@ -69,7 +69,7 @@ async fn streams_survive_a_restart_on_the_same_data_dir() {
     let second = app
         .state()
         .log
-        .publish(subject, "two".into(), None)
+        .publish(subject, "two".into(), Default::default())
         .await
         .unwrap();
     assert_eq!(second.seq.0, first.seq.0 + 1, "the acked event was lost");

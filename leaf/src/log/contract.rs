@@ -1,39 +1,65 @@
 //! The [`EventLog`] contract as executable checks, written once and run against every
 //! implementation: the memory log in unit tests, JetStream in the integration tests, the
 //! simulated log in leaf-sim. Each check returns what went wrong instead of panicking, so any
-//! harness can report it.
+//! harness can report it. Every check uses fresh tournaments; run them on a log that nobody
+//! else writes to meanwhile, since some check that stream sequences step by exactly one.
+
+use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 
-use super::{EventLog, StreamName, Subject};
+use super::{EventLog, Filter, LogError, PublishOptions, StreamName, Subject};
 use crate::event::{MsgId, Seq, SubjectToken, TournamentId};
 
-/// Runs every check on a log that holds nothing yet.
+/// Runs every check.
 pub async fn check_all(log: &dyn EventLog) -> Result<(), String> {
-    sequences_start_at_one_and_never_skip(log).await?;
+    sequences_increase_by_one_per_stream(log).await?;
     a_repeated_message_id_is_a_duplicate(log).await?;
+    an_expectation_guards_a_tournaments_state(log).await?;
+    reads_filter_by_tournament_and_resume_after_a_sequence(log).await?;
+    a_tail_delivers_the_backlog_then_live_messages(log).await?;
     health_names_both_streams(log).await
 }
 
-pub async fn sequences_start_at_one_and_never_skip(log: &dyn EventLog) -> Result<(), String> {
-    let t = TournamentId::new_random();
-    let token: SubjectToken = "contract".parse().map_err(|e| format!("{e}"))?;
-    for expected in 1..=5u64 {
-        let subject = Subject::State(t, token.clone());
-        let ack = log
-            .publish(subject, Bytes::from(format!("{expected}")), None)
-            .await
-            .map_err(|e| format!("publish {expected}: {e}"))?;
-        if ack.stream != StreamName::State || ack.seq != Seq(expected) || ack.duplicate {
-            return Err(format!("publish {expected} was acked as {ack:?}"));
-        }
-    }
-    let audit = log
-        .publish(Subject::Audit(t), Bytes::from_static(b"a"), None)
+fn token(s: &str) -> SubjectToken {
+    s.parse()
+        .unwrap_or_else(|_| unreachable!("a literal token"))
+}
+
+async fn publish(
+    log: &dyn EventLog,
+    subject: Subject,
+    body: &str,
+    options: PublishOptions,
+) -> Result<super::Ack, String> {
+    log.publish(subject, Bytes::from(body.to_owned()), options)
         .await
-        .map_err(|e| format!("audit publish: {e}"))?;
-    if audit.stream != StreamName::Audit || audit.seq != Seq(1) {
-        return Err(format!("the first audit record was acked as {audit:?}"));
+        .map_err(|e| format!("publish {body}: {e}"))
+}
+
+pub async fn sequences_increase_by_one_per_stream(log: &dyn EventLog) -> Result<(), String> {
+    let t = TournamentId::new_random();
+    let mut previous: Option<Seq> = None;
+    for n in 0..5 {
+        let ack = publish(
+            log,
+            Subject::State(t, token("contract")),
+            &format!("{n}"),
+            PublishOptions::default(),
+        )
+        .await?;
+        if ack.stream != StreamName::State || ack.duplicate {
+            return Err(format!("publish {n} was acked as {ack:?}"));
+        }
+        if let Some(prev) = previous.filter(|prev| ack.seq.0 != prev.0 + 1) {
+            return Err(format!("stream sequence jumped from {prev} to {}", ack.seq));
+        }
+        previous = Some(ack.seq);
+    }
+    let audit = publish(log, Subject::Audit(t), "a", PublishOptions::default()).await?;
+    if audit.stream != StreamName::Audit {
+        return Err(format!("an audit record was acked as {audit:?}"));
     }
     Ok(())
 }
@@ -41,24 +67,182 @@ pub async fn sequences_start_at_one_and_never_skip(log: &dyn EventLog) -> Result
 pub async fn a_repeated_message_id_is_a_duplicate(log: &dyn EventLog) -> Result<(), String> {
     let subject = Subject::Audit(TournamentId::new_random());
     let id = MsgId::new(format!("contract-{}", uuid::Uuid::new_v4())).map_err(|e| e.to_string())?;
-    let first = log
-        .publish(
-            subject.clone(),
-            Bytes::from_static(b"once"),
-            Some(id.clone()),
-        )
-        .await
-        .map_err(|e| format!("first publish: {e}"))?;
-    let again = log
-        .publish(subject, Bytes::from_static(b"twice"), Some(id))
-        .await
-        .map_err(|e| format!("repeated publish: {e}"))?;
+    let options = PublishOptions {
+        msg_id: Some(id),
+        expect_last: None,
+    };
+    let first = publish(log, subject.clone(), "once", options.clone()).await?;
+    let again = publish(log, subject, "twice", options).await?;
     if first.duplicate || !again.duplicate || first.seq != again.seq {
         return Err(format!(
             "first {first:?}, repeat {again:?}: the repeat must be a duplicate of the first"
         ));
     }
     Ok(())
+}
+
+pub async fn an_expectation_guards_a_tournaments_state(log: &dyn EventLog) -> Result<(), String> {
+    let (t, other) = (TournamentId::new_random(), TournamentId::new_random());
+    let expect = |seq: u64| PublishOptions {
+        msg_id: None,
+        expect_last: Some(Seq(seq)),
+    };
+    let first = publish(log, Subject::State(t, token("a")), "1", expect(0)).await?;
+    // Another tournament's appends do not disturb this one's expectation.
+    publish(
+        log,
+        Subject::State(other, token("a")),
+        "x",
+        PublishOptions::default(),
+    )
+    .await?;
+    // Another event type of the same tournament is guarded by the same expectation.
+    let second = publish(log, Subject::State(t, token("b")), "2", expect(first.seq.0)).await?;
+    match log
+        .publish(
+            Subject::State(t, token("a")),
+            Bytes::from_static(b"stale"),
+            expect(first.seq.0),
+        )
+        .await
+    {
+        Err(LogError::Conflict { last }) => {
+            if last.is_some_and(|l| l != second.seq) {
+                return Err(format!(
+                    "the conflict named {last:?}, the real last is {}",
+                    second.seq
+                ));
+            }
+        }
+        other => {
+            return Err(format!(
+                "a stale expectation gave {other:?}, not a conflict"
+            ));
+        }
+    }
+    match log
+        .publish(
+            Subject::State(TournamentId::new_random(), token("a")),
+            Bytes::from_static(b"x"),
+            expect(7),
+        )
+        .await
+    {
+        Err(LogError::Conflict { .. }) => Ok(()),
+        other => Err(format!(
+            "expecting a message in an empty tournament gave {other:?}"
+        )),
+    }
+}
+
+pub async fn reads_filter_by_tournament_and_resume_after_a_sequence(
+    log: &dyn EventLog,
+) -> Result<(), String> {
+    let (t, other) = (TournamentId::new_random(), TournamentId::new_random());
+    let mut mine = Vec::new();
+    for n in 0..4 {
+        mine.push(
+            publish(
+                log,
+                Subject::State(t, token("r")),
+                &format!("{n}"),
+                PublishOptions::default(),
+            )
+            .await?
+            .seq,
+        );
+        publish(
+            log,
+            Subject::State(other, token("r")),
+            "noise",
+            PublishOptions::default(),
+        )
+        .await?;
+    }
+    let all = log
+        .read(StreamName::State, Filter::Tournament(t), Seq(0), 100)
+        .await
+        .map_err(|e| e.to_string())?;
+    let seqs: Vec<Seq> = all.iter().map(|e| e.stream_seq).collect();
+    if seqs != mine {
+        return Err(format!("read {seqs:?}, published {mine:?}"));
+    }
+    if all
+        .iter()
+        .any(|e| !e.subject.starts_with(&format!("tournament.{t}.")))
+    {
+        return Err("a read returned another tournament's message".into());
+    }
+    let page = log
+        .read(StreamName::State, Filter::Tournament(t), mine[1], 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    if page.len() != 1
+        || page[0].stream_seq != mine[2]
+        || page[0].payload != Bytes::from_static(b"2")
+    {
+        return Err(format!("reading one after {} gave {page:?}", mine[1]));
+    }
+    let none = log
+        .read(StreamName::State, Filter::Tournament(t), mine[3], 10)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !none.is_empty() {
+        return Err(format!("reading after the end gave {none:?}"));
+    }
+    Ok(())
+}
+
+pub async fn a_tail_delivers_the_backlog_then_live_messages(
+    log: &dyn EventLog,
+) -> Result<(), String> {
+    let t = TournamentId::new_random();
+    let before = publish(
+        log,
+        Subject::State(t, token("tail")),
+        "before",
+        PublishOptions::default(),
+    )
+    .await?;
+    let mut tail = log
+        .tail(StreamName::State, Seq(before.seq.0 - 1))
+        .await
+        .map_err(|e| e.to_string())?;
+    let first = next_entry(&mut tail).await?;
+    if first.stream_seq != before.seq {
+        return Err(format!(
+            "the tail started at {}, not {}",
+            first.stream_seq, before.seq
+        ));
+    }
+    let live = publish(
+        log,
+        Subject::State(t, token("tail")),
+        "live",
+        PublishOptions::default(),
+    )
+    .await?;
+    // Other tests may publish concurrently: skip to ours.
+    loop {
+        let entry = next_entry(&mut tail).await?;
+        if entry.stream_seq == live.seq {
+            return if entry.payload == Bytes::from_static(b"live") {
+                Ok(())
+            } else {
+                Err(format!("the live entry carried {:?}", entry.payload))
+            };
+        }
+        if entry.stream_seq > live.seq {
+            return Err(format!("the tail skipped {}", live.seq));
+        }
+    }
+}
+
+async fn next_entry(tail: &mut super::EntryStream) -> Result<super::Entry, String> {
+    match tokio::time::timeout(Duration::from_secs(5), tail.next()).await {
+        Ok(Some(Ok(entry))) => Ok(entry),
+        other => Err(format!("the tail gave {other:?}")),
+    }
 }
 
 pub async fn health_names_both_streams(log: &dyn EventLog) -> Result<(), String> {

@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
 use super::supervisor::ChildStatus;
-use super::{Ack, DUPLICATE_WINDOW, EventLog, LogError, LogHealth, StreamName, Subject};
-use crate::event::{MsgId, Seq};
+use super::{
+    Ack, DUPLICATE_WINDOW, Entry, EntryStream, EventLog, Filter, LogError, LogHealth,
+    PublishOptions, StreamName, Subject,
+};
+use crate::event::Seq;
 
 /// How long leaf waits for the first connection. The server is on loopback and already ready.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -148,13 +152,21 @@ impl EventLog for JetStreamLog {
         &self,
         subject: Subject,
         payload: Bytes,
-        msg_id: Option<MsgId>,
+        options: PublishOptions,
     ) -> BoxFuture<'_, Result<Ack, LogError>> {
         Box::pin(async move {
             let size = payload.len();
             let mut message = jetstream::message::PublishMessage::build().payload(payload);
-            if let Some(id) = &msg_id {
+            if let Some(id) = &options.msg_id {
                 message = message.message_id(id.as_str());
+            }
+            if let Some(last) = options.expect_last {
+                // Scoped to the whole tournament, not the one subject: an event of any type
+                // appended meanwhile must fail the check (nats-server 2.11+).
+                message = message.expected_last_subject_sequence(last.0).header(
+                    EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT,
+                    Filter::Tournament(subject.tournament()).subject(StreamName::State),
+                );
             }
             let pending = self
                 .js
@@ -178,13 +190,117 @@ impl EventLog for JetStreamLog {
         })
     }
 
+    fn read(
+        &self,
+        stream: StreamName,
+        filter: Filter,
+        after: Seq,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Entry>, LogError>> {
+        Box::pin(async move {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let consumer = self.ordered(stream, filter, after).await?;
+            // The count at creation bounds the read: messages stored after it are for the
+            // next read, and an empty range returns at once instead of waiting.
+            let pending = consumer.cached_info().num_pending as usize;
+            let want = pending.min(limit);
+            let mut out = Vec::with_capacity(want);
+            if want == 0 {
+                return Ok(out);
+            }
+            let mut messages = consumer.messages().await.map_err(unavailable)?;
+            while out.len() < want {
+                let next = tokio::time::timeout(READ_TIMEOUT, messages.next())
+                    .await
+                    .map_err(|_| LogError::TimedOut)?;
+                match next {
+                    Some(Ok(message)) => out.push(entry(&message)?),
+                    Some(Err(e)) => return Err(unavailable(e)),
+                    None => break,
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>> {
+        Box::pin(async move {
+            let consumer = self.ordered(stream, Filter::All, after).await?;
+            let messages = consumer.messages().await.map_err(unavailable)?;
+            Ok(messages
+                .map(|next| match next {
+                    Ok(message) => entry(&message),
+                    Err(e) => Err(unavailable(e)),
+                })
+                .boxed())
+        })
+    }
+
     fn health(&self) -> BoxFuture<'_, LogHealth> {
         Box::pin(self.probe())
     }
 }
 
+/// The header that widens `Nats-Expected-Last-Subject-Sequence` to a subject filter.
+const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject-Sequence-Subject";
+
+/// How long a read waits for the next message it knows is there.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl JetStreamLog {
+    /// An ordered consumer (ephemeral, no acks, recreated by the client after a reconnect)
+    /// over `filter` from the message after `after`.
+    async fn ordered(
+        &self,
+        stream: StreamName,
+        filter: Filter,
+        after: Seq,
+    ) -> Result<jetstream::consumer::Consumer<jetstream::consumer::pull::OrderedConfig>, LogError>
+    {
+        let handle = self
+            .js
+            .get_stream(stream.as_str())
+            .await
+            .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))?;
+        handle
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: filter.subject(stream),
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: after.0 + 1,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))
+    }
+}
+
+fn entry(message: &jetstream::Message) -> Result<Entry, LogError> {
+    let info = message.info().map_err(|e| LogError::Other(e.to_string()))?;
+    Ok(Entry {
+        stream_seq: Seq(info.stream_sequence),
+        subject: message.subject.to_string(),
+        payload: message.payload.clone(),
+    })
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(e.to_string())
+}
+
 fn publish_error(kind: PublishErrorKind, size: usize, e: &dyn std::fmt::Display) -> LogError {
     match kind {
+        // The server says "wrong last sequence: N"; N is where the tournament really ends.
+        PublishErrorKind::WrongLastSequence => LogError::Conflict {
+            last: e
+                .to_string()
+                .rsplit(':')
+                .next()
+                .and_then(|n| n.trim().parse().ok())
+                .map(Seq),
+        },
         PublishErrorKind::TimedOut => LogError::TimedOut,
         PublishErrorKind::MaxPayloadExceeded => LogError::TooLarge(size),
         // While the server restarts, a publish finds no stream to answer it.

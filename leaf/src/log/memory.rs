@@ -1,38 +1,50 @@
-//! An in-process event log with JetStream's publish semantics, for unit tests, leaf-sim and
-//! benches. It is a real log (per-stream sequences, deduplication by message id), so code
-//! tested against it behaves the same against JetStream. It is not durable: it lives and
-//! dies with its owner, which is what a simulated crash wants.
+//! An in-process event log with JetStream's semantics, for unit tests, leaf-sim and benches.
+//! It is a real log (per-stream sequences, subject filters, deduplication by message id,
+//! expected-last-sequence checks, live tails), so code tested against it behaves the same
+//! against JetStream. It is not durable: it lives and dies with its owner.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use tokio::sync::watch;
 
 use super::subject::filter_matches;
-use super::{Ack, EventLog, LogError, LogHealth, StreamName, Subject};
+use super::{
+    Ack, Entry, EntryStream, EventLog, Filter, LogError, LogHealth, PublishOptions, StreamName,
+    Subject,
+};
 use crate::event::{MsgId, Seq};
 
-/// One stored message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    pub seq: Seq,
-    pub subject: String,
-    pub payload: Bytes,
-}
-
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Stream {
-    messages: Vec<StoredMessage>,
+    entries: Vec<Entry>,
     /// Message id to the sequence it was first stored at. Unlike JetStream's window this never
     /// expires, which is the stricter behaviour for tests.
     seen: HashMap<MsgId, Seq>,
+    /// The last sequence, for live tails to wait on.
+    last: watch::Sender<u64>,
 }
+
+impl Default for Stream {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            seen: HashMap::new(),
+            last: watch::Sender::new(0),
+        }
+    }
+}
+
+type Streams = Arc<Mutex<HashMap<StreamName, Stream>>>;
 
 #[derive(Debug, Default)]
 pub struct MemoryLog {
-    // A std mutex: every critical section is a few map operations and never awaits.
-    streams: Mutex<HashMap<StreamName, Stream>>,
+    // A std mutex: every critical section is a few map operations and never awaits. Shared
+    // with live tails, which outlive any one call.
+    streams: Streams,
 }
 
 impl MemoryLog {
@@ -41,19 +53,22 @@ impl MemoryLog {
     }
 
     /// Everything stored in one stream, in order.
-    pub fn messages(&self, stream: StreamName) -> Vec<StoredMessage> {
-        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        streams
+    pub fn entries(&self, stream: StreamName) -> Vec<Entry> {
+        self.lock()
             .get(&stream)
-            .map(|s| s.messages.clone())
+            .map(|s| s.entries.clone())
             .unwrap_or_default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<StreamName, Stream>> {
+        lock(&self.streams)
     }
 
     fn append(
         &self,
         subject: &Subject,
         payload: Bytes,
-        msg_id: Option<MsgId>,
+        options: PublishOptions,
     ) -> Result<Ack, LogError> {
         // Route by subject filter, as JetStream does, rather than trusting `Subject::stream`.
         let text = subject.to_string();
@@ -61,29 +76,58 @@ impl MemoryLog {
             .into_iter()
             .find(|s| filter_matches(s.filter(), &text))
             .ok_or_else(|| LogError::Unavailable(format!("no stream holds {text}")))?;
-        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let mut streams = self.lock();
         let stream = streams.entry(stream_name).or_default();
-        if let Some(seq) = msg_id.as_ref().and_then(|id| stream.seen.get(id)) {
+        if let Some(seq) = options.msg_id.as_ref().and_then(|id| stream.seen.get(id)) {
             return Ok(Ack {
                 stream: stream_name,
                 seq: *seq,
                 duplicate: true,
             });
         }
-        let seq = Seq(stream.messages.len() as u64 + 1);
-        stream.messages.push(StoredMessage {
-            seq,
+        if let Some(expected) = options.expect_last {
+            let scope = Filter::Tournament(subject.tournament()).subject(StreamName::State);
+            let last = stream
+                .entries
+                .iter()
+                .rev()
+                .find(|e| filter_matches(&scope, &e.subject))
+                .map_or(Seq(0), |e| e.stream_seq);
+            if last != expected {
+                return Err(LogError::Conflict { last: Some(last) });
+            }
+        }
+        let seq = Seq(stream.entries.len() as u64 + 1);
+        stream.entries.push(Entry {
+            stream_seq: seq,
             subject: text,
             payload,
         });
-        if let Some(id) = msg_id {
+        if let Some(id) = options.msg_id {
             stream.seen.insert(id, seq);
         }
+        stream.last.send_replace(seq.0);
         Ok(Ack {
             stream: stream_name,
             seq,
             duplicate: false,
         })
+    }
+
+    fn matching(&self, stream: StreamName, filter: Filter, after: Seq, limit: usize) -> Vec<Entry> {
+        let subject = filter.subject(stream);
+        self.lock()
+            .get(&stream)
+            .map(|s| {
+                s.entries
+                    .iter()
+                    .skip(after.0 as usize)
+                    .filter(|e| filter_matches(&subject, &e.subject))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -92,9 +136,43 @@ impl EventLog for MemoryLog {
         &self,
         subject: Subject,
         payload: Bytes,
-        msg_id: Option<MsgId>,
+        options: PublishOptions,
     ) -> BoxFuture<'_, Result<Ack, LogError>> {
-        Box::pin(async move { self.append(&subject, payload, msg_id) })
+        Box::pin(async move { self.append(&subject, payload, options) })
+    }
+
+    fn read(
+        &self,
+        stream: StreamName,
+        filter: Filter,
+        after: Seq,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Entry>, LogError>> {
+        Box::pin(async move { Ok(self.matching(stream, filter, after, limit)) })
+    }
+
+    fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>> {
+        let streams = self.streams.clone();
+        Box::pin(async move {
+            let end = lock(&streams).entry(stream).or_default().last.subscribe();
+            let live = futures_util::stream::unfold(
+                (streams, end, after),
+                move |(streams, mut end, position)| async move {
+                    loop {
+                        let next = lock(&streams)
+                            .get(&stream)
+                            .and_then(|s| s.entries.get(position.0 as usize).cloned());
+                        if let Some(entry) = next {
+                            let position = entry.stream_seq;
+                            return Some((Ok(entry), (streams, end, position)));
+                        }
+                        // Ends the tail only if the log itself is dropped.
+                        end.changed().await.ok()?;
+                    }
+                },
+            );
+            Ok(live.boxed())
+        })
     }
 
     fn health(&self) -> BoxFuture<'_, LogHealth> {
@@ -114,31 +192,17 @@ impl EventLog for MemoryLog {
     }
 }
 
+fn lock(streams: &Streams) -> MutexGuard<'_, HashMap<StreamName, Stream>> {
+    streams.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::TournamentId;
 
-    #[tokio::test]
-    async fn sequences_are_per_stream_and_start_at_one() {
-        let log = MemoryLog::new();
-        let t = TournamentId::new_random();
-        let state = Subject::State(t, "clock".parse().unwrap());
-        let a = log
-            .publish(state.clone(), Bytes::from_static(b"1"), None)
-            .await
-            .unwrap();
-        let b = log
-            .publish(Subject::Audit(t), Bytes::from_static(b"2"), None)
-            .await
-            .unwrap();
-        let c = log
-            .publish(state, Bytes::from_static(b"3"), None)
-            .await
-            .unwrap();
-        assert_eq!((a.stream, a.seq), (StreamName::State, Seq(1)));
-        assert_eq!((b.stream, b.seq), (StreamName::Audit, Seq(1)));
-        assert_eq!((c.stream, c.seq), (StreamName::State, Seq(2)));
+    fn opts() -> PublishOptions {
+        PublishOptions::default()
     }
 
     #[tokio::test]
@@ -149,21 +213,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_repeated_message_id_stores_nothing_new() {
+    async fn sequences_are_per_stream_and_start_at_one() {
         let log = MemoryLog::new();
-        let subject = Subject::Audit(TournamentId::new_random());
-        let id = MsgId::new("k1").unwrap();
-        let first = log
-            .publish(subject.clone(), Bytes::from_static(b"x"), Some(id.clone()))
+        let t = TournamentId::new_random();
+        let state = Subject::State(t, "clock".parse().unwrap());
+        let a = log
+            .publish(state.clone(), Bytes::from_static(b"1"), opts())
             .await
             .unwrap();
-        let again = log
-            .publish(subject, Bytes::from_static(b"y"), Some(id))
+        let b = log
+            .publish(Subject::Audit(t), Bytes::from_static(b"2"), opts())
             .await
             .unwrap();
-        assert!(!first.duplicate);
-        assert!(again.duplicate);
-        assert_eq!(first.seq, again.seq);
-        assert_eq!(log.messages(StreamName::Audit).len(), 1);
+        let c = log
+            .publish(state, Bytes::from_static(b"3"), opts())
+            .await
+            .unwrap();
+        assert_eq!((a.stream, a.seq), (StreamName::State, Seq(1)));
+        assert_eq!((b.stream, b.seq), (StreamName::Audit, Seq(1)));
+        assert_eq!((c.stream, c.seq), (StreamName::State, Seq(2)));
     }
 }

@@ -30,7 +30,7 @@ use serde::Serialize;
 pub use self::jetstream::JetStreamLog;
 pub use self::memory::MemoryLog;
 pub use self::subject::{StreamName, Subject};
-use crate::event::{MsgId, Seq};
+use crate::event::{MsgId, Seq, TournamentId};
 
 /// How long JetStream remembers message ids for deduplication. Long enough to cover a TD's
 /// retries across a Wi-Fi drop; every id in the window costs memory in the server.
@@ -43,11 +43,64 @@ pub trait EventLog: Send + Sync + 'static {
         &self,
         subject: Subject,
         payload: Bytes,
-        msg_id: Option<MsgId>,
+        options: PublishOptions,
     ) -> BoxFuture<'_, Result<Ack, LogError>>;
+
+    /// Up to `limit` messages of `stream` matching `filter`, with stream sequence after
+    /// `after`, in order.
+    fn read(
+        &self,
+        stream: StreamName,
+        filter: Filter,
+        after: Seq,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Entry>, LogError>>;
+
+    /// Every message of `stream` after `after`, in order, then new ones as they are stored,
+    /// for as long as the returned stream is polled. Survives reconnects to the server.
+    fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>>;
 
     /// A real check of the log (not a cached flag), answered within about a second.
     fn health(&self) -> BoxFuture<'_, LogHealth>;
+}
+
+/// Live messages from [`EventLog::tail`].
+pub type EntryStream = futures_util::stream::BoxStream<'static, Result<Entry, LogError>>;
+
+/// How a publish is guarded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// Makes the publish idempotent within [`DUPLICATE_WINDOW`].
+    pub msg_id: Option<MsgId>,
+    /// Store only if the last STATE message of the subject's tournament has this stream
+    /// sequence (`Seq(0)`: the tournament has none yet); else [`LogError::Conflict`].
+    pub expect_last: Option<Seq>,
+}
+
+/// Which messages of a stream a read wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    Tournament(TournamentId),
+}
+
+impl Filter {
+    /// The NATS subject filter within `stream`.
+    pub fn subject(self, stream: StreamName) -> String {
+        match (self, stream) {
+            (Filter::All, s) => s.filter().to_owned(),
+            (Filter::Tournament(t), StreamName::Audit) => format!("tournament.{t}.audit"),
+            (Filter::Tournament(t), StreamName::State) => format!("tournament.{t}.state.*"),
+        }
+    }
+}
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub stream_seq: Seq,
+    pub subject: String,
+    pub payload: Bytes,
 }
 
 /// The log's answer to a publish.
@@ -89,6 +142,10 @@ pub enum LogError {
     /// A stream leaf needs is missing or cannot be brought to the configuration leaf needs.
     #[error("stream {stream}: {reason}")]
     Stream { stream: StreamName, reason: String },
+    /// The publish's expectation failed: something else was appended first. `last` is the
+    /// stream sequence the log really ends at for that tournament, when the server said.
+    #[error("another writer appended first (the log's last sequence is {last:?})")]
+    Conflict { last: Option<Seq> },
     #[error("event log: {0}")]
     Other(String),
 }
