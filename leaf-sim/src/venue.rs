@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use leaf::auth::{AuthState, TokenKeys};
+use leaf::feed::Feed;
 use leaf::http::{self, AppState};
 use leaf::hub::{ClientConfig, Hub};
-use leaf::log::MemoryLog;
+use leaf::log::{EventLog, MemoryLog};
 use leaf::store::Store;
+use leaf::tournaments::Tournaments;
 use uuid::Uuid;
 
 use crate::listener::SimListener;
@@ -40,13 +42,17 @@ pub fn sim<'a>(seed: u64, duration: Duration) -> turmoil::Sim<'a> {
 /// the memory event log, an in-memory LibSQL, and a hub whose server id comes from the seed.
 pub async fn leaf_state(seed: u64) -> Result<AppState, Box<dyn std::error::Error>> {
     let server_id = Uuid::from_u128(u128::from(seed) << 64 | 0x1eaf);
+    let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+    let hub = Hub::new(server_id.to_string(), ClientConfig::default());
+    let feed = Feed::start(log.clone(), hub.clone()).await?;
     Ok(AppState {
-        log: Arc::new(MemoryLog::new()),
+        tournaments: Arc::new(Tournaments::new(log.clone(), feed)),
+        log,
         auth: Arc::new(AuthState::new(TokenKeys::from_secret(
             &seed.to_le_bytes().repeat(4),
         ))),
         store: Store::open_in_memory().await?,
-        hub: Hub::new(server_id.to_string(), ClientConfig::default()),
+        hub,
         server_id,
         started: tokio::time::Instant::now(),
         dev: false,

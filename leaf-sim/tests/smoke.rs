@@ -25,7 +25,7 @@ fn smoke(seed: u64) -> Trace {
         let connected = ws.next_json().await?;
         seen.record("display", format!("ws {connected}"));
         assert_eq!(connected["type"], "connected");
-        assert_eq!(connected["scope"]["kind"], "all");
+        assert_eq!(connected["scope"]["kind"], "lobby");
         Ok(())
     });
 

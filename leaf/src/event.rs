@@ -118,8 +118,10 @@ impl<'de> Deserialize<'de> for SubjectToken {
     }
 }
 
-/// A position in an event log. Sequences start at 1; 0 means "nothing yet".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A position in an event log. Sequences start at 1; 0 (the default) means "nothing yet".
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
 

@@ -9,6 +9,7 @@
 //! - [`config`]: the command line: flags with environment fallbacks, subcommands.
 //! - [`datadir`]: the data directory and its lock.
 //! - [`event`]: the shared vocabulary: `TournamentId`, `SubjectToken`, `Seq`, `MsgId`.
+//! - [`feed`]: from the log to the screens: the in-memory projection and the hub's source.
 //! - [`log`]: the event log (the truth): the `EventLog` trait, JetStream and memory
 //!   implementations, and the supervised nats-server child.
 //! - [`store`]: LibSQL, migrations and derived state; knows nothing of HTTP or NATS.
@@ -16,6 +17,7 @@
 //! - [`http`]: the axum router, middleware, thin handlers and the embedded web app.
 //! - [`td`]: the offline `leaf td` subcommands for TD accounts.
 //! - [`telemetry`]: tracing setup.
+//! - [`tournaments`]: creating tournaments and appending events: durable in the log first.
 //!
 //! Dependencies point one way: `http` uses `hub`, `store` and `log`; those three use only
 //! `event`; `app` wires them all.
@@ -25,9 +27,11 @@ pub mod auth;
 pub mod config;
 pub mod datadir;
 pub mod event;
+pub mod feed;
 pub mod http;
 pub mod hub;
 pub mod log;
 pub mod store;
 pub mod td;
 pub mod telemetry;
+pub mod tournaments;

@@ -5,7 +5,6 @@ mod support;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use leaf::event::TournamentId;
 use leaf::hub::Scope;
 use support::{TestLeaf, close_code, next_json, stays_quiet, ws_connect};
 use tokio_tungstenite::tungstenite::Message;
@@ -15,23 +14,29 @@ const QUIET: Duration = Duration::from_millis(300);
 #[tokio::test]
 async fn a_new_client_receives_connected_with_its_scope_and_the_server_id() {
     let leaf = TestLeaf::start().await;
-    let t = TournamentId::new_random();
-    let (_ws, connected) = ws_connect(&leaf.ws_url(&format!("?tournament={t}"))).await;
+    let t = leaf.tournament("Main Event").await;
+    let (_ws, connected) = ws_connect(&leaf.ws_tournament(t)).await;
     assert_eq!(connected["scope"]["tournament_id"], t.to_string());
     assert_eq!(connected["server_id"], leaf.app_state.server_id.to_string());
-    let (_venue, connected) = ws_connect(&leaf.ws_url("")).await;
+    let (_venue, connected) = ws_connect(&leaf.ws_venue()).await;
     assert_eq!(connected["scope"]["kind"], "all");
+    let (_lobby, connected) = ws_connect(&leaf.ws_url("")).await;
+    assert_eq!(connected["scope"]["kind"], "lobby");
     leaf.stop().await;
 }
 
 #[tokio::test]
 async fn broadcasts_reach_exactly_the_clients_in_scope() {
     let leaf = TestLeaf::start().await;
-    let (a, b) = (TournamentId::new_random(), TournamentId::new_random());
-    let (mut a1, _) = ws_connect(&leaf.ws_url(&format!("?tournament={a}"))).await;
-    let (mut a2, _) = ws_connect(&leaf.ws_url(&format!("?tournament={a}"))).await;
-    let (mut b1, _) = ws_connect(&leaf.ws_url(&format!("?tournament={b}"))).await;
-    let (mut venue, _) = ws_connect(&leaf.ws_url("")).await;
+    let (a, b) = (leaf.tournament("A").await, leaf.tournament("B").await);
+    let (mut a1, _) = ws_connect(&leaf.ws_tournament(a)).await;
+    let (mut a2, _) = ws_connect(&leaf.ws_tournament(a)).await;
+    let (mut b1, _) = ws_connect(&leaf.ws_tournament(b)).await;
+    let (mut venue, _) = ws_connect(&leaf.ws_venue()).await;
+    let (mut lobby, _) = ws_connect(&leaf.ws_url("")).await;
+    for ws in [&mut a1, &mut a2, &mut b1] {
+        assert_eq!(next_json(ws).await["type"], "snapshot");
+    }
     let hub = &leaf.app_state.hub;
 
     assert_eq!(
@@ -54,9 +59,13 @@ async fn broadcasts_reach_exactly_the_clients_in_scope() {
         stays_quiet(&mut b1, QUIET).await,
         "tournament b received tournament a's message"
     );
+    assert!(
+        stays_quiet(&mut lobby, QUIET).await,
+        "a lobby screen received a tournament's message"
+    );
 
-    assert_eq!(hub.broadcast(Scope::All, "announcement", &"final table"), 4);
-    for ws in [&mut a1, &mut a2, &mut b1, &mut venue] {
+    assert_eq!(hub.broadcast(Scope::All, "announcement", &"final table"), 5);
+    for ws in [&mut a1, &mut a2, &mut b1, &mut venue, &mut lobby] {
         assert_eq!(next_json(ws).await["data"], "final table");
     }
     leaf.stop().await;
@@ -78,9 +87,8 @@ async fn a_bad_tournament_id_is_refused_before_the_upgrade() {
         "0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d1%2A",
         &long,
     ] {
-        let err = tokio_tungstenite::connect_async(leaf.ws_url(&format!("?tournament={bad}")))
-            .await
-            .unwrap_err();
+        let url = leaf.ws_url(&format!("?tournament={bad}&token={}", leaf.td_token()));
+        let err = tokio_tungstenite::connect_async(url).await.unwrap_err();
         match err {
             tokio_tungstenite::tungstenite::Error::Http(response) => {
                 assert_eq!(response.status(), 400, "{bad}");
@@ -95,10 +103,11 @@ async fn a_bad_tournament_id_is_refused_before_the_upgrade() {
 #[tokio::test]
 async fn a_stalled_client_does_not_delay_a_fast_one() {
     let leaf = TestLeaf::start().await;
-    let t = TournamentId::new_random();
+    let t = leaf.tournament("Stall").await;
     // Connected, then never read from again: its TCP buffers fill, then its queue.
-    let (_stalled, _) = ws_connect(&leaf.ws_url(&format!("?tournament={t}"))).await;
-    let (mut fast, _) = ws_connect(&leaf.ws_url(&format!("?tournament={t}"))).await;
+    let (_stalled, _) = ws_connect(&leaf.ws_tournament(t)).await;
+    let (mut fast, _) = ws_connect(&leaf.ws_tournament(t)).await;
+    assert_eq!(next_json(&mut fast).await["type"], "snapshot");
     let hub = &leaf.app_state.hub;
 
     // 16 KiB per message: 2,000 of them are more than any loopback socket buffers.
@@ -139,8 +148,8 @@ async fn an_oversized_frame_closes_only_its_sender_with_1009() {
 async fn shutdown_closes_every_client_with_going_away() {
     let leaf = TestLeaf::start().await;
     let (mut a, _) = ws_connect(&leaf.ws_url("")).await;
-    let (mut b, _) =
-        ws_connect(&leaf.ws_url(&format!("?tournament={}", TournamentId::new_random()))).await;
+    let t = leaf.tournament("Closing").await;
+    let (mut b, _) = ws_connect(&leaf.ws_tournament(t)).await;
     let stopping = tokio::spawn(leaf.stop());
     assert_eq!(close_code(&mut a).await, Some(1001));
     assert_eq!(close_code(&mut b).await, Some(1001));

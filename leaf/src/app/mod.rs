@@ -1,7 +1,7 @@
 //! Wiring: builds every subsystem in order, serves, and tears down in reverse.
 //!
 //! Startup: data dir (lock) → HTTP listener bound (so a busy port fails before anything is
-//! started) → LibSQL → NATS (child + streams) → hub → HTTP serving. Every step logs its
+//! started) → LibSQL → NATS (child + streams) → hub → feed (replays the log) → HTTP serving. Every step logs its
 //! duration. A failed step drops what was built before it; the nats-server child dies with
 //! its owner, and nothing in the data dir is deleted.
 //!
@@ -27,6 +27,7 @@ pub use self::signals::shutdown_on_signals;
 use crate::auth::{AuthState, TokenKeys};
 use crate::config::Config;
 use crate::datadir::DataDir;
+use crate::feed::Feed;
 use crate::http::extract::{ClientAddr, PeerListener};
 use crate::http::{self, AppState};
 use crate::hub::{ClientConfig, Hub};
@@ -34,6 +35,7 @@ use crate::log::jetstream::ServerKind;
 use crate::log::supervisor::{self, NatsChild, SupervisorConfig};
 use crate::log::{EventLog, JetStreamLog};
 use crate::store::Store;
+use crate::tournaments::Tournaments;
 
 /// Graceful-shutdown budgets. With the nats-server stop timeout (1 s) they add up to 4.5 s,
 /// under the 5 s a service manager (or a TD pressing Ctrl-C) reasonably waits before killing.
@@ -119,8 +121,11 @@ impl App {
         })
         .await?;
 
+        let log = jetstream.clone() as Arc<dyn EventLog>;
+        let feed = step("feed", Feed::start(log.clone(), hub.clone())).await?;
         let state = AppState {
-            log: jetstream.clone() as Arc<dyn EventLog>,
+            tournaments: Arc::new(Tournaments::new(log.clone(), feed)),
+            log,
             auth: Arc::new(AuthState::new(keys)),
             store,
             hub,
@@ -193,6 +198,7 @@ impl App {
         })
         .await;
         teardown("hub", state.hub.shutdown(HUB_CLOSE)).await;
+        state.tournaments.feed().stop();
         teardown("nats connection", async {
             if tokio::time::timeout(NATS_DRAIN, jetstream.drain())
                 .await

@@ -4,12 +4,15 @@
 //! leaf-sim on a simulated listener, tests call it with `oneshot`. Handlers extract, call one
 //! function on the state and map the result; no SQL, no NATS subjects, no fan-out here.
 
+mod announcements;
 mod auth;
 pub mod error;
+mod events;
 pub mod extract;
 mod health;
 pub mod middleware;
 mod spa;
+mod tournaments;
 mod ws;
 
 use std::sync::Arc;
@@ -25,12 +28,14 @@ use crate::auth::AuthState;
 use crate::hub::Hub;
 use crate::log::EventLog;
 use crate::store::Store;
+use crate::tournaments::Tournaments;
 
 /// Everything a handler may use. Cheap to clone; built once in `app`.
 #[derive(Clone)]
 pub struct AppState {
     pub log: Arc<dyn EventLog>,
     pub auth: Arc<AuthState>,
+    pub tournaments: Arc<Tournaments>,
     pub store: Store,
     pub hub: Hub,
     /// Names this leaf run; the same value the hub sends in `connected`.
@@ -51,6 +56,9 @@ pub fn routes(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(auth::routes())
+        .merge(tournaments::routes())
+        .merge(events::routes())
+        .merge(announcements::routes())
         .merge(ws::routes())
         .route("/api", any(error::not_found))
         .route("/api/{*path}", any(error::not_found))

@@ -1,41 +1,75 @@
-//! `GET /ws`: upgrades to a WebSocket and hands the socket to the hub. Nothing else.
+//! `GET /ws`: authorises, subscribes, and hands the socket to the hub.
 //!
-//! `?tournament=<uuid>` watches one tournament; without it the client watches the venue.
+//! - `?tournament=<uuid>&token=<jwt>`: one tournament (a TD's token, or a viewer token for
+//!   that tournament). Then `snapshot` (the state at the current seq), or with `&since=N` the
+//!   events N+1… from the log, then live events, with no gap and no duplicate.
+//! - `?token=<TD jwt>`: every tournament's events and the announcements.
+//! - no token: a lobby screen: announcements only.
+//!
+//! The token may also come as `Authorization: Bearer`. See `docs/protocol.md`.
 
 use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use futures_util::{Stream, StreamExt};
+use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::event::TournamentId;
+use super::extract::{bearer, tournament_id};
+use crate::auth::{AuthError, Principal};
+use crate::event::{Seq, TournamentId};
+use crate::feed::Feed;
+use crate::feed::state::Head;
 use crate::hub::client::{self, ReadError};
-use crate::hub::{HubError, Scope};
+use crate::hub::{HubError, Scope, Session};
+
+/// Events read from the log per request while replaying.
+const REPLAY_PAGE: usize = 1000;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 
+#[derive(Serialize)]
+struct Snapshot<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    tournament_id: TournamentId,
+    seq: u64,
+    state: &'a serde_json::Value,
+}
+
 async fn upgrade(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let scope = match params.get("tournament") {
-        None => Scope::All,
-        Some(raw) => Scope::Tournament(
-            raw.parse::<TournamentId>()
-                .map_err(|e| ApiError::BadRequest(format!("tournament: {e}")))?,
-        ),
-    };
-    let session = state.hub.register(scope).map_err(|e| match e {
+    let token = params
+        .get("token")
+        .map(String::as_str)
+        .or_else(|| bearer(&headers));
+    let principal = token.map(|t| state.auth.keys.verify(t)).transpose()?;
+    let scope = scope(&state, params.get("tournament"), principal.as_ref())?;
+    let since = params
+        .get("since")
+        .map(|raw| raw.parse::<u64>().map(Seq))
+        .transpose()
+        .map_err(|_| ApiError::BadRequest("since: a seq number (0 or more)".into()))?;
+
+    let feed = state.tournaments.feed();
+    let (mut session, at) = feed.subscribe(scope).map_err(|e| match e {
         HubError::ShuttingDown => ApiError::Unavailable(e.to_string()),
     })?;
+    if let (Scope::Tournament(t), Some((head, snapshot))) = (scope, at) {
+        catch_up(feed, &mut session, t, head, &snapshot, since).await?;
+    }
     let limit = state.hub.config().max_message_size;
     Ok(ws.max_message_size(limit).max_frame_size(limit).on_upgrade(
         move |socket: WebSocket| async move {
@@ -43,6 +77,72 @@ async fn upgrade(
             client::run(session, sink, read_errors(stream)).await;
         },
     ))
+}
+
+/// What the caller may watch, from the `tournament` parameter and the token.
+fn scope(
+    state: &AppState,
+    tournament: Option<&String>,
+    principal: Option<&Principal>,
+) -> Result<Scope, ApiError> {
+    let scope = match (tournament, principal) {
+        (Some(raw), Some(principal)) => {
+            let t = tournament_id(raw)?;
+            if !principal.may_read(t) {
+                return Err(ApiError::Forbidden(
+                    "this token is for another tournament".into(),
+                ));
+            }
+            Scope::Tournament(t)
+        }
+        (Some(_), None) => return Err(AuthError::Missing.into()),
+        (None, Some(Principal::Td { .. })) => Scope::All,
+        (None, Some(Principal::Viewer { tournament, .. })) => Scope::Tournament(*tournament),
+        (None, None) => Scope::Lobby,
+    };
+    if let Scope::Tournament(t) = scope
+        && state.tournaments.feed().info(t).is_none()
+    {
+        return Err(ApiError::NotFound(format!("no tournament {t}")));
+    }
+    Ok(scope)
+}
+
+/// Puts the snapshot, or the events after `since`, before the live queue.
+async fn catch_up(
+    feed: &Feed,
+    session: &mut Session,
+    t: TournamentId,
+    head: Head,
+    snapshot: &serde_json::Value,
+    since: Option<Seq>,
+) -> Result<(), ApiError> {
+    match since {
+        Some(mut position) if position <= head.seq => {
+            while position < head.seq {
+                let want = ((head.seq.0 - position.0) as usize).min(REPLAY_PAGE);
+                let events = feed.events(t, position, want).await?;
+                let Some(last) = events.last() else { break };
+                position = Seq(last.seq);
+                session
+                    .preamble
+                    .extend(events.iter().map(|event| Feed::message(t, event)));
+            }
+        }
+        // No since, or one from beyond the log (a client of a rebuilt leaf): start over.
+        _ => {
+            let message = Snapshot {
+                kind: "snapshot",
+                tournament_id: t,
+                seq: head.seq.0,
+                state: snapshot,
+            };
+            session
+                .preamble
+                .push(serde_json::to_string(&message).unwrap_or_default().into());
+        }
+    }
+    Ok(())
 }
 
 /// Names the read failures the hub acts on; the rest only need their text.

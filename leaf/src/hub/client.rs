@@ -82,9 +82,17 @@ where
         )
         .instrument(span.clone()),
     );
-    let reason = write_loop(sink, &mut session.queue, &session.closer, &life, &config)
-        .instrument(span.clone())
-        .await;
+    let preamble = std::mem::take(&mut session.preamble);
+    let reason = write_loop(
+        sink,
+        preamble,
+        &mut session.queue,
+        &session.closer,
+        &life,
+        &config,
+    )
+    .instrument(span.clone())
+    .await;
     reader.abort();
     // The close path: the session's drop unregisters it; this is the one log line.
     span.in_scope(|| tracing::info!(reason = %reason, "client disconnected"));
@@ -120,6 +128,7 @@ impl Liveness {
 
 async fn write_loop<W>(
     mut sink: W,
+    preamble: Vec<axum::extract::ws::Utf8Bytes>,
     queue: &mut QueueReceiver,
     closer: &Closer,
     life: &Liveness,
@@ -132,7 +141,20 @@ where
     let mut ping =
         tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut preamble = preamble.into_iter();
     loop {
+        if let Some(text) = preamble.next() {
+            tokio::select! {
+                biased;
+                reason = closer.closed() => return goodbye(&mut sink, queue, reason).await,
+                sent = tokio::time::timeout(config.write_timeout, sink.send(Message::Text(text))) => {
+                    if !matches!(sent, Ok(Ok(()))) {
+                        closer.close(Disconnect::WriteError);
+                    }
+                }
+            }
+            continue;
+        }
         // `biased`: a close request wins over more messages, so a slow client is let go
         // at once instead of after its queue drains.
         let frame = tokio::select! {

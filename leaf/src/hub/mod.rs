@@ -44,9 +44,11 @@ impl std::fmt::Display for ClientId {
 pub enum Scope {
     /// One tournament: a table display, a player's phone.
     Tournament(TournamentId),
-    /// The whole venue: lobby screens and TD consoles. They receive every tournament's
-    /// broadcasts as well as venue-wide ones.
+    /// The whole venue, for TD consoles: every tournament's broadcasts as well as venue-wide
+    /// ones. As a broadcast scope: every client, whatever it watches.
     All,
+    /// A screen without a token: venue-wide announcements only, no tournament's events.
+    Lobby,
 }
 
 impl Serialize for Scope {
@@ -56,6 +58,7 @@ impl Serialize for Scope {
                 serde_json::json!({"kind": "tournament", "tournament_id": t}).serialize(s)
             }
             Scope::All => serde_json::json!({"kind": "all"}).serialize(s),
+            Scope::Lobby => serde_json::json!({"kind": "lobby"}).serialize(s),
         }
     }
 }
@@ -106,6 +109,9 @@ struct Inner {
 pub struct Session {
     pub id: ClientId,
     pub scope: Scope,
+    /// Sent before anything in the queue: `connected`, then whatever the caller adds (a
+    /// snapshot, a replay). Unbounded on purpose: a replay may be longer than the queue.
+    pub preamble: Vec<Utf8Bytes>,
     pub queue: QueueReceiver,
     /// For replies to the client's own messages (pong, errors).
     pub reply: QueueSender,
@@ -148,8 +154,8 @@ impl Hub {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a client. Its queue already holds the `connected` message, so nothing broadcast
-    /// later can overtake it.
+    /// Adds a client. Its preamble starts with the `connected` message, which is sent before
+    /// anything broadcast later.
     pub fn register(&self, scope: Scope) -> Result<Session, HubError> {
         let id = ClientId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let (reply, queue) = queue::queue();
@@ -168,13 +174,13 @@ impl Hub {
         if !registry.accepting {
             return Err(HubError::ShuttingDown);
         }
-        reply.push(connected);
         registry.insert(id, scope, reply.clone(), closer.clone());
         self.inner.count.send_replace(registry.len());
         drop(registry);
         Ok(Session {
             id,
             scope,
+            preamble: vec![connected],
             queue,
             reply,
             closer,
@@ -194,7 +200,7 @@ impl Hub {
     pub fn broadcast<T: Serialize>(&self, scope: Scope, message_type: &str, data: &T) -> usize {
         let tournament_id = match scope {
             Scope::Tournament(t) => Some(t),
-            Scope::All => None,
+            Scope::All | Scope::Lobby => None,
         };
         let envelope = message::Envelope {
             kind: message_type,

@@ -24,6 +24,7 @@ pub(super) struct Registry {
     clients: BTreeMap<ClientId, Entry>,
     by_tournament: BTreeMap<TournamentId, BTreeSet<ClientId>>,
     venue: BTreeSet<ClientId>,
+    lobby: BTreeSet<ClientId>,
 }
 
 impl Default for Registry {
@@ -33,6 +34,7 @@ impl Default for Registry {
             clients: BTreeMap::new(),
             by_tournament: BTreeMap::new(),
             venue: BTreeSet::new(),
+            lobby: BTreeSet::new(),
         }
     }
 }
@@ -64,6 +66,9 @@ impl Registry {
             Scope::All => {
                 self.venue.insert(id);
             }
+            Scope::Lobby => {
+                self.lobby.insert(id);
+            }
         }
         self.clients.insert(
             id,
@@ -90,6 +95,9 @@ impl Registry {
             Scope::All => {
                 self.venue.remove(&id);
             }
+            Scope::Lobby => {
+                self.lobby.remove(&id);
+            }
         }
         Some(entry.closer)
     }
@@ -114,6 +122,7 @@ impl Registry {
         };
         match scope {
             Scope::All => self.clients.keys().for_each(&mut visit),
+            Scope::Lobby => self.lobby.iter().for_each(&mut visit),
             Scope::Tournament(t) => {
                 if let Some(ids) = self.by_tournament.get(&t) {
                     ids.iter().for_each(&mut visit);

@@ -81,6 +81,57 @@ impl TestLeaf {
         format!("ws://{}/ws{query}", self.addr)
     }
 
+    /// A TD's token, minted with this leaf's key (no account needed).
+    pub fn td_token(&self) -> String {
+        let td = leaf::auth::Principal::Td {
+            name: "test-td".into(),
+        };
+        self.app_state
+            .auth
+            .keys
+            .issue(&td, std::time::Duration::from_secs(3600))
+            .unwrap()
+            .0
+    }
+
+    /// A viewer token for one tournament.
+    pub fn viewer_token(&self, tournament: leaf::event::TournamentId) -> String {
+        let viewer = leaf::auth::Principal::Viewer {
+            link: "test-link".into(),
+            tournament,
+        };
+        self.app_state
+            .auth
+            .keys
+            .issue(&viewer, std::time::Duration::from_secs(3600))
+            .unwrap()
+            .0
+    }
+
+    /// Creates a tournament through the service, as a TD would.
+    pub async fn tournament(&self, name: &str) -> leaf::event::TournamentId {
+        let actor = leaf::tournaments::Actor {
+            who: "td:test".into(),
+            request_id: None,
+        };
+        self.app_state
+            .tournaments
+            .create(name.into(), &actor)
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// The `/ws` URL for one tournament with a TD's token.
+    pub fn ws_tournament(&self, t: leaf::event::TournamentId) -> String {
+        self.ws_url(&format!("?tournament={t}&token={}", self.td_token()))
+    }
+
+    /// The `/ws` URL for every tournament, with a TD's token.
+    pub fn ws_venue(&self) -> String {
+        self.ws_url(&format!("?token={}", self.td_token()))
+    }
+
     pub async fn stop(self) -> TempDir {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();

@@ -1,0 +1,117 @@
+//! `/api/v1/tournaments/{id}/events`: append (TD) and read (TD, or a viewer of it).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, Caller, ReqId, Td, tournament_id};
+use crate::event::{Seq, SubjectToken};
+use crate::feed::state::Event;
+use crate::tournaments::{Actor, Appended};
+
+/// Events per page when the client does not say, and at most.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_KEY_LEN: usize = 64;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/tournaments/{id}/events", get(read).post(append))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    /// One subject token: `[a-z0-9_-]{1,64}`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A JSON object.
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    pub since: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Events {
+    pub events: Vec<Event>,
+}
+
+async fn append(
+    State(state): State<AppState>,
+    Td(td): Td,
+    ReqId(request_id): ReqId,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewEvent>,
+) -> Result<(StatusCode, Json<Appended>), ApiError> {
+    let id = tournament_id(&raw)?;
+    let kind: SubjectToken = body
+        .kind
+        .parse()
+        .map_err(|e| ApiError::BadRequest(format!("type: {e}")))?;
+    let key = idempotency_key(&headers)?;
+    let actor = Actor {
+        who: td.actor(),
+        request_id,
+    };
+    let appended = state
+        .tournaments
+        .append(
+            id,
+            kind,
+            serde_json::Value::Object(body.data),
+            key.as_deref(),
+            &actor,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(appended)))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(raw): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<Events>, ApiError> {
+    let id = tournament_id(&raw)?;
+    if !caller.may_read(id) {
+        return Err(ApiError::Forbidden(
+            "this token is for another tournament".into(),
+        ));
+    }
+    let feed = state.tournaments.feed();
+    if feed.info(id).is_none() {
+        return Err(ApiError::NotFound(format!("no tournament {id}")));
+    }
+    let limit = page.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let events = feed.events(id, Seq(page.since.unwrap_or(0)), limit).await?;
+    Ok(Json(Events { events }))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Idempotency-Key: 1 to {MAX_KEY_LEN} visible ASCII characters"
+            ))
+        })?;
+    Ok(Some(key.to_owned()))
+}

@@ -1,0 +1,226 @@
+//! What a Tournament Director does to tournaments: create them and append events to them.
+//! Both become durable in the log first; everything else follows from the [`Feed`].
+//!
+//! Appends to one tournament are serialised by a per-tournament lock and guarded in the log
+//! by the tournament's last stream sequence (see `docs/pipeline.md`), so two events can never
+//! get the same seq, not even with a second writer on the stream.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::event::{MsgId, Seq, SubjectToken, TournamentId};
+use crate::feed::Feed;
+use crate::feed::state::{AuditRecord, CREATED, StatePayload, TournamentInfo};
+use crate::log::{EventLog, LogError, PublishOptions, StreamName, Subject};
+
+/// Attempts after a sequence conflict before giving up with [`TournamentError::Conflict`].
+const CONFLICT_RETRIES: usize = 3;
+
+/// Largest `data` of one event, as JSON. Events are small facts (a level, a seat, a payout);
+/// a display must be able to take thousands of them.
+pub const MAX_EVENT_DATA: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TournamentError {
+    #[error("no tournament {0}")]
+    NotFound(TournamentId),
+    #[error("another writer keeps appending to tournament {0}; retry")]
+    Conflict(TournamentId),
+    #[error("the event's data is {0} bytes; the limit is {MAX_EVENT_DATA}")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Who acts, for the audit record.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub who: String,
+    pub request_id: Option<String>,
+}
+
+/// What an append returns: the event's place in its tournament.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Appended {
+    pub seq: u64,
+    pub ts: String,
+}
+
+pub struct Tournaments {
+    log: Arc<dyn EventLog>,
+    feed: Feed,
+    // A std mutex around the map only; the per-tournament locks are async and are held
+    // across the publish.
+    locks: Mutex<HashMap<TournamentId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Tournaments {
+    pub fn new(log: Arc<dyn EventLog>, feed: Feed) -> Self {
+        Self {
+            log,
+            feed,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// Records the creation in the log and returns the tournament once the feed knows it.
+    pub async fn create(
+        &self,
+        name: String,
+        actor: &Actor,
+    ) -> Result<TournamentInfo, TournamentError> {
+        let id = TournamentId::new_random();
+        let record = AuditRecord {
+            action: CREATED.into(),
+            actor: actor.who.clone(),
+            request_id: actor.request_id.clone(),
+            ts: now(),
+            name: Some(name),
+            event_type: None,
+            seq: None,
+        };
+        let ack = self
+            .log
+            .publish(
+                Subject::Audit(id),
+                json_bytes(&record),
+                PublishOptions {
+                    msg_id: MsgId::new(format!("create:{id}")).ok(),
+                    expect_last: None,
+                },
+            )
+            .await?;
+        self.feed.applied(StreamName::Audit, ack.seq).await;
+        self.feed.info(id).ok_or_else(|| {
+            TournamentError::Log(LogError::Other(format!(
+                "tournament {id} was stored but the feed has not seen it"
+            )))
+        })
+    }
+
+    /// Appends one event; returns its seq once the log has it durably.
+    pub async fn append(
+        &self,
+        tournament: TournamentId,
+        kind: SubjectToken,
+        data: serde_json::Value,
+        idempotency_key: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Appended, TournamentError> {
+        let size = data.to_string().len();
+        if size > MAX_EVENT_DATA {
+            return Err(TournamentError::TooLarge(size));
+        }
+        let lock = self.lock_for(tournament);
+        let _serialised = lock.lock().await;
+        let msg_id = idempotency_key.and_then(|key| MsgId::new(format!("{tournament}:{key}")).ok());
+        for _ in 0..CONFLICT_RETRIES {
+            let head = self
+                .feed
+                .head(tournament)
+                .ok_or(TournamentError::NotFound(tournament))?;
+            let payload = StatePayload {
+                seq: head.seq.0 + 1,
+                ts: now(),
+                kind: kind.to_string(),
+                data: data.clone(),
+            };
+            let options = PublishOptions {
+                msg_id: msg_id.clone(),
+                expect_last: Some(head.stream_seq),
+            };
+            let subject = Subject::State(tournament, kind.clone());
+            match self
+                .log
+                .publish(subject, json_bytes(&payload), options)
+                .await
+            {
+                Ok(ack) if ack.duplicate => return self.original(tournament, ack.seq).await,
+                Ok(ack) => {
+                    self.feed.applied(StreamName::State, ack.seq).await;
+                    self.audit(tournament, &kind, payload.seq, actor).await;
+                    return Ok(Appended {
+                        seq: payload.seq,
+                        ts: payload.ts,
+                    });
+                }
+                Err(LogError::Conflict { last }) => {
+                    tracing::warn!(%tournament, ?last, "sequence conflict: another writer appended; catching up");
+                    if let Some(last) = last {
+                        self.feed.applied(StreamName::State, last).await;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(TournamentError::Conflict(tournament))
+    }
+
+    /// The seq and time of the event a duplicate publish pointed at.
+    async fn original(
+        &self,
+        tournament: TournamentId,
+        stream_seq: Seq,
+    ) -> Result<Appended, TournamentError> {
+        self.feed.applied(StreamName::State, stream_seq).await;
+        let seq = self.feed.seq_at(tournament, stream_seq).ok_or_else(|| {
+            TournamentError::Log(LogError::Other(format!(
+                "a retry matched stream message {stream_seq}, which is not in tournament {tournament}"
+            )))
+        })?;
+        let event = self.feed.events(tournament, Seq(seq.0 - 1), 1).await?;
+        let ts = event.first().map(|e| e.ts.clone()).unwrap_or_default();
+        Ok(Appended { seq: seq.0, ts })
+    }
+
+    /// The audit record of an append. The event is already durable; a failure here is
+    /// logged, not returned, so the TD is never told an event failed that did not.
+    async fn audit(&self, tournament: TournamentId, kind: &SubjectToken, seq: u64, actor: &Actor) {
+        let record = AuditRecord {
+            action: "event.appended".into(),
+            actor: actor.who.clone(),
+            request_id: actor.request_id.clone(),
+            ts: now(),
+            name: None,
+            event_type: Some(kind.to_string()),
+            seq: Some(seq),
+        };
+        let options = PublishOptions {
+            msg_id: MsgId::new(format!("audit:{tournament}:{seq}")).ok(),
+            expect_last: None,
+        };
+        if let Err(e) = self
+            .log
+            .publish(Subject::Audit(tournament), json_bytes(&record), options)
+            .await
+        {
+            tracing::error!(%tournament, seq, error = %e, "the audit record of an appended event was not stored");
+        }
+    }
+
+    fn lock_for(&self, tournament: TournamentId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(tournament).or_default().clone()
+    }
+}
+
+fn json_bytes<T: Serialize>(value: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// Now, as RFC 3339 in UTC with milliseconds.
+pub fn now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
