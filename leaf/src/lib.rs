@@ -12,6 +12,7 @@
 //! - [`feed`]: from the log to the screens: the in-memory projection and the hub's source.
 //! - [`log`]: the event log (the truth): the `EventLog` trait, JetStream and memory
 //!   implementations, and the supervised nats-server child.
+//! - [`qr`]: QR codes of viewer join links.
 //! - [`store`]: LibSQL, migrations and derived state; knows nothing of HTTP or NATS.
 //! - [`hub`]: the WebSocket hub: clients by scope, bounded queues, fan-out, disconnects.
 //! - [`http`]: the axum router, middleware, thin handlers and the embedded web app.
@@ -31,6 +32,7 @@ pub mod feed;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod qr;
 pub mod store;
 pub mod td;
 pub mod telemetry;

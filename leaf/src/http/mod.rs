@@ -13,6 +13,7 @@ mod health;
 pub mod middleware;
 mod spa;
 mod tournaments;
+mod viewer_links;
 mod ws;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(tournaments::routes())
         .merge(events::routes())
+        .merge(viewer_links::routes())
         .merge(announcements::routes())
         .merge(ws::routes())
         .route("/api", any(error::not_found))

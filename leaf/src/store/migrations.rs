@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "operators",
         sql: include_str!("migrations/0002_operators.sql"),
     },
+    Migration {
+        version: 3,
+        name: "viewer_links",
+        sql: include_str!("migrations/0003_viewer_links.sql"),
+    },
 ];
 
 /// Applies what is missing; returns the versions applied now.

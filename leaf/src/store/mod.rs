@@ -15,6 +15,7 @@
 
 mod migrations;
 mod operators;
+mod viewer_links;
 mod worker;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use serde::Serialize;
 
 pub use self::migrations::MIGRATIONS;
 pub use self::operators::Operator;
+pub use self::viewer_links::ViewerLink;
 use self::worker::Worker;
 
 /// One health probe must not hold up `/api/v1/health`.

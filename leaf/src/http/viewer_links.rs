@@ -1,0 +1,114 @@
+//! Viewer links (TD): a read-only token for one tournament, as a join URL and a QR code, so a
+//! TD can put a display or a phone on a tournament by scanning.
+//!
+//! - `POST /api/v1/tournaments/{id}/viewer-links` → `{"id","token","url","expires_at","qr_svg"}`
+//! - `GET /api/v1/tournaments/{id}/viewer-links/{link}/qr.png` → the QR code as a PNG
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, Td, tournament_id};
+use crate::auth::{Principal, VIEWER_TOKEN_TTL};
+use crate::qr;
+use crate::store::ViewerLink;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tournaments/{id}/viewer-links", post(create))
+        .route(
+            "/api/v1/tournaments/{id}/viewer-links/{link}/qr.png",
+            get(qr_png),
+        )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLink {
+    /// How long the link works, in hours (default 72, at most 720).
+    pub ttl_hours: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Link {
+    pub id: String,
+    pub token: String,
+    pub url: String,
+    pub expires_at: u64,
+    pub qr_svg: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Td(td): Td,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewLink>,
+) -> Result<(StatusCode, Json<Link>), ApiError> {
+    let tournament = tournament_id(&raw)?;
+    if state.tournaments.feed().info(tournament).is_none() {
+        return Err(ApiError::NotFound(format!("no tournament {tournament}")));
+    }
+    let ttl = match body.ttl_hours {
+        None => VIEWER_TOKEN_TTL,
+        Some(h @ 1..=720) => std::time::Duration::from_secs(h * 3600),
+        Some(_) => return Err(ApiError::BadRequest("ttl_hours: 1 to 720".into())),
+    };
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let viewer = Principal::Viewer {
+        link: id.clone(),
+        tournament,
+    };
+    let (token, expires_at) = state.auth.keys.issue(&viewer, ttl)?;
+    // The display page of the web app, on whatever address the TD reached leaf by.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("leaf.local:8080");
+    let url = format!("http://{host}/tournaments/{tournament}/display?token={token}");
+    let qr_svg = qr::svg(&url).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let link = ViewerLink {
+        id: id.clone(),
+        tournament,
+        url: url.clone(),
+        expires_at,
+    };
+    state.store.add_viewer_link(&link, &td.actor()).await?;
+    tracing::info!(%tournament, link = %id, "viewer link created");
+    Ok((
+        StatusCode::CREATED,
+        Json(Link {
+            id,
+            token,
+            url,
+            expires_at,
+            qr_svg,
+        }),
+    ))
+}
+
+async fn qr_png(
+    State(state): State<AppState>,
+    Td(_): Td,
+    Path((raw, link)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let tournament = tournament_id(&raw)?;
+    let found = state
+        .store
+        .viewer_link(&link)
+        .await?
+        .filter(|l| l.tournament == tournament)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no viewer link {link:.40} for tournament {tournament}"
+            ))
+        })?;
+    let png = qr::png(&found.url).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
