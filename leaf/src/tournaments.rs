@@ -43,7 +43,7 @@ pub struct Actor {
 }
 
 /// What an append returns: the event's place in its tournament.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Appended {
     pub seq: u64,
     pub ts: String,

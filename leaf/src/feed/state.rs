@@ -10,8 +10,9 @@ use crate::event::{Seq, TournamentId};
 use crate::log::Entry;
 
 /// A tournament as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TournamentInfo {
+    #[schema(value_type = String, format = Uuid)]
     pub id: TournamentId,
     pub name: String,
     pub created_at: String,
@@ -83,12 +84,13 @@ pub struct StatePayload {
 }
 
 /// One event as clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Event {
     pub seq: u64,
     pub ts: String,
     #[serde(rename = "type")]
     pub kind: String,
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 

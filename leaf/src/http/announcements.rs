@@ -1,32 +1,39 @@
 //! `POST /api/v1/announcements` (TD): a venue-wide message to every connected screen.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Td};
 use crate::hub::Scope;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/announcements", post(announce))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(announce))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Announcement {
+    #[schema(value_type = Object)]
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Delivered {
     /// Screens it was queued for.
     pub clients: usize,
 }
 
+/// A venue-wide message to every connected screen (TD).
+#[utoipa::path(post, path = "/api/v1/announcements", tag = "announcements", request_body = Announcement,
+    security(("bearer" = [])),
+    responses((status = 202, body = Delivered), (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
 async fn announce(
     State(state): State<AppState>,
     Td(td): Td,

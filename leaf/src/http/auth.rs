@@ -1,10 +1,11 @@
 //! `POST /api/v1/auth/login`: a TD's name and PIN for a token.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
@@ -12,24 +13,32 @@ use super::extract::{ApiJson, PeerIp};
 use crate::auth::{AuthError, Pin, Principal, TD_TOKEN_TTL, pin};
 use crate::event::OperatorName;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/auth/login", post(login))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     pub name: String,
     pub pin: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoginToken {
     pub token: String,
     /// Seconds since the Unix epoch.
     pub expires_at: u64,
 }
 
+/// A TD's name and PIN for a token (role `td`). Unknown names and wrong PINs get the same 401.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
+    responses(
+        (status = 200, body = LoginToken),
+        (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody),
+        (status = 429, description = "too many attempts from this address; see Retry-After", body = super::error::ErrorBody),
+    ))]
 async fn login(
     State(state): State<AppState>,
     PeerIp(addr): PeerIp,

@@ -85,6 +85,20 @@ impl ApiError {
     }
 }
 
+/// The shape of every API error, for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `not_found`, `bad_request`, `unauthorized`, `forbidden`, `conflict`,
+    /// `payload_too_large`, `too_many_requests`, `unavailable`, `internal`, ...
+    pub code: String,
+    pub message: String,
+}
+
 /// The cause of a 5xx, carried to the middleware that logs it; never sent to the client.
 #[derive(Debug, Clone)]
 pub struct InternalCause(pub String);

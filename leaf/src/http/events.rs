@@ -1,10 +1,12 @@
 //! `/api/v1/tournaments/{id}/events`: append (TD) and read (TD, or a viewer of it).
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
@@ -20,32 +22,53 @@ const MAX_LIMIT: usize = 1000;
 /// Longest `Idempotency-Key` accepted.
 const MAX_KEY_LEN: usize = 64;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/tournaments/{id}/events", get(read).post(append))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read, append))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
     /// One subject token: `[a-z0-9_-]{1,64}`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// A JSON object.
+    /// A JSON object, at most 64 KiB.
+    #[schema(value_type = Object)]
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    /// Events after this seq (default 0: from the first).
     pub since: Option<u64>,
+    /// At most this many (default 100, at most 1000).
     pub limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Events {
     pub events: Vec<Event>,
 }
 
+/// Appends an event (TD). Answers once JetStream has it durably; `seq` is contiguous per
+/// tournament. A retry with the same `Idempotency-Key` returns the original answer.
+#[utoipa::path(post, path = "/api/v1/tournaments/{id}/events", tag = "events", request_body = NewEvent,
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "tournament id (UUID)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 64 visible ASCII characters"),
+    ),
+    responses(
+        (status = 201, body = Appended),
+        (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody),
+        (status = 413, body = super::error::ErrorBody),
+        (status = 503, body = super::error::ErrorBody),
+    ))]
 async fn append(
     State(state): State<AppState>,
     Td(td): Td,
@@ -77,6 +100,15 @@ async fn append(
     Ok((StatusCode::CREATED, Json(appended)))
 }
 
+/// Events after `since`, in order, from the log (TD, or a viewer of this tournament).
+#[utoipa::path(get, path = "/api/v1/tournaments/{id}/events", tag = "events", security(("bearer" = [])),
+    params(("id" = String, Path, description = "tournament id (UUID)"), Page),
+    responses(
+        (status = 200, body = Events),
+        (status = 400, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody),
+    ))]
 async fn read(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -1,19 +1,20 @@
 //! `GET /api/v1/health`: a real check of every subsystem, 200 when all work, 503 otherwise.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use crate::hub::HubHealth;
 use crate::log::LogHealth;
 use crate::store::StoreHealth;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/health", get(health))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
 }
 
 #[derive(Debug, Serialize)]
@@ -33,6 +34,12 @@ pub struct Subsystems {
     pub hub: HubHealth,
 }
 
+/// Every subsystem, checked for real: 200 when all work, 503 otherwise.
+#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+    responses(
+        (status = 200, description = "every subsystem works", body = Object),
+        (status = 503, description = "a subsystem is degraded", body = Object),
+    ))]
 async fn health(State(state): State<AppState>) -> Response {
     let (libsql, nats) = tokio::join!(state.store.health(), state.log.health());
     let hub = state.hub.health();

@@ -18,9 +18,10 @@ mod ws;
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::any;
+use axum::routing::{any, get};
+use axum::{Json, Router};
 use tokio::time::Instant;
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 pub use self::error::ApiError;
@@ -52,15 +53,63 @@ pub fn router(state: AppState) -> Router {
     middleware::apply(routes(state), dev)
 }
 
-/// The routes without middleware. Tests merge extra routes in before applying the layers.
-pub fn routes(state: AppState) -> Router {
-    Router::new()
+/// The OpenAPI document's frame; the paths come from the handlers' own annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "leaf", description = "The venue node of Felt: tournaments, their event logs and live feeds."),
+    components(schemas(error::ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The API routes and the OpenAPI document describing exactly them: each route is registered
+/// from its handler's `#[utoipa::path]`, so the two cannot drift apart.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::routes())
         .merge(auth::routes())
         .merge(tournaments::routes())
         .merge(events::routes())
         .merge(viewer_links::routes())
         .merge(announcements::routes())
+        .split_for_parts()
+}
+
+/// The OpenAPI 3 document of `/api/v1`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// The routes without middleware. Tests merge extra routes in before applying the layers.
+pub fn routes(state: AppState) -> Router {
+    let (api, doc) = api();
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
         .merge(ws::routes())
         .route("/api", any(error::not_found))
         .route("/api/{*path}", any(error::not_found))

@@ -1,10 +1,12 @@
 //! `/api/v1/tournaments`: create (TD), list (TD), read one (TD, or a viewer of it).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
@@ -12,23 +14,32 @@ use super::extract::{ApiJson, Caller, ReqId, Td, tournament_id};
 use crate::feed::state::TournamentInfo;
 use crate::tournaments::{Actor, TournamentError};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tournaments", get(list).post(create))
-        .route("/api/v1/tournaments/{id}", get(read))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTournament {
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TournamentList {
     pub tournaments: Vec<TournamentInfo>,
 }
 
+/// Creates a tournament (TD). Recorded in the log first.
+#[utoipa::path(post, path = "/api/v1/tournaments", tag = "tournaments", request_body = NewTournament,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = TournamentInfo),
+        (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     Td(td): Td,
@@ -50,12 +61,24 @@ async fn create(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
+/// Every tournament (TD).
+#[utoipa::path(get, path = "/api/v1/tournaments", tag = "tournaments", security(("bearer" = [])),
+    responses((status = 200, body = TournamentList), (status = 401, body = super::error::ErrorBody)))]
 async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> {
     Json(TournamentList {
         tournaments: state.tournaments.feed().list(),
     })
 }
 
+/// One tournament with its current `last_seq` (TD, or a viewer of this tournament).
+#[utoipa::path(get, path = "/api/v1/tournaments/{id}", tag = "tournaments", security(("bearer" = [])),
+    params(("id" = String, Path, description = "tournament id (UUID)")),
+    responses(
+        (status = 200, body = TournamentInfo),
+        (status = 400, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody),
+    ))]
 async fn read(
     State(state): State<AppState>,
     Caller(caller): Caller,

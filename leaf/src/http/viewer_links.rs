@@ -4,12 +4,14 @@
 //! - `POST /api/v1/tournaments/{id}/viewer-links` → `{"id","token","url","expires_at","qr_svg"}`
 //! - `GET /api/v1/tournaments/{id}/viewer-links/{link}/qr.png` → the QR code as a PNG
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
@@ -18,23 +20,20 @@ use crate::auth::{Principal, VIEWER_TOKEN_TTL};
 use crate::qr;
 use crate::store::ViewerLink;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tournaments/{id}/viewer-links", post(create))
-        .route(
-            "/api/v1/tournaments/{id}/viewer-links/{link}/qr.png",
-            get(qr_png),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(qr_png))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLink {
     /// How long the link works, in hours (default 72, at most 720).
     pub ttl_hours: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Link {
     pub id: String,
     pub token: String,
@@ -43,6 +42,11 @@ pub struct Link {
     pub qr_svg: String,
 }
 
+/// A read-only link for one tournament, with its QR code (TD).
+#[utoipa::path(post, path = "/api/v1/tournaments/{id}/viewer-links", tag = "viewer links", request_body = NewLink,
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "tournament id (UUID)")),
+    responses((status = 201, body = Link), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Td(td): Td,
@@ -93,6 +97,11 @@ async fn create(
     ))
 }
 
+/// The QR code of a viewer link as a PNG (TD).
+#[utoipa::path(get, path = "/api/v1/tournaments/{id}/viewer-links/{link}/qr.png", tag = "viewer links",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "tournament id (UUID)"), ("link" = String, Path, description = "link id")),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = super::error::ErrorBody)))]
 async fn qr_png(
     State(state): State<AppState>,
     Td(_): Td,
