@@ -220,3 +220,77 @@ pub async fn login(leaf: &TestLeaf, name: &str, pin: &str) -> String {
     let body: serde_json::Value = response.json().await.unwrap();
     body["token"].as_str().unwrap().to_owned()
 }
+
+impl TestLeaf {
+    /// Starts a leaf on an existing data dir (a restart).
+    pub async fn restart(dir: TempDir) -> Self {
+        let app = App::start(&config(dir.path().join("data"))).await.unwrap();
+        let addr = app.local_addr().unwrap();
+        let app_state = app.state().clone();
+        let jetstream = app.jetstream().clone();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.serve(shutdown.clone()));
+        Self {
+            addr,
+            app_state,
+            jetstream,
+            shutdown,
+            task,
+            dir,
+        }
+    }
+
+    /// `METHOD path` with a bearer token and an optional JSON body: status and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new().request(method.parse().unwrap(), self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// Appends an event through the API as a TD; returns its seq.
+    pub async fn append(
+        &self,
+        t: leaf::event::TournamentId,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> u64 {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/api/v1/tournaments/{t}/events"),
+                Some(&self.td_token()),
+                Some(serde_json::json!({"type": kind, "data": data})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["seq"].as_u64().unwrap()
+    }
+}
+
+/// Reads `event` messages until one with `seq` arrives; returns the seqs seen, in order.
+pub async fn event_seqs_until(ws: &mut Ws, last: u64) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    loop {
+        let m = next_json(ws).await;
+        if m["type"] == "event" {
+            let seq = m["seq"].as_u64().unwrap();
+            seqs.push(seq);
+            if seq >= last {
+                return seqs;
+            }
+        }
+    }
+}
