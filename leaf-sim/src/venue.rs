@@ -44,14 +44,15 @@ pub async fn leaf_state(seed: u64) -> Result<AppState, Box<dyn std::error::Error
     let server_id = Uuid::from_u128(u128::from(seed) << 64 | 0x1eaf);
     let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
     let hub = Hub::new(server_id.to_string(), ClientConfig::default());
-    let feed = Feed::start(log.clone(), hub.clone()).await?;
+    let store = Store::open_in_memory().await?;
+    let feed = Feed::start(log.clone(), hub.clone(), store.clone()).await?;
     Ok(AppState {
-        tournaments: Arc::new(Tournaments::new(log.clone(), feed)),
+        tournaments: Arc::new(Tournaments::new(log.clone(), feed, store.clone())),
         log,
         auth: Arc::new(AuthState::new(TokenKeys::from_secret(
             &seed.to_le_bytes().repeat(4),
         ))),
-        store: Store::open_in_memory().await?,
+        store,
         hub,
         server_id,
         started: tokio::time::Instant::now(),

@@ -15,6 +15,7 @@ use crate::event::{MsgId, Seq, SubjectToken, TournamentId};
 use crate::feed::Feed;
 use crate::feed::state::{AuditRecord, CREATED, StatePayload, TournamentInfo};
 use crate::log::{EventLog, LogError, PublishOptions, StreamName, Subject};
+use crate::store::Store;
 
 /// Attempts after a sequence conflict before giving up with [`TournamentError::Conflict`].
 const CONFLICT_RETRIES: usize = 3;
@@ -52,16 +53,19 @@ pub struct Appended {
 pub struct Tournaments {
     log: Arc<dyn EventLog>,
     feed: Feed,
+    /// Idempotency keys older than JetStream's duplicate window.
+    store: Store,
     // A std mutex around the map only; the per-tournament locks are async and are held
     // across the publish.
     locks: Mutex<HashMap<TournamentId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Tournaments {
-    pub fn new(log: Arc<dyn EventLog>, feed: Feed) -> Self {
+    pub fn new(log: Arc<dyn EventLog>, feed: Feed, store: Store) -> Self {
         Self {
             log,
             feed,
+            store,
             locks: Mutex::new(HashMap::new()),
         }
     }
@@ -120,6 +124,36 @@ impl Tournaments {
         }
         let lock = self.lock_for(tournament);
         let _serialised = lock.lock().await;
+        if let Some(key) = idempotency_key {
+            match self.store.idempotent_answer(tournament, key).await {
+                Ok(Some((seq, ts))) => return Ok(Appended { seq, ts }),
+                Ok(None) => {}
+                // JetStream's own deduplication still covers the window; go on.
+                Err(e) => tracing::warn!(error = %e, "cannot check the idempotency key in leaf.db"),
+            }
+        }
+        let appended = self
+            .publish_event(tournament, kind, data, idempotency_key, actor)
+            .await?;
+        if let Some(key) = idempotency_key
+            && let Err(e) = self
+                .store
+                .remember_idempotent(tournament, key, appended.seq, &appended.ts)
+                .await
+        {
+            tracing::warn!(error = %e, "cannot record the idempotency key; JetStream covers retries for {:?}", crate::log::DUPLICATE_WINDOW);
+        }
+        Ok(appended)
+    }
+
+    async fn publish_event(
+        &self,
+        tournament: TournamentId,
+        kind: SubjectToken,
+        data: serde_json::Value,
+        idempotency_key: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Appended, TournamentError> {
         let msg_id = idempotency_key.and_then(|key| MsgId::new(format!("{tournament}:{key}")).ok());
         for _ in 0..CONFLICT_RETRIES {
             let head = self

@@ -275,7 +275,14 @@ async fn deleting_leaf_db_rebuilds_the_same_state_from_the_log() {
     assert_eq!(status, 200);
     assert_eq!(before, after);
     assert_eq!(after["last_seq"], 5);
-    leaf.stop().await;
+    // LibSQL's own projection was rebuilt as well (flushed at shutdown).
+    let dir = leaf.stop().await;
+    let store = leaf::store::Store::open(&dir.path().join("data").join("leaf.db"))
+        .await
+        .unwrap();
+    let row = store.projected_tournament(t).await.unwrap().unwrap();
+    assert_eq!((row.name.as_str(), row.last_seq), ("Main Event", 5));
+    store.close().await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! its owner, and nothing in the data dir is deleted.
 //!
 //! Shutdown (SIGINT/SIGTERM, see [`signals`]): HTTP stops accepting → the hub closes its
-//! clients with 1001 → the NATS connection is drained → the nats-server child is stopped →
+//! clients with 1001 → the feed stops and flushes the projection → the NATS connection is drained → the nats-server child is stopped →
 //! the database is closed → the data-dir lock is released.
 
 mod signals;
@@ -37,13 +37,14 @@ use crate::log::{EventLog, JetStreamLog};
 use crate::store::Store;
 use crate::tournaments::Tournaments;
 
-/// Graceful-shutdown budgets. With the nats-server stop timeout (1 s) they add up to 4.5 s,
+/// Graceful-shutdown budgets. With the nats-server stop timeout (1 s) they add up to 5 s,
 /// under the 5 s a service manager (or a TD pressing Ctrl-C) reasonably waits before killing.
 /// A normal shutdown takes a few milliseconds; the budgets only bound a stuck step.
-const HTTP_DRAIN: Duration = Duration::from_millis(1500);
+const HTTP_DRAIN: Duration = Duration::from_millis(1000);
 const HUB_CLOSE: Duration = Duration::from_secs(1);
 const NATS_DRAIN: Duration = Duration::from_millis(500);
 const STORE_CLOSE: Duration = Duration::from_millis(500);
+const FEED_FLUSH: Duration = Duration::from_millis(500);
 
 /// Runs leaf until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -122,9 +123,9 @@ impl App {
         .await?;
 
         let log = jetstream.clone() as Arc<dyn EventLog>;
-        let feed = step("feed", Feed::start(log.clone(), hub.clone())).await?;
+        let feed = step("feed", Feed::start(log.clone(), hub.clone(), store.clone())).await?;
         let state = AppState {
-            tournaments: Arc::new(Tournaments::new(log.clone(), feed)),
+            tournaments: Arc::new(Tournaments::new(log.clone(), feed, store.clone())),
             log,
             auth: Arc::new(AuthState::new(keys)),
             store,
@@ -198,7 +199,12 @@ impl App {
         })
         .await;
         teardown("hub", state.hub.shutdown(HUB_CLOSE)).await;
-        state.tournaments.feed().stop();
+        teardown("feed", async {
+            if tokio::time::timeout(FEED_FLUSH, state.tournaments.feed().shutdown()).await.is_err() {
+                tracing::warn!("the projection did not flush within {FEED_FLUSH:?}; the next start re-applies it from the log");
+            }
+        })
+        .await;
         teardown("nats connection", async {
             if tokio::time::timeout(NATS_DRAIN, jetstream.drain())
                 .await

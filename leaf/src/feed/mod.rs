@@ -9,6 +9,7 @@
 //! Lock order: the feed's lock, then the hub's. Registering a client under the feed's lock
 //! makes "snapshot at head, then every event after head" exact.
 
+mod projector;
 pub mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,13 +18,36 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::state::{Event, FeedState, Head, TournamentInfo};
 use crate::event::{Seq, TournamentId};
 use crate::hub::{Hub, HubError, Scope, Session};
 use crate::log::{EventLog, Filter, LogError, StreamName};
+use crate::store::{Cursor, ProjectionUpdate, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("the projection in leaf.db: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The last stream sequence the log holds.
+async fn last_seq(log: &dyn EventLog, stream: StreamName) -> Result<Seq, LogError> {
+    // Read pages from the start: cheap for a venue's log, and it needs no extra log API.
+    let mut last = Seq(0);
+    loop {
+        let page = log.read(stream, Filter::All, last, PAGE).await?;
+        match page.last() {
+            Some(entry) => last = entry.stream_seq,
+            None => return Ok(last),
+        }
+    }
+}
 
 /// Messages read per request while catching up.
 const PAGE: usize = 1000;
@@ -39,6 +63,11 @@ pub struct Feed {
 struct Inner {
     log: Arc<dyn EventLog>,
     hub: Hub,
+    /// Changes for LibSQL, and how far LibSQL already is (changes at or before it are not
+    /// sent again). `None` once the feed is shut down.
+    projection: Mutex<Option<mpsc::UnboundedSender<ProjectionUpdate>>>,
+    projected: Cursor,
+    projector: Mutex<Option<JoinHandle<()>>>,
     // A std mutex: applying a message and registering a client are map work, never an await.
     state: Mutex<FeedState>,
     /// (STATE, AUDIT) positions applied so far, for callers waiting on their own appends.
@@ -65,12 +94,29 @@ struct EventBody<'a> {
 }
 
 impl Feed {
-    /// Replays the log into memory, then follows it live until [`Feed::stop`].
-    pub async fn start(log: Arc<dyn EventLog>, hub: Hub) -> Result<Self, LogError> {
+    /// Replays the log into memory (and into LibSQL from where its projection stopped), then
+    /// follows it live until [`Feed::shutdown`].
+    pub async fn start(log: Arc<dyn EventLog>, hub: Hub, store: Store) -> Result<Self, FeedError> {
+        let mut projected = store.projection_cursor().await?;
+        let (log_state, log_audit) = (
+            last_seq(&*log, StreamName::State).await?,
+            last_seq(&*log, StreamName::Audit).await?,
+        );
+        if projected.state > log_state || projected.audit > log_audit {
+            // The projection describes a log this server does not hold (the JetStream store
+            // was replaced or lost): it would claim seqs the log does not have. Rebuild it.
+            tracing::warn!(?projected, %log_state, %log_audit, "leaf.db is ahead of the event log; rebuilding the projection from the log");
+            store.reset_projection().await?;
+            projected = Cursor::default();
+        }
+        let (projection, projector) = projector::spawn(store);
         let feed = Self {
             inner: Arc::new(Inner {
                 log,
                 hub,
+                projection: Mutex::new(Some(projection)),
+                projected,
+                projector: Mutex::new(Some(projector)),
                 state: Mutex::new(FeedState::default()),
                 applied: watch::Sender::new((Seq(0), Seq(0))),
                 stop: CancellationToken::new(),
@@ -87,8 +133,24 @@ impl Feed {
         Ok(feed)
     }
 
-    pub fn stop(&self) {
+    /// Stops following the log and waits until LibSQL has everything applied so far.
+    /// Safe to call more than once.
+    pub async fn shutdown(&self) {
         self.inner.stop.cancel();
+        self.inner
+            .projection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let task = self
+            .inner
+            .projector
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, FeedState> {
@@ -145,19 +207,47 @@ impl Feed {
 
     fn apply(&self, stream: StreamName, entry: &crate::log::Entry) {
         let mut state = self.lock();
-        match stream {
-            StreamName::Audit => state.apply_audit(entry),
-            StreamName::State => {
-                if let Some((tournament, event)) = state.apply_state(entry) {
-                    self.inner
-                        .hub
-                        .broadcast_raw(Scope::Tournament(tournament), message(tournament, &event));
+        let update = match stream {
+            StreamName::Audit => state
+                .apply_audit(entry)
+                .map(|(tournament, name, created_at)| ProjectionUpdate::Created {
+                    tournament,
+                    name,
+                    created_at,
+                    audit_seq: entry.stream_seq,
+                }),
+            StreamName::State => state.apply_state(entry).map(|(tournament, event)| {
+                self.inner
+                    .hub
+                    .broadcast_raw(Scope::Tournament(tournament), message(tournament, &event));
+                ProjectionUpdate::Event {
+                    tournament,
+                    seq: Seq(event.seq),
+                    stream_seq: entry.stream_seq,
+                    kind: event.kind,
+                    ts: event.ts,
+                    data: event.data.to_string(),
                 }
-            }
-        }
+            }),
+        };
         let positions = (state.state_pos, state.audit_pos);
         drop(state);
         self.inner.applied.send_replace(positions);
+        let already = match stream {
+            StreamName::State => self.inner.projected.state,
+            StreamName::Audit => self.inner.projected.audit,
+        };
+        let Some(update) = update.filter(|_| entry.stream_seq > already) else {
+            return;
+        };
+        let projection = self
+            .inner
+            .projection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(projection) = projection.as_ref() {
+            let _ = projection.send(update);
+        }
     }
 
     /// Waits until the feed has applied `stream` up to `seq` (or the timeout passes).
@@ -267,3 +357,6 @@ fn message(tournament: TournamentId, event: &Event) -> Utf8Bytes {
     };
     Utf8Bytes::from(serde_json::to_string(&message).unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests;

@@ -159,26 +159,25 @@ impl FeedState {
         Some((tournament, event))
     }
 
-    /// Applies one AUDIT message.
-    pub fn apply_audit(&mut self, entry: &Entry) {
+    /// Applies one AUDIT message; a creation returns (tournament, name, created_at).
+    pub fn apply_audit(&mut self, entry: &Entry) -> Option<(TournamentId, String, String)> {
         self.audit_pos = self.audit_pos.max(entry.stream_seq);
-        let Some(tournament) = entry
+        let tournament = entry
             .subject
             .strip_prefix("tournament.")
             .and_then(|rest| rest.strip_suffix(".audit"))
-            .and_then(|id| id.parse::<TournamentId>().ok())
-        else {
-            return;
-        };
-        let Ok(record) = serde_json::from_slice::<AuditRecord>(&entry.payload) else {
-            return;
-        };
-        if record.action == CREATED {
-            let t = self.tournaments.entry(tournament).or_default();
-            if t.name.is_none() {
-                t.name = Some((record.name.unwrap_or_default(), record.ts));
-            }
+            .and_then(|id| id.parse::<TournamentId>().ok())?;
+        let record = serde_json::from_slice::<AuditRecord>(&entry.payload).ok()?;
+        if record.action != CREATED {
+            return None;
         }
+        let t = self.tournaments.entry(tournament).or_default();
+        if t.name.is_some() {
+            return None;
+        }
+        let name = record.name.unwrap_or_default();
+        t.name = Some((name.clone(), record.ts.clone()));
+        Some((tournament, name, record.ts))
     }
 
     pub fn info(&self, id: TournamentId) -> Option<TournamentInfo> {

@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "viewer_links",
         sql: include_str!("migrations/0003_viewer_links.sql"),
     },
+    Migration {
+        version: 4,
+        name: "projection",
+        sql: include_str!("migrations/0004_projection.sql"),
+    },
 ];
 
 /// Applies what is missing; returns the versions applied now.

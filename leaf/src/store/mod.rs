@@ -15,6 +15,7 @@
 
 mod migrations;
 mod operators;
+mod projection;
 mod viewer_links;
 mod worker;
 
@@ -28,6 +29,7 @@ use serde::Serialize;
 
 pub use self::migrations::MIGRATIONS;
 pub use self::operators::Operator;
+pub use self::projection::{Cursor, ProjectedTournament, ProjectionUpdate};
 pub use self::viewer_links::ViewerLink;
 use self::worker::Worker;
 

@@ -1,0 +1,192 @@
+//! The projection tables: tournaments, the latest data per event type, the cursor, and
+//! idempotency keys. Written in batches, one transaction each, by the feed's projector.
+
+use super::{Store, StoreError};
+use crate::event::{Seq, TournamentId};
+
+/// One change derived from one log message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProjectionUpdate {
+    Created {
+        tournament: TournamentId,
+        name: String,
+        created_at: String,
+        audit_seq: Seq,
+    },
+    Event {
+        tournament: TournamentId,
+        seq: Seq,
+        stream_seq: Seq,
+        kind: String,
+        ts: String,
+        data: String,
+    },
+}
+
+/// How far the projection has applied each stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub state: Seq,
+    pub audit: Seq,
+}
+
+/// A tournament row as the projection holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectedTournament {
+    pub name: String,
+    pub last_seq: u64,
+    pub last_stream_seq: u64,
+}
+
+impl Store {
+    pub async fn projection_cursor(&self) -> Result<Cursor, StoreError> {
+        self.call(|conn| async move {
+            let mut rows = conn
+                .query("SELECT stream, last_stream_seq FROM projection_cursor", ())
+                .await?;
+            let mut cursor = Cursor::default();
+            while let Some(row) = rows.next().await? {
+                let seq = Seq(row.get::<i64>(1)?.max(0) as u64);
+                match row.get::<String>(0)?.as_str() {
+                    "STATE" => cursor.state = seq,
+                    _ => cursor.audit = seq,
+                }
+            }
+            Ok(cursor)
+        })
+        .await
+    }
+
+    /// Applies a batch in one transaction and moves the cursor past it.
+    pub async fn apply_projection(&self, updates: Vec<ProjectionUpdate>) -> Result<(), StoreError> {
+        self.call(move |conn| async move {
+            let tx = conn
+                .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+                .await?;
+            let mut cursor = Cursor::default();
+            for update in updates {
+                match update {
+                    ProjectionUpdate::Created { tournament, name, created_at, audit_seq } => {
+                        tx.execute(
+                            "INSERT INTO tournaments (id, name, created_at) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (id) DO NOTHING",
+                            libsql::params![tournament.to_string(), name, created_at],
+                        )
+                        .await?;
+                        cursor.audit = cursor.audit.max(audit_seq);
+                    }
+                    ProjectionUpdate::Event { tournament, seq, stream_seq, kind, ts, data } => {
+                        let id = tournament.to_string();
+                        tx.execute(
+                            "UPDATE tournaments SET last_seq = ?2, last_stream_seq = ?3 WHERE id = ?1 AND last_seq < ?2",
+                            libsql::params![id.clone(), seq.0 as i64, stream_seq.0 as i64],
+                        )
+                        .await?;
+                        tx.execute(
+                            "INSERT INTO tournament_state (tournament_id, type, seq, ts, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                             ON CONFLICT (tournament_id, type) DO UPDATE SET seq = excluded.seq, ts = excluded.ts, data = excluded.data
+                             WHERE excluded.seq > tournament_state.seq",
+                            libsql::params![id, kind, seq.0 as i64, ts, data],
+                        )
+                        .await?;
+                        cursor.state = cursor.state.max(stream_seq);
+                    }
+                }
+            }
+            for (stream, seq) in [("STATE", cursor.state), ("AUDIT", cursor.audit)] {
+                if seq.0 > 0 {
+                    tx.execute(
+                        "INSERT INTO projection_cursor (stream, last_stream_seq) VALUES (?1, ?2)
+                         ON CONFLICT (stream) DO UPDATE SET last_stream_seq = max(last_stream_seq, excluded.last_stream_seq)",
+                        libsql::params![stream, seq.0 as i64],
+                    )
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Empties the projection, for a rebuild from the log.
+    pub async fn reset_projection(&self) -> Result<(), StoreError> {
+        self.call(|conn| async move {
+            conn.execute_batch(
+                "BEGIN IMMEDIATE;
+                 DELETE FROM tournament_state;
+                 DELETE FROM projection_cursor;
+                 DELETE FROM tournaments;
+                 COMMIT;",
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn projected_tournament(
+        &self,
+        id: TournamentId,
+    ) -> Result<Option<ProjectedTournament>, StoreError> {
+        self.call(move |conn| async move {
+            let mut rows = conn
+                .query(
+                    "SELECT name, last_seq, last_stream_seq FROM tournaments WHERE id = ?1",
+                    libsql::params![id.to_string()],
+                )
+                .await?;
+            let Some(row) = rows.next().await? else {
+                return Ok(None);
+            };
+            Ok(Some(ProjectedTournament {
+                name: row.get(0)?,
+                last_seq: row.get::<i64>(1)?.max(0) as u64,
+                last_stream_seq: row.get::<i64>(2)?.max(0) as u64,
+            }))
+        })
+        .await
+    }
+
+    /// The answer given to an earlier append with this idempotency key, if any.
+    pub async fn idempotent_answer(
+        &self,
+        tournament: TournamentId,
+        key: &str,
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        let key = key.to_owned();
+        self.call(move |conn| async move {
+            let mut rows = conn
+                .query(
+                    "SELECT seq, ts FROM idempotency_keys WHERE tournament_id = ?1 AND key = ?2",
+                    libsql::params![tournament.to_string(), key],
+                )
+                .await?;
+            match rows.next().await? {
+                Some(row) => Ok(Some((row.get::<i64>(0)?.max(0) as u64, row.get(1)?))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    pub async fn remember_idempotent(
+        &self,
+        tournament: TournamentId,
+        key: &str,
+        seq: u64,
+        ts: &str,
+    ) -> Result<(), StoreError> {
+        let (key, ts) = (key.to_owned(), ts.to_owned());
+        self.call(move |conn| async move {
+            conn.execute(
+                "INSERT INTO idempotency_keys (tournament_id, key, seq, ts) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tournament_id, key) DO NOTHING",
+                libsql::params![tournament.to_string(), key, seq as i64, ts],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+}
