@@ -556,3 +556,72 @@ async fn api_responses_keep_their_shape() {
     insta::assert_json_snapshot!("openapi_paths", paths);
     leaf.stop().await;
 }
+
+#[tokio::test]
+async fn announcements_reach_every_screen_and_viewer_links_carry_a_working_token() {
+    let leaf = TestLeaf::start().await;
+    let t = leaf.tournament("Main Event").await;
+    let td = leaf.td_token();
+    let (status, link) = leaf
+        .call(
+            "POST",
+            &format!("/api/v1/tournaments/{t}/viewer-links"),
+            Some(&td),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    assert!(link["qr_svg"].as_str().unwrap().contains("<svg"));
+    let token = link["token"].as_str().unwrap();
+    assert!(
+        link["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/tournaments/{t}/display?token={token}"))
+    );
+
+    let png = reqwest::Client::new()
+        .get(leaf.url(&format!(
+            "/api/v1/tournaments/{t}/viewer-links/{}/qr.png",
+            link["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&td)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.status(), 200);
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert_eq!(&png.bytes().await.unwrap()[1..4], b"PNG");
+
+    // The link's token opens its tournament; the lobby and a TD console hear announcements.
+    let (mut viewer, _) = ws_connect(&leaf.ws_url(&format!("?token={token}"))).await;
+    assert_eq!(next_json(&mut viewer).await["type"], "snapshot");
+    let (mut lobby, _) = ws_connect(&leaf.ws_url("")).await;
+    let (mut console, _) = ws_connect(&leaf.ws_venue()).await;
+    let (status, sent) = leaf
+        .call(
+            "POST",
+            "/api/v1/announcements",
+            Some(&td),
+            Some(serde_json::json!({"data": {"text": "Dinner break"}})),
+        )
+        .await;
+    assert_eq!((status, sent["clients"].as_u64()), (202, Some(3)));
+    for ws in [&mut viewer, &mut lobby, &mut console] {
+        let m = next_json(ws).await;
+        assert_eq!(
+            (m["type"].as_str(), m["data"]["text"].as_str()),
+            (Some("announcement"), Some("Dinner break"))
+        );
+    }
+    let (status, _) = leaf
+        .call(
+            "POST",
+            "/api/v1/announcements",
+            Some(token),
+            Some(serde_json::json!({"data": {}})),
+        )
+        .await;
+    assert_eq!(status, 403, "a viewer token cannot announce");
+    leaf.stop().await;
+}
