@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, Caller, ReqId, Td, tournament_id};
+use super::extract::{ApiJson, Readable, ReqId, Td, tournament_id};
 use crate::event::{Seq, SubjectToken};
 use crate::feed::state::Event;
 use crate::tournaments::{Actor, Appended};
@@ -111,20 +111,10 @@ async fn append(
     ))]
 async fn read(
     State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(raw): Path<String>,
+    Readable(id): Readable,
     Query(page): Query<Page>,
 ) -> Result<Json<Events>, ApiError> {
-    let id = tournament_id(&raw)?;
-    if !caller.may_read(id) {
-        return Err(ApiError::Forbidden(
-            "this token is for another tournament".into(),
-        ));
-    }
     let feed = state.tournaments.feed();
-    if feed.info(id).is_none() {
-        return Err(ApiError::NotFound(format!("no tournament {id}")));
-    }
     let limit = page.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let events = feed.events(id, Seq(page.since.unwrap_or(0)), limit).await?;
     Ok(Json(Events { events }))

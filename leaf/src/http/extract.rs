@@ -3,6 +3,7 @@
 //! - [`ApiJson`]: a JSON body; syntax, type and size problems are 400, 413 or 415.
 //! - [`Caller`]: the verified principal from `Authorization: Bearer <token>`; 401 otherwise.
 //! - [`Td`]: a caller who must be a Tournament Director; 403 for a viewer.
+//! - [`Readable`]: the path's tournament, existing and readable by the caller.
 //! - [`ClientAddr`], [`PeerIp`]: the peer address the connection came from.
 
 use std::net::SocketAddr;
@@ -126,6 +127,33 @@ impl<S: Send + Sync> FromRequestParts<S> for ReqId {
                 .and_then(|id| id.header_value().to_str().ok())
                 .map(str::to_owned),
         ))
+    }
+}
+
+/// A tournament from the `{id}` path segment that exists and that the caller may read:
+/// 400 for a malformed id, 401 without a valid token, 403 for a viewer of another
+/// tournament, 404 for an unknown one.
+pub struct Readable(pub crate::event::TournamentId);
+
+impl FromRequestParts<AppState> for Readable {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let id = tournament_id(&raw)?;
+        let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+        if !caller.may_read(id) {
+            return Err(ApiError::Forbidden(
+                "this token is for another tournament".into(),
+            ));
+        }
+        if state.tournaments.feed().info(id).is_none() {
+            return Err(ApiError::NotFound(format!("no tournament {id}")));
+        }
+        Ok(Self(id))
     }
 }
 

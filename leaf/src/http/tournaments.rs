@@ -1,7 +1,7 @@
 //! `/api/v1/tournaments`: create (TD), list (TD), read one (TD, or a viewer of it).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, Caller, ReqId, Td, tournament_id};
+use super::extract::{ApiJson, Readable, ReqId, Td};
 use crate::feed::state::TournamentInfo;
 use crate::tournaments::{Actor, TournamentError};
 
@@ -81,15 +81,8 @@ async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> 
     ))]
 async fn read(
     State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(raw): Path<String>,
+    Readable(id): Readable,
 ) -> Result<Json<TournamentInfo>, ApiError> {
-    let id = tournament_id(&raw)?;
-    if !caller.may_read(id) {
-        return Err(ApiError::Forbidden(
-            "this token is for another tournament".into(),
-        ));
-    }
     state
         .tournaments
         .feed()

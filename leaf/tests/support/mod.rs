@@ -56,7 +56,15 @@ pub struct TestLeaf {
 
 impl TestLeaf {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::serve(tempfile::tempdir().unwrap()).await
+    }
+
+    /// Starts a leaf on an existing data dir (a restart).
+    pub async fn restart(dir: TempDir) -> Self {
+        Self::serve(dir).await
+    }
+
+    async fn serve(dir: TempDir) -> Self {
         let app = App::start(&config(dir.path().join("data"))).await.unwrap();
         let addr = app.local_addr().unwrap();
         let app_state = app.state().clone();
@@ -222,24 +230,6 @@ pub async fn login(leaf: &TestLeaf, name: &str, pin: &str) -> String {
 }
 
 impl TestLeaf {
-    /// Starts a leaf on an existing data dir (a restart).
-    pub async fn restart(dir: TempDir) -> Self {
-        let app = App::start(&config(dir.path().join("data"))).await.unwrap();
-        let addr = app.local_addr().unwrap();
-        let app_state = app.state().clone();
-        let jetstream = app.jetstream().clone();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(app.serve(shutdown.clone()));
-        Self {
-            addr,
-            app_state,
-            jetstream,
-            shutdown,
-            task,
-            dir,
-        }
-    }
-
     /// `METHOD path` with a bearer token and an optional JSON body: status and JSON body.
     pub async fn call(
         &self,
