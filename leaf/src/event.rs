@@ -47,7 +47,9 @@ impl FromStr for TournamentId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         // Only the hyphenated form: braces, `urn:uuid:` and simple forms are all valid UUIDs
         // to the uuid crate, but accepting several spellings of one id invites confusion.
-        if s.len() != 36 {
+        // Lowercase only, too: an uppercase spelling would be a second NATS subject for the
+        // same tournament.
+        if s.len() != 36 || s.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(InvalidTournamentId);
         }
         Uuid::try_parse(s)
@@ -227,6 +229,7 @@ mod tests {
             "0b9d6f3e5c1a4c399a571f3f0e2c7d11",
             "{0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11}",
             "0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d1g",
+            "0B9D6F3E-5C1A-4C39-9A57-1F3F0E2C7D11",
         ] {
             assert!(bad.parse::<TournamentId>().is_err(), "{bad:?} was accepted");
         }

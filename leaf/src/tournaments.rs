@@ -122,6 +122,10 @@ impl Tournaments {
         if size > MAX_EVENT_DATA {
             return Err(TournamentError::TooLarge(size));
         }
+        // Unknown tournaments are refused before anything is allocated for them.
+        if self.feed.head(tournament).is_none() {
+            return Err(TournamentError::NotFound(tournament));
+        }
         let lock = self.lock_for(tournament);
         let _serialised = lock.lock().await;
         if let Some(key) = idempotency_key {
@@ -132,18 +136,9 @@ impl Tournaments {
                 Err(e) => tracing::warn!(error = %e, "cannot check the idempotency key in leaf.db"),
             }
         }
-        let appended = self
-            .publish_event(tournament, kind, data, idempotency_key, actor)
-            .await?;
-        if let Some(key) = idempotency_key
-            && let Err(e) = self
-                .store
-                .remember_idempotent(tournament, key, appended.seq, &appended.ts)
-                .await
-        {
-            tracing::warn!(error = %e, "cannot record the idempotency key; JetStream covers retries for {:?}", crate::log::DUPLICATE_WINDOW);
-        }
-        Ok(appended)
+        // The key travels in the event itself; the projection keeps it beyond the window.
+        self.publish_event(tournament, kind, data, idempotency_key, actor)
+            .await
     }
 
     async fn publish_event(
@@ -165,6 +160,7 @@ impl Tournaments {
                 ts: now(),
                 kind: kind.to_string(),
                 data: data.clone(),
+                key: idempotency_key.map(str::to_owned),
             };
             let options = PublishOptions {
                 msg_id: msg_id.clone(),

@@ -279,7 +279,7 @@ fn startup_failures_exit_non_zero_with_one_clear_line() {
             "nats-server too old",
             dir.path().join("c"),
             vec!["--addr", &free, "--nats-server", too_old.to_str().unwrap()],
-            &["2.9.10", "2.10"],
+            &["2.9.10", "2.11"],
         ),
         (
             "nats-server failing",

@@ -189,18 +189,37 @@ impl Feed {
                 () = self.inner.stop.cancelled() => return,
             };
             match next {
-                Some(Ok(entry)) => self.apply(stream, &entry),
-                Some(Err(e)) => {
-                    tracing::warn!(stream = %stream, error = %e, "the log tail failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    match self.inner.log.tail(stream, self.position(stream)).await {
-                        Ok(fresh) => tail = fresh,
-                        Err(e) => {
-                            tracing::warn!(stream = %stream, error = %e, "cannot reopen the log tail")
-                        }
-                    }
+                Some(Ok(entry)) => {
+                    self.apply(stream, &entry);
+                    continue;
                 }
+                Some(Err(e)) => {
+                    tracing::warn!(stream = %stream, error = %e, "the log tail failed; reopening it")
+                }
+                None => tracing::error!(stream = %stream, "the log tail ended; reopening it"),
+            }
+            match self.reopen(stream).await {
+                Some(fresh) => tail = fresh,
                 None => return,
+            }
+        }
+    }
+
+    /// Opens a new tail from where the feed is, retrying with back-off until it works or the
+    /// feed stops. Without a tail, displays freeze and appends cannot learn their heads.
+    async fn reopen(&self, stream: StreamName) -> Option<crate::log::EntryStream> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.inner.stop.cancelled() => return None,
+            }
+            match self.inner.log.tail(stream, self.position(stream)).await {
+                Ok(tail) => return Some(tail),
+                Err(e) => {
+                    tracing::error!(stream = %stream, error = %e, retry_in = ?delay, "cannot reopen the log tail");
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
             }
         }
     }
@@ -216,7 +235,8 @@ impl Feed {
                     created_at,
                     audit_seq: entry.stream_seq,
                 }),
-            StreamName::State => state.apply_state(entry).map(|(tournament, event)| {
+            StreamName::State => state.apply_state(entry).map(|applied| {
+                let (tournament, event) = (applied.tournament, applied.event);
                 self.inner
                     .hub
                     .broadcast_raw(Scope::Tournament(tournament), message(tournament, &event));
@@ -227,6 +247,7 @@ impl Feed {
                     kind: event.kind,
                     ts: event.ts,
                     data: event.data.to_string(),
+                    idempotency_key: applied.idempotency_key,
                 }
             }),
         };
@@ -312,7 +333,7 @@ impl Feed {
         }
         Ok(entries
             .iter()
-            .filter_map(|entry| scratch.apply_state(entry).map(|(_, event)| event))
+            .filter_map(|entry| scratch.apply_state(entry).map(|applied| applied.event))
             .collect())
     }
 

@@ -81,6 +81,18 @@ pub struct StatePayload {
     #[serde(rename = "type")]
     pub kind: String,
     pub data: serde_json::Value,
+    /// The append's `Idempotency-Key`: in the log, so the key outlives JetStream's duplicate
+    /// window and a rebuilt `leaf.db`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// What applying one STATE message produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub tournament: TournamentId,
+    pub event: Event,
+    pub idempotency_key: Option<String>,
 }
 
 /// One event as clients see it.
@@ -121,8 +133,8 @@ pub struct FeedState {
 }
 
 impl FeedState {
-    /// Applies one STATE message; the tournament and the event it became.
-    pub fn apply_state(&mut self, entry: &Entry) -> Option<(TournamentId, Event)> {
+    /// Applies one STATE message; what it became.
+    pub fn apply_state(&mut self, entry: &Entry) -> Option<Applied> {
         self.state_pos = self.state_pos.max(entry.stream_seq);
         let (tournament, kind) = parse_state_subject(&entry.subject)?;
         let t = self.tournaments.entry(tournament).or_default();
@@ -134,14 +146,16 @@ impl FeedState {
         }
         t.positions.push(entry.stream_seq);
         let seq = t.positions.len() as u64;
-        let (ts, data) = match serde_json::from_slice::<StatePayload>(&entry.payload) {
-            Ok(p) => (p.ts, p.data),
-            // Written by something other than leaf: keep what it said, as it said it.
-            Err(_) => (
-                String::new(),
-                serde_json::from_slice(&entry.payload).unwrap_or(serde_json::Value::Null),
-            ),
-        };
+        let (ts, data, idempotency_key) =
+            match serde_json::from_slice::<StatePayload>(&entry.payload) {
+                Ok(p) => (p.ts, p.data, p.key),
+                // Written by something other than leaf: keep what it said, as it said it.
+                Err(_) => (
+                    String::new(),
+                    serde_json::from_slice(&entry.payload).unwrap_or(serde_json::Value::Null),
+                    None,
+                ),
+            };
         let event = Event {
             seq,
             ts,
@@ -156,7 +170,11 @@ impl FeedState {
                 data: event.data.clone(),
             },
         );
-        Some((tournament, event))
+        Some(Applied {
+            tournament,
+            event,
+            idempotency_key,
+        })
     }
 
     /// Applies one AUDIT message; a creation returns (tournament, name, created_at).

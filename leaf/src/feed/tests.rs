@@ -81,6 +81,7 @@ async fn a_restart_applies_only_what_libsql_lacks_and_a_projection_ahead_of_the_
             kind: "level".into(),
             ts: String::new(),
             data: "{}".into(),
+            idempotency_key: Some("k".into()),
         }])
         .await
         .unwrap();

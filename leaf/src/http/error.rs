@@ -164,3 +164,17 @@ impl From<crate::store::StoreError> for ApiError {
         }
     }
 }
+
+impl From<crate::log::LogError> for ApiError {
+    fn from(e: crate::log::LogError) -> Self {
+        use crate::log::LogError;
+        match e {
+            LogError::Unavailable(_) | LogError::TimedOut => ApiError::Unavailable(format!(
+                "the event log is not available right now ({e}); retry, with the same Idempotency-Key"
+            )),
+            LogError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
+            LogError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

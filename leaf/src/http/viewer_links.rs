@@ -73,7 +73,8 @@ async fn create(
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        // A hostname and port, not a way to make the QR code too big to encode.
+        .filter(|h| h.len() <= 260 && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("leaf.local:8080");
     let url = format!("http://{host}/tournaments/{tournament}/display?token={token}");
     let qr_svg = qr::svg(&url).map_err(|e| ApiError::Internal(e.to_string()))?;

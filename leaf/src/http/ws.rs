@@ -31,6 +31,9 @@ use crate::hub::{HubError, Scope, Session};
 
 /// Events read from the log per request while replaying.
 const REPLAY_PAGE: usize = 1000;
+/// The longest replay a client gets; further behind, it gets the snapshot instead. A replay is
+/// held in memory until sent, so this bounds what one connection can make leaf hold.
+pub const MAX_REPLAY: u64 = 1000;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
@@ -118,18 +121,24 @@ async fn catch_up(
     since: Option<Seq>,
 ) -> Result<(), ApiError> {
     match since {
-        Some(mut position) if position <= head.seq => {
+        Some(mut position) if position <= head.seq && head.seq.0 - position.0 <= MAX_REPLAY => {
             while position < head.seq {
                 let want = ((head.seq.0 - position.0) as usize).min(REPLAY_PAGE);
                 let events = feed.events(t, position, want).await?;
-                let Some(last) = events.last() else { break };
+                let Some(last) = events.last() else {
+                    // The log holds fewer events than the feed has applied: never send a gap.
+                    return Err(ApiError::Unavailable(format!(
+                        "the event log did not return events after {position}; retry"
+                    )));
+                };
                 position = Seq(last.seq);
                 session
                     .preamble
                     .extend(events.iter().map(|event| Feed::message(t, event)));
             }
         }
-        // No since, or one from beyond the log (a client of a rebuilt leaf): start over.
+        // No since, one too far behind, or one from beyond the log (a client of a rebuilt
+        // leaf): start over from the snapshot.
         _ => {
             let message = Snapshot {
                 kind: "snapshot",

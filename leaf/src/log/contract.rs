@@ -106,8 +106,10 @@ pub async fn an_expectation_guards_a_tournaments_state(log: &dyn EventLog) -> Re
         )
         .await
     {
+        // The caller waits for its feed to reach this sequence before retrying, so it must be
+        // named, and right.
         Err(LogError::Conflict { last }) => {
-            if last.is_some_and(|l| l != second.seq) {
+            if last != Some(second.seq) {
                 return Err(format!(
                     "the conflict named {last:?}, the real last is {}",
                     second.seq

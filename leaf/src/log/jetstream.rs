@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
-use super::supervisor::ChildStatus;
+use super::supervisor::{ChildStatus, MIN_VERSION, Version};
 use super::{
     Ack, DUPLICATE_WINDOW, Entry, EntryStream, EventLog, Filter, LogError, LogHealth,
     PublishOptions, StreamName, Subject,
@@ -73,6 +73,15 @@ impl JetStreamLog {
             .connect(url)
             .await
             .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))?;
+        let version = client.server_info().version;
+        match Version::parse(&version) {
+            Some(v) if v >= MIN_VERSION => {}
+            _ => {
+                return Err(LogError::Other(format!(
+                    "the NATS server at {url} runs {version}; leaf needs nats-server {MIN_VERSION} or newer (for sync_interval: always and the append guard)"
+                )));
+            }
+        }
         let js = jetstream::new(client.clone());
         for name in StreamName::ALL {
             ensure_stream(&js, name).await?;
@@ -290,16 +299,24 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
     LogError::Unavailable(e.to_string())
 }
 
+/// The sequence in the server's "wrong last sequence: N" (async-nats may repeat the phrase
+/// and add a code after the number).
+fn last_sequence_in(text: &str) -> Option<Seq> {
+    const PHRASE: &str = "wrong last sequence:";
+    let at = text.rfind(PHRASE)? + PHRASE.len();
+    let digits: String = text[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok().map(Seq)
+}
+
 fn publish_error(kind: PublishErrorKind, size: usize, e: &dyn std::fmt::Display) -> LogError {
     match kind {
         // The server says "wrong last sequence: N"; N is where the tournament really ends.
         PublishErrorKind::WrongLastSequence => LogError::Conflict {
-            last: e
-                .to_string()
-                .rsplit(':')
-                .next()
-                .and_then(|n| n.trim().parse().ok())
-                .map(Seq),
+            last: last_sequence_in(&e.to_string()),
         },
         PublishErrorKind::TimedOut => LogError::TimedOut,
         PublishErrorKind::MaxPayloadExceeded => LogError::TooLarge(size),
@@ -379,4 +396,17 @@ fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
         jetstream::context::GetStreamErrorKind::JetStream(inner)
             if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_real_last_sequence_is_read_from_the_servers_words() {
+        let text = "wrong last sequence: wrong last sequence: 5 (code 400, error code 10071)";
+        assert_eq!(last_sequence_in(text), Some(Seq(5)));
+        assert_eq!(last_sequence_in("wrong last sequence: 12"), Some(Seq(12)));
+        assert_eq!(last_sequence_in("something else"), None);
+    }
 }

@@ -20,6 +20,7 @@ pub enum ProjectionUpdate {
         kind: String,
         ts: String,
         data: String,
+        idempotency_key: Option<String>,
     },
 }
 
@@ -75,8 +76,16 @@ impl Store {
                         .await?;
                         cursor.audit = cursor.audit.max(audit_seq);
                     }
-                    ProjectionUpdate::Event { tournament, seq, stream_seq, kind, ts, data } => {
+                    ProjectionUpdate::Event { tournament, seq, stream_seq, kind, ts, data, idempotency_key } => {
                         let id = tournament.to_string();
+                        if let Some(key) = idempotency_key {
+                            tx.execute(
+                                "INSERT INTO idempotency_keys (tournament_id, key, seq, ts) VALUES (?1, ?2, ?3, ?4)
+                                 ON CONFLICT (tournament_id, key) DO NOTHING",
+                                libsql::params![id.clone(), key, seq.0 as i64, ts.clone()],
+                            )
+                            .await?;
+                        }
                         tx.execute(
                             "UPDATE tournaments SET last_seq = ?2, last_stream_seq = ?3 WHERE id = ?1 AND last_seq < ?2",
                             libsql::params![id.clone(), seq.0 as i64, stream_seq.0 as i64],
@@ -115,6 +124,7 @@ impl Store {
             conn.execute_batch(
                 "BEGIN IMMEDIATE;
                  DELETE FROM tournament_state;
+                 DELETE FROM idempotency_keys;
                  DELETE FROM projection_cursor;
                  DELETE FROM tournaments;
                  COMMIT;",
@@ -166,26 +176,6 @@ impl Store {
                 Some(row) => Ok(Some((row.get::<i64>(0)?.max(0) as u64, row.get(1)?))),
                 None => Ok(None),
             }
-        })
-        .await
-    }
-
-    pub async fn remember_idempotent(
-        &self,
-        tournament: TournamentId,
-        key: &str,
-        seq: u64,
-        ts: &str,
-    ) -> Result<(), StoreError> {
-        let (key, ts) = (key.to_owned(), ts.to_owned());
-        self.call(move |conn| async move {
-            conn.execute(
-                "INSERT INTO idempotency_keys (tournament_id, key, seq, ts) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (tournament_id, key) DO NOTHING",
-                libsql::params![tournament.to_string(), key, seq as i64, ts],
-            )
-            .await?;
-            Ok(())
         })
         .await
     }

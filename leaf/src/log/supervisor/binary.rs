@@ -13,8 +13,10 @@ use tokio::process::Command;
 
 use super::SupervisorError;
 
-/// `sync_interval` arrived in 2.10; Debian 12's own package (2.9.10) is too old.
-const MIN_VERSION: Version = Version(2, 10, 0);
+/// `sync_interval` arrived in 2.10, and the tournament-wide append guard
+/// (`Nats-Expected-Last-Subject-Sequence-Subject`) in 2.11; Debian 12's own package (2.9.10)
+/// is too old.
+pub const MIN_VERSION: Version = Version(2, 11, 0);
 
 /// Where `make deps` installs the pinned server, relative to the checkout.
 const TOOLS_PATH: &str = ".tools/venv/bin/nats-server";
@@ -60,7 +62,7 @@ pub async fn locate(explicit: Option<&Path>) -> Result<NatsBinary, SupervisorErr
     let version = probe_version(&path).await?;
     if version < MIN_VERSION {
         return Err(SupervisorError::Binary(format!(
-            "nats-server at {} is version {version}, but leaf needs at least {MIN_VERSION} (for sync_interval: always): {INSTALL_HINT}",
+            "nats-server at {} is version {version}, but leaf needs at least {MIN_VERSION} (for sync_interval: always and the append guard): {INSTALL_HINT}",
             path.display()
         )));
     }
@@ -120,10 +122,18 @@ async fn probe_version(path: &Path) -> Result<Version, SupervisorError> {
 /// Parses `nats-server: v2.12.4` (pre-release suffixes are ignored).
 fn parse_version(text: &str) -> Option<Version> {
     let rest = text.trim().strip_prefix("nats-server:")?.trim();
-    let rest = rest.strip_prefix('v').unwrap_or(rest);
-    let core = rest.split(['-', '+', ' ']).next()?;
-    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
-    Some(Version(parts.next()??, parts.next()??, parts.next()??))
+    Version::parse(rest)
+}
+
+impl Version {
+    /// Parses `2.12.4` or `v2.12.4` (pre-release suffixes are ignored).
+    pub fn parse(text: &str) -> Option<Self> {
+        let rest = text.trim();
+        let rest = rest.strip_prefix('v').unwrap_or(rest);
+        let core = rest.split(['-', '+', ' ']).next()?;
+        let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+        Some(Version(parts.next()??, parts.next()??, parts.next()??))
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +161,10 @@ mod tests {
     #[test]
     fn debians_package_is_too_old() {
         assert!(Version(2, 9, 10) < MIN_VERSION);
+        assert!(
+            Version(2, 10, 22) < MIN_VERSION,
+            "2.10 lacks the append guard"
+        );
         assert!(Version(2, 12, 4) >= MIN_VERSION);
     }
 

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use self::binary::{INSTALL_HINT, NatsBinary, locate};
+pub use self::binary::{INSTALL_HINT, MIN_VERSION, NatsBinary, Version, locate};
 use self::config::NatsConfig;
 use self::monitor::Ports;
 pub use self::monitor::ServerFacts;
