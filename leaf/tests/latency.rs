@@ -70,8 +70,13 @@ async fn append_to_receive_latency_with_100_clients() {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "append→receive over {} deliveries ({CLIENTS} clients × {EVENTS} events, debug build): p50 {:?}, p99 {:?}, max {:?}",
+        "append→receive over {} deliveries ({CLIENTS} clients × {EVENTS} events, {} build): p50 {:?}, p99 {:?}, max {:?}",
         latencies.len(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
         pct(0.50),
         pct(0.99),
         latencies[latencies.len() - 1]

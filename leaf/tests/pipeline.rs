@@ -625,3 +625,48 @@ async fn announcements_reach_every_screen_and_viewer_links_carry_a_working_token
     assert_eq!(status, 403, "a viewer token cannot announce");
     leaf.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_too_far_behind_gets_the_snapshot_instead_of_a_replay() {
+    let leaf = TestLeaf::start().await;
+    let t = leaf.tournament("Long Night").await;
+    let actor = leaf::tournaments::Actor {
+        who: "td:test".into(),
+        request_id: None,
+    };
+    let behind = leaf::http::MAX_REPLAY + 5;
+    for n in 0..behind {
+        leaf.app_state
+            .tournaments
+            .append(
+                t,
+                "tick".parse().unwrap(),
+                serde_json::json!({"n": n}),
+                None,
+                &actor,
+            )
+            .await
+            .unwrap();
+    }
+    let (mut far, _) = ws_connect(&leaf.ws_url(&format!(
+        "?tournament={t}&since=0&token={}",
+        leaf.td_token()
+    )))
+    .await;
+    let first = next_json(&mut far).await;
+    assert_eq!(
+        (first["type"].as_str(), first["seq"].as_u64()),
+        (Some("snapshot"), Some(behind))
+    );
+    let (mut near, _) = ws_connect(&leaf.ws_url(&format!(
+        "?tournament={t}&since={}&token={}",
+        behind - 2,
+        leaf.td_token()
+    )))
+    .await;
+    assert_eq!(
+        event_seqs_until(&mut near, behind).await,
+        vec![behind - 1, behind]
+    );
+    leaf.stop().await;
+}

@@ -121,3 +121,28 @@ async fn an_event_from_another_writer_reaches_subscribers_like_any_other() {
     assert_eq!(message["seq"], 1);
     assert_eq!(message["event"]["data"]["from"], "elsewhere");
 }
+
+#[tokio::test]
+async fn idempotency_keys_come_back_from_the_log_into_the_projection() {
+    let (_log, store, tournaments) = venue().await;
+    let t = tournaments
+        .create("Main Event".into(), &actor())
+        .await
+        .unwrap()
+        .id;
+    let first = tournaments
+        .append(
+            t,
+            "break".parse().unwrap(),
+            serde_json::json!({}),
+            Some("console-1:7"),
+            &actor(),
+        )
+        .await
+        .unwrap();
+    tournaments.feed().shutdown().await;
+    assert_eq!(
+        store.idempotent_answer(t, "console-1:7").await.unwrap(),
+        Some((first.seq, first.ts.clone()))
+    );
+}

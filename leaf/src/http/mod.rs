@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 pub use self::error::ApiError;
 pub use self::health::Health;
+pub use self::ws::MAX_REPLAY;
 use crate::auth::AuthState;
 use crate::hub::Hub;
 use crate::log::EventLog;
