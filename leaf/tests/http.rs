@@ -85,8 +85,10 @@ async fn unknown_api_paths_get_the_json_error_shape() {
         ("DELETE", "/api/v2/anything/at/all", 404, "not_found"),
         ("POST", "/api/v1/health", 405, "method_not_allowed"),
     ] {
+        // With a TD's token, so the role guard on mutations lets the request reach routing.
         let response = reqwest::Client::new()
             .request(method.parse().unwrap(), leaf.url(path))
+            .bearer_auth(leaf.td_token())
             .send()
             .await
             .unwrap();
@@ -243,6 +245,51 @@ async fn cors_is_permissive_only_in_dev_mode() {
         preflight(leaf::http::router(leaf.app_state.clone()))
             .await
             .is_none()
+    );
+    leaf.stop().await;
+}
+
+#[tokio::test]
+async fn the_role_guard_protects_a_mutation_route_whose_handler_forgets_to() {
+    use tower::ServiceExt;
+    let leaf = TestLeaf::start().await;
+    let forgetful = axum::Router::new()
+        .route(
+            "/api/v1/forgetful",
+            axum::routing::post(|| async { "done" }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            leaf.app_state.clone(),
+            leaf::http::middleware::mutations_need_a_td,
+        ));
+    let post = |token: Option<String>| {
+        let mut request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/v1/forgetful");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.body(axum::body::Body::empty()).unwrap()
+    };
+    let status = |r: axum::response::Response| r.status().as_u16();
+    assert_eq!(
+        status(forgetful.clone().oneshot(post(None)).await.unwrap()),
+        401
+    );
+    let viewer = leaf.viewer_token(leaf.tournament("T").await);
+    assert_eq!(
+        status(forgetful.clone().oneshot(post(Some(viewer))).await.unwrap()),
+        403
+    );
+    assert_eq!(
+        status(
+            forgetful
+                .clone()
+                .oneshot(post(Some(leaf.td_token())))
+                .await
+                .unwrap()
+        ),
+        200
     );
     leaf.stop().await;
 }

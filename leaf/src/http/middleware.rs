@@ -124,6 +124,39 @@ async fn api_errors(request: Request, next: Next) -> Response {
     Response::from_parts(parts, body)
 }
 
+/// The role guard for the whole API: every mutation (anything but GET/HEAD/OPTIONS) under
+/// `/api` needs a TD's token, except signing in. Handlers check again with their own
+/// extractors; this layer makes a new mutation route safe even if its handler forgets.
+pub async fn mutations_need_a_td(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::http::Method;
+    let read_only = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let path = request.uri().path();
+    if read_only || !path.starts_with("/api/") || path == "/api/v1/auth/login" {
+        return next.run(request).await;
+    }
+    let verdict = match super::extract::bearer(request.headers()) {
+        None => Err(ApiError::from(crate::auth::AuthError::Missing)),
+        Some(token) => match state.auth.keys.verify(token) {
+            Ok(principal) if principal.is_td() => Ok(()),
+            Ok(_) => Err(ApiError::Forbidden(
+                "this needs a Tournament Director's token; viewer tokens are read-only".into(),
+            )),
+            Err(e) => Err(e.into()),
+        },
+    };
+    match verdict {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let detail = panic
         .downcast_ref::<&str>()

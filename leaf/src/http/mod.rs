@@ -102,6 +102,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn routes(state: AppState) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc);
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::mutations_need_a_td,
+    ));
     Router::new()
         .merge(api)
         .route(
