@@ -290,58 +290,30 @@ async fn viewer_tokens_read_their_own_tournament_only() {
     let leaf = TestLeaf::start().await;
     let (a, b) = (leaf.tournament("A").await, leaf.tournament("B").await);
     let viewer = leaf.viewer_token(a);
-    let v = Some(viewer.as_str());
-    assert_eq!(
-        leaf.call("GET", &format!("/api/v1/tournaments/{a}"), v, None)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        leaf.call("GET", &format!("/api/v1/tournaments/{a}/events"), v, None)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        leaf.call("GET", &format!("/api/v1/tournaments/{b}"), v, None)
-            .await
-            .0,
-        403
-    );
-    assert_eq!(
-        leaf.call("GET", &format!("/api/v1/tournaments/{b}/events"), v, None)
-            .await
-            .0,
-        403
-    );
-    assert_eq!(
-        leaf.call("GET", "/api/v1/tournaments", v, None).await.0,
-        403
-    );
     let event = serde_json::json!({"type": "x", "data": {}});
-    assert_eq!(
-        leaf.call(
+    let table = [
+        ("GET", format!("/api/v1/tournaments/{a}"), None, 200),
+        ("GET", format!("/api/v1/tournaments/{a}/events"), None, 200),
+        ("GET", format!("/api/v1/tournaments/{b}"), None, 403),
+        ("GET", format!("/api/v1/tournaments/{b}/events"), None, 403),
+        ("GET", "/api/v1/tournaments".to_owned(), None, 403),
+        (
             "POST",
-            &format!("/api/v1/tournaments/{a}/events"),
-            v,
-            Some(event)
-        )
-        .await
-        .0,
-        403
-    );
-    assert_eq!(
-        leaf.call(
+            format!("/api/v1/tournaments/{a}/events"),
+            Some(event),
+            403,
+        ),
+        (
             "POST",
-            "/api/v1/tournaments",
-            v,
-            Some(serde_json::json!({"name": "x"}))
-        )
-        .await
-        .0,
-        403
-    );
+            "/api/v1/tournaments".to_owned(),
+            Some(serde_json::json!({"name": "x"})),
+            403,
+        ),
+    ];
+    for (method, path, body, expected) in table {
+        let (status, answer) = leaf.call(method, &path, Some(&viewer), body).await;
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+    }
 
     let (_, connected) = ws_connect(&leaf.ws_url(&format!("?tournament={a}&token={viewer}"))).await;
     assert_eq!(connected["scope"]["tournament_id"], a.to_string());
