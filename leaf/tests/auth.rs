@@ -97,3 +97,33 @@ async fn repeated_attempts_from_one_address_are_rate_limited() {
     assert!(response.headers().contains_key("retry-after"));
     leaf.stop().await;
 }
+
+#[tokio::test]
+async fn removing_a_td_revokes_their_tokens_at_once() {
+    let leaf = TestLeaf::start().await;
+    add_td(&leaf, "bob", "482193").await;
+    let token = login(&leaf, "bob", "482193").await;
+    let list = |token: String| {
+        let url = leaf.url("/api/v1/tournaments");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(list(token.clone()).await, 200);
+    assert!(
+        leaf.app_state
+            .store
+            .remove_operator(&"bob".parse().unwrap())
+            .await
+            .unwrap()
+    );
+    assert_eq!(list(token).await, 401);
+    leaf.stop().await;
+}

@@ -83,6 +83,8 @@ pub enum AuthError {
     BadSignature,
     #[error("this token may not do that")]
     Forbidden,
+    #[error("this TD account no longer exists")]
+    Revoked,
     #[error("unknown name or wrong PIN")]
     BadCredentials,
     #[error("too many sign-in attempts; retry in {0} s")]

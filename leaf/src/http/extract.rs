@@ -52,7 +52,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or(AuthError::Missing)?;
-        Ok(Self(state.auth.keys.verify(token)?))
+        Ok(Self(state.authorize(token).await?))
     }
 }
 

@@ -48,6 +48,23 @@ pub struct AppState {
     pub dev: bool,
 }
 
+impl AppState {
+    /// Who a token speaks for, checked now: its signature and expiry, and for a TD that the
+    /// account still exists, so `leaf td remove` takes effect at once.
+    pub async fn authorize(&self, token: &str) -> Result<crate::auth::Principal, ApiError> {
+        let principal = self.auth.keys.verify(token)?;
+        if let crate::auth::Principal::Td { name } = &principal {
+            let name = name
+                .parse()
+                .map_err(|_| ApiError::from(crate::auth::AuthError::Malformed))?;
+            if self.store.operator_pin_hash(&name).await?.is_none() {
+                return Err(crate::auth::AuthError::Revoked.into());
+            }
+        }
+        Ok(principal)
+    }
+}
+
 /// The whole application: routes wrapped in [`middleware::apply`].
 pub fn router(state: AppState) -> Router {
     let dev = state.dev;

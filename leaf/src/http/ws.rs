@@ -58,7 +58,10 @@ async fn upgrade(
         .get("token")
         .map(String::as_str)
         .or_else(|| bearer(&headers));
-    let principal = token.map(|t| state.auth.keys.verify(t)).transpose()?;
+    let principal = match token {
+        Some(token) => Some(state.authorize(token).await?),
+        None => None,
+    };
     let scope = scope(&state, params.get("tournament"), principal.as_ref())?;
     let since = params
         .get("since")

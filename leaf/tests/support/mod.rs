@@ -17,6 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The TD account every test leaf starts with.
+pub const TEST_TD: &str = "test-td";
+
 /// The pinned nats-server that `make deps` installs (or `LEAF_NATS_SERVER`).
 pub fn nats_server() -> PathBuf {
     let path = std::env::var_os("LEAF_NATS_SERVER")
@@ -68,6 +71,12 @@ impl TestLeaf {
         let app = App::start(&config(dir.path().join("data"))).await.unwrap();
         let addr = app.local_addr().unwrap();
         let app_state = app.state().clone();
+        // The account behind `td_token()`; already there after a plain restart.
+        let hash = leaf::auth::Pin::new("test-pin-0").unwrap().hash().unwrap();
+        let _ = app_state
+            .store
+            .add_operator(&TEST_TD.parse().unwrap(), hash)
+            .await;
         let jetstream = app.jetstream().clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.serve(shutdown.clone()));
