@@ -276,7 +276,7 @@ async fn the_role_guard_protects_a_mutation_route_whose_handler_forgets_to() {
         status(forgetful.clone().oneshot(post(None)).await.unwrap()),
         401
     );
-    let viewer = leaf.viewer_token(leaf.tournament("T").await);
+    let viewer = leaf.viewer_token(leaf.tournament("T").await).await;
     assert_eq!(
         status(forgetful.clone().oneshot(post(Some(viewer))).await.unwrap()),
         403

@@ -289,7 +289,7 @@ async fn deleting_leaf_db_rebuilds_the_same_state_from_the_log() {
 async fn viewer_tokens_read_their_own_tournament_only() {
     let leaf = TestLeaf::start().await;
     let (a, b) = (leaf.tournament("A").await, leaf.tournament("B").await);
-    let viewer = leaf.viewer_token(a);
+    let viewer = leaf.viewer_token(a).await;
     let event = serde_json::json!({"type": "x", "data": {}});
     let table = [
         ("GET", format!("/api/v1/tournaments/{a}"), None, 200),
@@ -595,6 +595,23 @@ async fn announcements_reach_every_screen_and_viewer_links_carry_a_working_token
         )
         .await;
     assert_eq!(status, 403, "a viewer token cannot announce");
+
+    // Deleting the link revokes its token at once.
+    let path = format!(
+        "/api/v1/tournaments/{t}/viewer-links/{}",
+        link["id"].as_str().unwrap()
+    );
+    assert_eq!(leaf.call("DELETE", &path, Some(&td), None).await.0, 204);
+    assert_eq!(leaf.call("DELETE", &path, Some(&td), None).await.0, 404);
+    let (status, body) = leaf
+        .call(
+            "GET",
+            &format!("/api/v1/tournaments/{t}"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
     leaf.stop().await;
 }
 

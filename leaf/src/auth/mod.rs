@@ -83,7 +83,7 @@ pub enum AuthError {
     BadSignature,
     #[error("this token may not do that")]
     Forbidden,
-    #[error("this TD account no longer exists")]
+    #[error("this token was revoked: its TD account or viewer link no longer exists")]
     Revoked,
     #[error("unknown name or wrong PIN")]
     BadCredentials,

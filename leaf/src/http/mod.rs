@@ -49,17 +49,27 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Who a token speaks for, checked now: its signature and expiry, and for a TD that the
-    /// account still exists, so `leaf td remove` takes effect at once.
+    /// Who a token speaks for, checked now: its signature and expiry, and that the TD account
+    /// or the viewer link behind it still exists, so `leaf td remove` and deleting a link take
+    /// effect at once.
     pub async fn authorize(&self, token: &str) -> Result<crate::auth::Principal, ApiError> {
+        use crate::auth::{AuthError, Principal};
         let principal = self.auth.keys.verify(token)?;
-        if let crate::auth::Principal::Td { name } = &principal {
-            let name = name
-                .parse()
-                .map_err(|_| ApiError::from(crate::auth::AuthError::Malformed))?;
-            if self.store.operator_pin_hash(&name).await?.is_none() {
-                return Err(crate::auth::AuthError::Revoked.into());
+        let exists = match &principal {
+            Principal::Td { name } => {
+                let name = name
+                    .parse()
+                    .map_err(|_| ApiError::from(AuthError::Malformed))?;
+                self.store.operator_pin_hash(&name).await?.is_some()
             }
+            Principal::Viewer { link, tournament } => self
+                .store
+                .viewer_link(link)
+                .await?
+                .is_some_and(|l| l.tournament == *tournament),
+        };
+        if !exists {
+            return Err(AuthError::Revoked.into());
         }
         Ok(principal)
     }

@@ -23,6 +23,7 @@ use crate::store::ViewerLink;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create))
+        .routes(routes!(revoke))
         .routes(routes!(qr_png))
 }
 
@@ -96,6 +97,26 @@ async fn create(
             qr_svg,
         }),
     ))
+}
+
+/// Deletes a viewer link (TD); its token stops working at once.
+#[utoipa::path(delete, path = "/api/v1/tournaments/{id}/viewer-links/{link}", tag = "viewer links",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "tournament id (UUID)"), ("link" = String, Path, description = "link id")),
+    responses((status = 204, description = "revoked"), (status = 404, body = super::error::ErrorBody)))]
+async fn revoke(
+    State(state): State<AppState>,
+    Td(td): Td,
+    Path((raw, link)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let tournament = tournament_id(&raw)?;
+    if !state.store.remove_viewer_link(tournament, &link).await? {
+        return Err(ApiError::NotFound(format!(
+            "no viewer link {link:.40} for tournament {tournament}"
+        )));
+    }
+    tracing::info!(%tournament, link = %link, td = %td.actor(), "viewer link revoked");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The QR code of a viewer link as a PNG (TD).

@@ -35,6 +35,25 @@ impl Store {
         .await
     }
 
+    /// Deletes a link; whether it was there. Its token stops working at once.
+    pub async fn remove_viewer_link(
+        &self,
+        tournament: TournamentId,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.call(move |conn| async move {
+            let n = conn
+                .execute(
+                    "DELETE FROM viewer_links WHERE id = ?1 AND tournament_id = ?2",
+                    libsql::params![id, tournament.to_string()],
+                )
+                .await?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     pub async fn viewer_link(&self, id: &str) -> Result<Option<ViewerLink>, StoreError> {
         let id = id.to_owned();
         self.call(move |conn| async move {

@@ -111,18 +111,18 @@ impl TestLeaf {
             .0
     }
 
-    /// A viewer token for one tournament.
-    pub fn viewer_token(&self, tournament: leaf::event::TournamentId) -> String {
-        let viewer = leaf::auth::Principal::Viewer {
-            link: "test-link".into(),
-            tournament,
-        };
-        self.app_state
-            .auth
-            .keys
-            .issue(&viewer, std::time::Duration::from_secs(3600))
-            .unwrap()
-            .0
+    /// A viewer token for one tournament, from a viewer link made through the API.
+    pub async fn viewer_token(&self, tournament: leaf::event::TournamentId) -> String {
+        let (status, link) = self
+            .call(
+                "POST",
+                &format!("/api/v1/tournaments/{tournament}/viewer-links"),
+                Some(&self.td_token()),
+                Some(serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(status, 201, "{link}");
+        link["token"].as_str().unwrap().to_owned()
     }
 
     /// Creates a tournament through the service, as a TD would.
