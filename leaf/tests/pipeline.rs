@@ -619,23 +619,10 @@ async fn announcements_reach_every_screen_and_viewer_links_carry_a_working_token
 async fn a_client_too_far_behind_gets_the_snapshot_instead_of_a_replay() {
     let leaf = TestLeaf::start().await;
     let t = leaf.tournament("Long Night").await;
-    let actor = leaf::tournaments::Actor {
-        who: "td:test".into(),
-        request_id: None,
-    };
     let behind = leaf::http::MAX_REPLAY + 5;
     for n in 0..behind {
-        leaf.app_state
-            .tournaments
-            .append(
-                t,
-                "tick".parse().unwrap(),
-                serde_json::json!({"n": n}),
-                None,
-                &actor,
-            )
-            .await
-            .unwrap();
+        leaf.append_direct(t, "tick", serde_json::json!({"n": n}))
+            .await;
     }
     let (mut far, _) = ws_connect(&leaf.ws_url(&format!(
         "?tournament={t}&since=0&token={}",

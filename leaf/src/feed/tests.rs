@@ -25,14 +25,18 @@ async fn venue() -> (Arc<MemoryLog>, Store, Tournaments) {
     )
 }
 
-#[tokio::test]
-async fn the_projection_in_libsql_follows_the_log() {
-    let (_log, store, tournaments) = venue().await;
-    let t = tournaments
+async fn created(tournaments: &Tournaments) -> TournamentId {
+    tournaments
         .create("Main Event".into(), &actor())
         .await
         .unwrap()
-        .id;
+        .id
+}
+
+#[tokio::test]
+async fn the_projection_in_libsql_follows_the_log() {
+    let (_log, store, tournaments) = venue().await;
+    let t = created(&tournaments).await;
     for n in 1..=3 {
         tournaments
             .append(
@@ -55,11 +59,7 @@ async fn the_projection_in_libsql_follows_the_log() {
 #[tokio::test]
 async fn a_restart_applies_only_what_libsql_lacks_and_a_projection_ahead_of_the_log_is_rebuilt() {
     let (log, store, tournaments) = venue().await;
-    let t = tournaments
-        .create("Main Event".into(), &actor())
-        .await
-        .unwrap()
-        .id;
+    let t = created(&tournaments).await;
     tournaments
         .append(
             t,
@@ -99,11 +99,7 @@ async fn a_restart_applies_only_what_libsql_lacks_and_a_projection_ahead_of_the_
 #[tokio::test]
 async fn an_event_from_another_writer_reaches_subscribers_like_any_other() {
     let (log, _store, tournaments) = venue().await;
-    let t = tournaments
-        .create("Main Event".into(), &actor())
-        .await
-        .unwrap()
-        .id;
+    let t = created(&tournaments).await;
     let (mut session, at) = tournaments.feed().subscribe(Scope::Tournament(t)).unwrap();
     assert_eq!(at.unwrap().0.seq, Seq(0));
     log.publish(
@@ -125,11 +121,7 @@ async fn an_event_from_another_writer_reaches_subscribers_like_any_other() {
 #[tokio::test]
 async fn idempotency_keys_come_back_from_the_log_into_the_projection() {
     let (_log, store, tournaments) = venue().await;
-    let t = tournaments
-        .create("Main Event".into(), &actor())
-        .await
-        .unwrap()
-        .id;
+    let t = created(&tournaments).await;
     let first = tournaments
         .append(
             t,

@@ -259,6 +259,26 @@ impl TestLeaf {
         (status, response.json().await.unwrap_or_default())
     }
 
+    /// Appends an event through the service, past HTTP (for tests that need many quickly);
+    /// returns its seq.
+    pub async fn append_direct(
+        &self,
+        t: leaf::event::TournamentId,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> u64 {
+        let actor = leaf::tournaments::Actor {
+            who: format!("td:{TEST_TD}"),
+            request_id: None,
+        };
+        self.app_state
+            .tournaments
+            .append(t, kind.parse().unwrap(), data, None, &actor)
+            .await
+            .unwrap()
+            .seq
+    }
+
     /// Appends an event through the API as a TD; returns its seq.
     pub async fn append(
         &self,
