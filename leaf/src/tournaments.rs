@@ -43,6 +43,30 @@ pub struct Actor {
     pub request_id: Option<String>,
 }
 
+/// One event a TD appends.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: SubjectToken,
+    pub data: serde_json::Value,
+    /// Makes a retry return the original answer instead of appending again.
+    pub idempotency_key: Option<String>,
+}
+
+impl NewEvent {
+    pub fn new(kind: SubjectToken, data: serde_json::Value) -> Self {
+        Self {
+            kind,
+            data,
+            idempotency_key: None,
+        }
+    }
+
+    pub fn with_key(mut self, key: Option<String>) -> Self {
+        self.idempotency_key = key;
+        self
+    }
+}
+
 /// What an append returns: the event's place in its tournament.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Appended {
@@ -113,12 +137,10 @@ impl Tournaments {
     pub async fn append(
         &self,
         tournament: TournamentId,
-        kind: SubjectToken,
-        data: serde_json::Value,
-        idempotency_key: Option<&str>,
+        event: NewEvent,
         actor: &Actor,
     ) -> Result<Appended, TournamentError> {
-        let size = data.to_string().len();
+        let size = event.data.to_string().len();
         if size > MAX_EVENT_DATA {
             return Err(TournamentError::TooLarge(size));
         }
@@ -128,7 +150,7 @@ impl Tournaments {
         }
         let lock = self.lock_for(tournament);
         let _serialised = lock.lock().await;
-        if let Some(key) = idempotency_key {
+        if let Some(key) = &event.idempotency_key {
             match self.store.idempotent_answer(tournament, key).await {
                 Ok(Some((seq, ts))) => return Ok(Appended { seq, ts }),
                 Ok(None) => {}
@@ -137,19 +159,23 @@ impl Tournaments {
             }
         }
         // The key travels in the event itself; the projection keeps it beyond the window.
-        self.publish_event(tournament, kind, data, idempotency_key, actor)
-            .await
+        self.publish_event(tournament, &event, actor).await
     }
 
     async fn publish_event(
         &self,
         tournament: TournamentId,
-        kind: SubjectToken,
-        data: serde_json::Value,
-        idempotency_key: Option<&str>,
+        event: &NewEvent,
         actor: &Actor,
     ) -> Result<Appended, TournamentError> {
-        let msg_id = idempotency_key.and_then(|key| MsgId::new(format!("{tournament}:{key}")).ok());
+        let NewEvent {
+            kind,
+            data,
+            idempotency_key,
+        } = event;
+        let msg_id = idempotency_key
+            .as_ref()
+            .and_then(|key| MsgId::new(format!("{tournament}:{key}")).ok());
         for _ in 0..CONFLICT_RETRIES {
             let head = self
                 .feed
@@ -160,7 +186,7 @@ impl Tournaments {
                 ts: now(),
                 kind: kind.to_string(),
                 data: data.clone(),
-                key: idempotency_key.map(str::to_owned),
+                key: idempotency_key.clone(),
             };
             let options = PublishOptions {
                 msg_id: msg_id.clone(),
@@ -175,7 +201,7 @@ impl Tournaments {
                 Ok(ack) if ack.duplicate => return self.original(tournament, ack.seq).await,
                 Ok(ack) => {
                     self.feed.applied(StreamName::State, ack.seq).await;
-                    self.audit(tournament, &kind, payload.seq, actor).await;
+                    self.audit(tournament, kind, payload.seq, actor).await;
                     return Ok(Appended {
                         seq: payload.seq,
                         ts: payload.ts,

@@ -209,9 +209,10 @@ async fn a_second_writer_never_gets_a_seq_leaf_handed_out() {
                 .tournaments
                 .append(
                     t,
-                    "tick".parse().unwrap(),
-                    serde_json::json!({"i": i}),
-                    None,
+                    leaf::tournaments::NewEvent::new(
+                        "tick".parse().unwrap(),
+                        serde_json::json!({"i": i}),
+                    ),
                     &actor,
                 )
                 .await

@@ -4,7 +4,11 @@ use super::*;
 use crate::hub::ClientConfig;
 use crate::log::{MemoryLog, PublishOptions, Subject};
 use crate::store::ProjectionUpdate;
-use crate::tournaments::{Actor, Tournaments};
+use crate::tournaments::{Actor, NewEvent, Tournaments};
+
+fn event(kind: &str, data: serde_json::Value) -> NewEvent {
+    NewEvent::new(kind.parse().unwrap(), data)
+}
 
 fn actor() -> Actor {
     Actor {
@@ -39,13 +43,7 @@ async fn the_projection_in_libsql_follows_the_log() {
     let t = created(&tournaments).await;
     for n in 1..=3 {
         tournaments
-            .append(
-                t,
-                "level".parse().unwrap(),
-                serde_json::json!({"level": n}),
-                None,
-                &actor(),
-            )
+            .append(t, event("level", serde_json::json!({"level": n})), &actor())
             .await
             .unwrap();
     }
@@ -61,13 +59,7 @@ async fn a_restart_applies_only_what_libsql_lacks_and_a_projection_ahead_of_the_
     let (log, store, tournaments) = venue().await;
     let t = created(&tournaments).await;
     tournaments
-        .append(
-            t,
-            "level".parse().unwrap(),
-            serde_json::json!({}),
-            None,
-            &actor(),
-        )
+        .append(t, event("level", serde_json::json!({})), &actor())
         .await
         .unwrap();
     tournaments.feed().shutdown().await;
@@ -125,9 +117,7 @@ async fn idempotency_keys_come_back_from_the_log_into_the_projection() {
     let first = tournaments
         .append(
             t,
-            "break".parse().unwrap(),
-            serde_json::json!({}),
-            Some("console-1:7"),
+            event("break", serde_json::json!({})).with_key(Some("console-1:7".into())),
             &actor(),
         )
         .await

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, Readable, ReqId, Td, tournament_id};
 use crate::event::{Seq, SubjectToken};
 use crate::feed::state::Event;
-use crate::tournaments::{Actor, Appended};
+use crate::tournaments::{self, Actor, Appended};
 
 /// Events per page when the client does not say, and at most.
 const DEFAULT_LIMIT: usize = 100;
@@ -91,9 +91,7 @@ async fn append(
         .tournaments
         .append(
             id,
-            kind,
-            serde_json::Value::Object(body.data),
-            key.as_deref(),
+            tournaments::NewEvent::new(kind, serde_json::Value::Object(body.data)).with_key(key),
             &actor,
         )
         .await?;

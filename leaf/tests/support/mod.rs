@@ -273,7 +273,11 @@ impl TestLeaf {
         };
         self.app_state
             .tournaments
-            .append(t, kind.parse().unwrap(), data, None, &actor)
+            .append(
+                t,
+                leaf::tournaments::NewEvent::new(kind.parse().unwrap(), data),
+                &actor,
+            )
             .await
             .unwrap()
             .seq
