@@ -12,6 +12,7 @@
 //! - [`feed`]: from the log to the screens: the in-memory projection and the hub's source.
 //! - [`log`]: the event log (the truth): the `EventLog` trait, JetStream and memory
 //!   implementations, and the supervised nats-server child.
+//! - `planted` (only with the `planted-bugs` feature): bugs leaf-sim's checker must catch.
 //! - [`qr`]: QR codes of viewer join links.
 //! - [`store`]: LibSQL, migrations and derived state; knows nothing of HTTP or NATS.
 //! - [`hub`]: the WebSocket hub: clients by scope, bounded queues, fan-out, disconnects.
@@ -19,6 +20,7 @@
 //! - [`td`]: the offline `leaf td` subcommands for TD accounts.
 //! - [`telemetry`]: tracing setup.
 //! - [`tournaments`]: creating tournaments and appending events: durable in the log first.
+//! - [`world`]: the clock and fresh ids, from the system (or from leaf-sim's seed).
 //!
 //! Dependencies point one way: `http` uses `hub`, `store` and `log`; those three use only
 //! `event`; `app` wires them all.
@@ -32,8 +34,11 @@ pub mod feed;
 pub mod http;
 pub mod hub;
 pub mod log;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 pub mod qr;
 pub mod store;
 pub mod td;
 pub mod telemetry;
 pub mod tournaments;
+pub mod world;

@@ -16,6 +16,7 @@ use crate::feed::Feed;
 use crate::feed::state::{AuditRecord, CREATED, StatePayload, TournamentInfo};
 use crate::log::{EventLog, LogError, PublishOptions, StreamName, Subject};
 use crate::store::Store;
+use crate::world::{SystemWorld, World, rfc3339_millis};
 
 /// Attempts after a sequence conflict before giving up with [`TournamentError::Conflict`].
 const CONFLICT_RETRIES: usize = 3;
@@ -82,6 +83,9 @@ pub struct Tournaments {
     // A std mutex around the map only; the per-tournament locks are async and are held
     // across the publish.
     locks: Mutex<HashMap<TournamentId, Arc<tokio::sync::Mutex<()>>>>,
+    world: Arc<dyn World>,
+    #[cfg(feature = "planted-bugs")]
+    planted: crate::planted::PlantedBugs,
 }
 
 impl Tournaments {
@@ -91,7 +95,23 @@ impl Tournaments {
             feed,
             store,
             locks: Mutex::new(HashMap::new()),
+            world: Arc::new(SystemWorld),
+            #[cfg(feature = "planted-bugs")]
+            planted: crate::planted::PlantedBugs::default(),
         }
+    }
+
+    /// Plants bugs for leaf-sim's checker to catch.
+    #[cfg(feature = "planted-bugs")]
+    pub fn with_planted_bugs(mut self, planted: crate::planted::PlantedBugs) -> Self {
+        self.planted = planted;
+        self
+    }
+
+    /// Takes time and new ids from `world` instead of the system (leaf-sim does).
+    pub fn with_world(mut self, world: Arc<dyn World>) -> Self {
+        self.world = world;
+        self
     }
 
     pub fn feed(&self) -> &Feed {
@@ -104,12 +124,12 @@ impl Tournaments {
         name: String,
         actor: &Actor,
     ) -> Result<TournamentInfo, TournamentError> {
-        let id = TournamentId::new_random();
+        let id = self.world.new_tournament_id();
         let record = AuditRecord {
             action: CREATED.into(),
             actor: actor.who.clone(),
             request_id: actor.request_id.clone(),
-            ts: now(),
+            ts: self.now(),
             name: Some(name),
             event_type: None,
             seq: None,
@@ -183,7 +203,7 @@ impl Tournaments {
                 .ok_or(TournamentError::NotFound(tournament))?;
             let payload = StatePayload {
                 seq: head.seq.0 + 1,
-                ts: now(),
+                ts: self.now(),
                 kind: kind.to_string(),
                 data: data.clone(),
                 key: idempotency_key.clone(),
@@ -193,6 +213,19 @@ impl Tournaments {
                 expect_last: Some(head.stream_seq),
             };
             let subject = Subject::State(tournament, kind.clone());
+            #[cfg(feature = "planted-bugs")]
+            if self
+                .planted
+                .has(crate::planted::PlantedBug::AnswerBeforeAck)
+            {
+                let log = self.log.clone();
+                let payload_bytes = json_bytes(&payload);
+                tokio::spawn(async move { log.publish(subject, payload_bytes, options).await });
+                return Ok(Appended {
+                    seq: payload.seq,
+                    ts: payload.ts,
+                });
+            }
             match self
                 .log
                 .publish(subject, json_bytes(&payload), options)
@@ -243,7 +276,7 @@ impl Tournaments {
             action: "event.appended".into(),
             actor: actor.who.clone(),
             request_id: actor.request_id.clone(),
-            ts: now(),
+            ts: self.now(),
             name: None,
             event_type: Some(kind.to_string()),
             seq: Some(seq),
@@ -261,6 +294,10 @@ impl Tournaments {
         }
     }
 
+    fn now(&self) -> String {
+        rfc3339_millis(self.world.now())
+    }
+
     fn lock_for(&self, tournament: TournamentId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(tournament).or_default().clone()
@@ -269,14 +306,4 @@ impl Tournaments {
 
 fn json_bytes<T: Serialize>(value: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
-}
-
-/// Now, as RFC 3339 in UTC with milliseconds.
-pub fn now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
-        .unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
