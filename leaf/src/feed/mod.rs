@@ -185,8 +185,11 @@ impl Feed {
     async fn follow(self, stream: StreamName, mut tail: crate::log::EntryStream) {
         loop {
             let next = tokio::select! {
-                next = tail.next() => next,
+                // Fixed order, not tokio's random one, so a simulated run replays from its
+                // seed; stopping wins.
+                biased;
                 () = self.inner.stop.cancelled() => return,
+                next = tail.next() => next,
             };
             match next {
                 Some(Ok(entry)) => {
@@ -211,8 +214,9 @@ impl Feed {
         let mut delay = Duration::from_millis(100);
         loop {
             tokio::select! {
-                () = tokio::time::sleep(delay) => {}
+                biased;
                 () = self.inner.stop.cancelled() => return None,
+                () = tokio::time::sleep(delay) => {}
             }
             match self.inner.log.tail(stream, self.position(stream)).await {
                 Ok(tail) => return Some(tail),

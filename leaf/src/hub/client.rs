@@ -37,6 +37,8 @@ pub struct ClientConfig {
     pub write_timeout: Duration,
     /// Largest frame a client may send. Clients only send small control messages.
     pub max_message_size: usize,
+    /// Messages that may wait for one client before it counts as too slow.
+    pub queue_capacity: usize,
 }
 
 impl Default for ClientConfig {
@@ -46,6 +48,7 @@ impl Default for ClientConfig {
             dead_after: Duration::from_secs(20),
             write_timeout: Duration::from_secs(10),
             max_message_size: 64 * 1024,
+            queue_capacity: super::queue::QUEUE_CAPACITY,
         }
     }
 }
@@ -225,8 +228,10 @@ where
 {
     loop {
         let frame = tokio::select! {
-            frame = stream.next() => frame,
+            // Fixed order, not tokio's random one, so a simulated run replays from its seed.
+            biased;
             _ = closer.closed() => return,
+            frame = stream.next() => frame,
         };
         life.touch();
         let answer = match frame {
