@@ -102,6 +102,10 @@ struct Inner {
     dropped: AtomicU64,
     slow: AtomicU64,
     count: watch::Sender<usize>,
+    #[cfg(feature = "planted-bugs")]
+    planted: crate::planted::PlantedBugs,
+    #[cfg(feature = "planted-bugs")]
+    broadcasts: AtomicU64,
 }
 
 /// One registered client, handed to [`client::run`]. Dropping it unregisters the client.
@@ -137,8 +141,31 @@ impl Hub {
                 dropped: AtomicU64::new(0),
                 slow: AtomicU64::new(0),
                 count: watch::Sender::new(0),
+                #[cfg(feature = "planted-bugs")]
+                planted: crate::planted::PlantedBugs::default(),
+                #[cfg(feature = "planted-bugs")]
+                broadcasts: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// A hub with bugs planted in it, for leaf-sim's checker to catch.
+    #[cfg(feature = "planted-bugs")]
+    pub fn with_planted_bugs(
+        server_id: String,
+        config: ClientConfig,
+        planted: crate::planted::PlantedBugs,
+    ) -> Self {
+        let mut hub = Self::new(server_id, config);
+        if let Some(inner) = Arc::get_mut(&mut hub.inner) {
+            inner.planted = planted;
+        }
+        hub
+    }
+
+    #[cfg(feature = "planted-bugs")]
+    pub fn planted_bugs(&self) -> crate::planted::PlantedBugs {
+        self.inner.planted
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -158,7 +185,7 @@ impl Hub {
     /// anything broadcast later.
     pub fn register(&self, scope: Scope) -> Result<Session, HubError> {
         let id = ClientId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let (reply, queue) = queue::queue();
+        let (reply, queue) = queue::queue(self.inner.config.queue_capacity);
         let closer = Closer::default();
         let connected = message::Connected {
             kind: "connected",
@@ -214,7 +241,11 @@ impl Hub {
     /// shared, not copied, per client.
     pub fn broadcast_raw(&self, scope: Scope, message: Utf8Bytes) -> usize {
         let mut registry = self.registry();
-        let outcome = registry.push(scope, &message);
+        #[cfg(feature = "planted-bugs")]
+        let skip = self.planted_skip(&registry, scope);
+        #[cfg(not(feature = "planted-bugs"))]
+        let skip = None;
+        let outcome = registry.push(scope, &message, skip);
         for id in &outcome.full {
             if let Some(closer) = registry.remove(*id) {
                 closer.close(Disconnect::Slow);
@@ -228,6 +259,21 @@ impl Hub {
             tracing::warn!(clients = ?outcome.full, "closed slow clients: their queues were full");
         }
         outcome.queued
+    }
+
+    /// [`crate::planted::PlantedBug::FanoutSkipsOne`]: the newest subscriber of every 16th
+    /// broadcast to a tournament.
+    #[cfg(feature = "planted-bugs")]
+    fn planted_skip(&self, registry: &Registry, scope: Scope) -> Option<ClientId> {
+        use crate::planted::PlantedBug;
+        let Scope::Tournament(t) = scope else {
+            return None;
+        };
+        if !self.inner.planted.has(PlantedBug::FanoutSkipsOne) {
+            return None;
+        }
+        let n = self.inner.broadcasts.fetch_add(1, Ordering::Relaxed);
+        (n % 16 == 15).then(|| registry.newest_in(t)).flatten()
     }
 
     pub fn stats(&self) -> HubStats {

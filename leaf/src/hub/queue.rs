@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Disconnect;
 
-/// Messages a client may have queued. At a few hundred bytes each that is well under 100 KiB
-/// per client, and it covers a burst of a whole level change on a slow phone.
+/// Messages a client may have queued, by default (see `ClientConfig::queue_capacity`). At a
+/// few hundred bytes each that is well under 100 KiB per client, and it covers a burst of a
+/// whole level change on a slow phone.
 pub const QUEUE_CAPACITY: usize = 256;
 
 /// What happened to a pushed message.
@@ -31,8 +32,9 @@ pub struct QueueSender(mpsc::Sender<Utf8Bytes>);
 
 pub type QueueReceiver = mpsc::Receiver<Utf8Bytes>;
 
-pub fn queue() -> (QueueSender, QueueReceiver) {
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+/// A queue for `capacity` messages (at least one).
+pub fn queue(capacity: usize) -> (QueueSender, QueueReceiver) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
     (QueueSender(tx), rx)
 }
 
@@ -78,7 +80,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_says_so_instead_of_waiting() {
-        let (tx, _rx) = queue();
+        let (tx, _rx) = queue(QUEUE_CAPACITY);
         for _ in 0..QUEUE_CAPACITY {
             assert_eq!(tx.push(Utf8Bytes::from_static("m")), Push::Queued);
         }
@@ -87,7 +89,7 @@ mod tests {
 
     #[test]
     fn a_dropped_receiver_reads_as_closed() {
-        let (tx, rx) = queue();
+        let (tx, rx) = queue(QUEUE_CAPACITY);
         drop(rx);
         assert_eq!(tx.push(Utf8Bytes::from_static("m")), Push::Closed);
     }

@@ -106,11 +106,18 @@ impl Registry {
         self.clients.values().map(|e| e.closer.clone()).collect()
     }
 
-    /// Pushes `message` to the clients `scope` reaches, without waiting on any of them.
-    pub(super) fn push(&self, scope: Scope, message: &Utf8Bytes) -> Fanout {
+    /// The most recently registered client watching tournament `t`.
+    #[cfg(feature = "planted-bugs")]
+    pub(super) fn newest_in(&self, t: TournamentId) -> Option<ClientId> {
+        self.by_tournament.get(&t)?.last().copied()
+    }
+
+    /// Pushes `message` to the clients `scope` reaches (except `skip`, which only a planted
+    /// bug ever names), without waiting on any of them.
+    pub(super) fn push(&self, scope: Scope, message: &Utf8Bytes, skip: Option<ClientId>) -> Fanout {
         let mut fanout = Fanout::default();
         let mut visit = |id: &ClientId| {
-            let Some(entry) = self.clients.get(id) else {
+            let Some(entry) = self.clients.get(id).filter(|_| Some(*id) != skip) else {
                 return;
             };
             match entry.queue.push(message.clone()) {

@@ -196,3 +196,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_queue_capacity_comes_from_the_client_config() {
+    let config = ClientConfig {
+        queue_capacity: 2,
+        ..ClientConfig::default()
+    };
+    let hub = Hub::new("test".into(), config);
+    let t = TournamentId::new_random();
+    let stalled = hub.register(Scope::Tournament(t)).unwrap();
+    for i in 0..2 {
+        hub.broadcast(Scope::Tournament(t), "tick", &i);
+        assert_eq!(stalled.closer.reason(), None, "closed after {i} messages");
+    }
+    hub.broadcast(Scope::Tournament(t), "tick", &2);
+    assert_eq!(stalled.closer.reason(), Some(Disconnect::Slow));
+}
