@@ -39,7 +39,62 @@ pub struct ProjectedTournament {
     pub last_stream_seq: u64,
 }
 
+/// Everything the projection holds, in a fixed order and as text, so two projections can be
+/// compared (leaf-sim compares leaf's with a fresh replay of the log) and a difference read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectionDump {
+    pub cursor: Cursor,
+    /// `id name created_at last_seq last_stream_seq`, by id.
+    pub tournaments: Vec<String>,
+    /// `tournament type seq ts data`, by tournament and type.
+    pub state: Vec<String>,
+    /// `tournament key seq ts`, by tournament and key.
+    pub idempotency_keys: Vec<String>,
+}
+
 impl Store {
+    /// The whole projection; see [`ProjectionDump`].
+    pub async fn projection_dump(&self) -> Result<ProjectionDump, StoreError> {
+        let cursor = self.projection_cursor().await?;
+        self.call(move |conn| async move {
+            async fn rows(conn: &libsql::Connection, sql: &str) -> Result<Vec<String>, StoreError> {
+                let mut rows = conn.query(sql, ()).await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    let fields = (0..row.column_count())
+                        .map(|i| match row.get_value(i) {
+                            Ok(libsql::Value::Text(text)) => text,
+                            Ok(libsql::Value::Integer(n)) => n.to_string(),
+                            Ok(other) => format!("{other:?}"),
+                            Err(e) => format!("<{e}>"),
+                        })
+                        .collect::<Vec<_>>();
+                    out.push(fields.join(" "));
+                }
+                Ok(out)
+            }
+            Ok(ProjectionDump {
+                cursor,
+                tournaments: rows(
+                    &conn,
+                    "SELECT id, name, created_at, last_seq, last_stream_seq FROM tournaments ORDER BY id",
+                )
+                .await?,
+                state: rows(
+                    &conn,
+                    "SELECT tournament_id, type, seq, ts, data FROM tournament_state ORDER BY tournament_id, type",
+                )
+                .await?,
+                idempotency_keys: rows(
+                    &conn,
+                    "SELECT tournament_id, key, seq, ts FROM idempotency_keys ORDER BY tournament_id, key",
+                )
+                .await?,
+            })
+        })
+        .await
+    }
+
     pub async fn projection_cursor(&self) -> Result<Cursor, StoreError> {
         self.call(|conn| async move {
             let mut rows = conn

@@ -1,4 +1,5 @@
 use super::*;
+use crate::event::{Seq, TournamentId};
 
 #[tokio::test]
 async fn a_new_database_is_wal_with_foreign_keys_and_migrated() {
@@ -134,4 +135,65 @@ async fn a_panicking_job_fails_alone_and_the_database_keeps_working() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Panicked), "{err}");
     assert!(store.health().await.ok);
+}
+
+#[tokio::test]
+async fn the_projection_dump_lists_every_row_in_a_fixed_order() {
+    let store = Store::open_in_memory().await.unwrap();
+    let (a, b) = (
+        TournamentId::from_uuid(uuid::Uuid::from_u128(1)),
+        TournamentId::from_uuid(uuid::Uuid::from_u128(2)),
+    );
+    let created = |t, audit_seq| ProjectionUpdate::Created {
+        tournament: t,
+        name: format!("T{audit_seq}"),
+        created_at: "2026-11-28T18:00:00.000Z".into(),
+        audit_seq: Seq(audit_seq),
+    };
+    let event = |t, seq, stream_seq, kind: &str, key: Option<&str>| ProjectionUpdate::Event {
+        tournament: t,
+        seq: Seq(seq),
+        stream_seq: Seq(stream_seq),
+        kind: kind.into(),
+        ts: "2026-11-28T18:00:01.000Z".into(),
+        data: format!("{{\"n\":{seq}}}"),
+        idempotency_key: key.map(str::to_owned),
+    };
+    store
+        .apply_projection(vec![
+            created(b, 1),
+            created(a, 2),
+            event(b, 1, 1, "level", Some("k1")),
+            event(a, 1, 2, "clock", None),
+            event(b, 2, 3, "clock", None),
+        ])
+        .await
+        .unwrap();
+    let dump = store.projection_dump().await.unwrap();
+    assert_eq!(
+        dump.cursor,
+        Cursor {
+            state: Seq(3),
+            audit: Seq(2)
+        }
+    );
+    assert_eq!(
+        dump.tournaments,
+        [
+            format!("{a} T2 2026-11-28T18:00:00.000Z 1 2"),
+            format!("{b} T1 2026-11-28T18:00:00.000Z 2 3"),
+        ]
+    );
+    assert_eq!(
+        dump.state,
+        [
+            format!("{a} clock 1 2026-11-28T18:00:01.000Z {{\"n\":1}}"),
+            format!("{b} clock 2 2026-11-28T18:00:01.000Z {{\"n\":2}}"),
+            format!("{b} level 1 2026-11-28T18:00:01.000Z {{\"n\":1}}"),
+        ]
+    );
+    assert_eq!(
+        dump.idempotency_keys,
+        [format!("{b} k1 1 2026-11-28T18:00:01.000Z")]
+    );
 }
