@@ -12,7 +12,7 @@ LEAF        := target/release/leaf
 # Tests find the pinned server here; an explicit LEAF_NATS_SERVER wins.
 export LEAF_NATS_SERVER ?= $(NATS_SERVER)
 
-.PHONY: all deps build run test lint frontend sim bench clean
+.PHONY: all deps build run test lint frontend sim sim-soak bench clean
 
 all: deps frontend build
 
@@ -44,9 +44,15 @@ frontend:
 		mkdir -p frontend/build && cp frontend/placeholder/index.html frontend/build/index.html; \
 	fi
 
-## sim: the deterministic turmoil simulation
+## sim: the deterministic turmoil simulation (500 seeds, canonical traces, planted bugs)
 sim:
-	$(CARGO) test -p leaf-sim --locked
+	$(CARGO) test -p leaf-sim --locked -- --nocapture
+
+## sim-soak: more seeds, past the ones `make test` runs: make sim-soak SEEDS=20000 [FIRST=500]
+SEEDS ?= 5000
+FIRST ?= 500
+sim-soak:
+	LEAF_SIM_SEEDS=$(SEEDS) LEAF_SIM_FIRST=$(FIRST) $(CARGO) test -p leaf-sim --locked --test sweep -- --nocapture
 
 bench:
 	$(CARGO) bench --workspace --locked

@@ -1,18 +1,31 @@
-//! leaf-sim: a deterministic simulation of a venue, running the real leaf router, hub and
-//! handlers on turmoil's simulated network.
+//! leaf-sim: a deterministic simulation of a venue. The real leaf router, handlers, hub, feed
+//! and projection run on turmoil's simulated network and clock, against a simulated JetStream;
+//! TD consoles, table displays, venue screens and phones use them while the seed injects
+//! faults; after every run the checker holds leaf to its promises. One seed reproduces one
+//! whole run, bit for bit: `LEAF_SIM_SEED=<seed> cargo test -p leaf-sim`.
 //!
 //! # Layout
-//! - [`listener`]: the one adapter production code needs: axum's `Listener` over a simulated
-//!   TCP listener. No handler, router or hub code is copied.
-//! - [`venue`]: the hosts: a `leaf` host built from production parts (memory event log,
-//!   in-memory LibSQL, the hub) and the seed that drives a run.
-//! - [`clients`]: what a simulated TD console or display does: HTTP requests and WebSocket
-//!   sessions over the simulated network.
-//! - [`trace`]: what every host saw, in order, so two runs of one seed can be compared.
-//!
-//! A run is reproduced by its seed: `LEAF_SIM_SEED=<seed> cargo test -p leaf-sim`.
+//! - [`plan`]: what a seed decides up front: the venue and the fault schedule.
+//! - [`run`]: one run: hosts, the driver that applies faults on time, the checks.
+//! - [`venue`]: what the hosts share, and the leaf host built from production parts.
+//! - [`log`]: the simulated event log (JetStream as leaf relies on it), outside the host so
+//!   it survives crashes.
+//! - [`clients`]: TD consoles and displays, over [`clients::http`] and [`clients::ws`].
+//! - [`observe`]: what clients saw, checked as it arrives; [`check`] and [`projection`]:
+//!   the checks after a run.
+//! - [`listener`]: axum's `Listener` over simulated TCP, the one adapter production code needs.
+//! - [`rng`], [`trace`]: seeded randomness and the record two runs are compared by.
+//! - [`sweep`]: many seeds on every core, and the summary line.
 
+pub mod check;
 pub mod clients;
 pub mod listener;
+pub mod log;
+pub mod observe;
+pub mod plan;
+pub mod projection;
+pub mod rng;
+pub mod run;
+pub mod sweep;
 pub mod trace;
 pub mod venue;

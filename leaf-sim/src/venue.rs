@@ -1,69 +1,262 @@
-//! The simulated venue: which hosts exist and how a run is seeded.
+//! The simulated venue: what the hosts share, and the leaf host itself.
+//!
+//! The leaf host runs the production pieces (router, handlers, hub, feed, projection,
+//! `Tournaments`) over turmoil's network. Per incarnation it gets a fresh in-memory LibSQL, so
+//! a crash loses the database and the projection is rebuilt from the log; the [`SimLog`] and
+//! everything else in [`Venue`] outlive the host.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use leaf::auth::{AuthState, TokenKeys};
+use leaf::auth::{AuthState, Principal, TokenKeys, VIEWER_TOKEN_TTL};
+use leaf::event::{OperatorName, TournamentId};
 use leaf::feed::Feed;
 use leaf::http::{self, AppState};
 use leaf::hub::{ClientConfig, Hub};
-use leaf::log::{EventLog, MemoryLog};
-use leaf::store::Store;
+use leaf::log::EventLog;
+use leaf::planted::PlantedBugs;
+use leaf::store::{Store, ViewerLink};
 use leaf::tournaments::Tournaments;
+use leaf::world::World;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::listener::SimListener;
+use crate::log::SimLog;
+use crate::observe::Observations;
+use crate::plan::Plan;
+use crate::projection;
+use crate::trace::Trace;
 
 /// The hostname of the leaf host.
 pub const LEAF_HOST: &str = "leaf";
 /// The port leaf serves HTTP and WebSocket on inside the simulation.
 pub const LEAF_PORT: u16 = 8080;
+/// The TD account every console signs in as.
+pub const TD_NAME: &str = "td";
+/// What the simulated clock reads at the start of every run.
+pub const EPOCH_UNIX: i64 = 1_795_888_800; // 2026-11-28T18:00:00Z
 
-/// The seed of this run: `LEAF_SIM_SEED` if set, else `default`. Printed, so any failing run
-/// can be replayed.
-pub fn seed(default: u64) -> u64 {
-    let seed = std::env::var("LEAF_SIM_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(default);
-    println!("leaf-sim seed: {seed} (replay with LEAF_SIM_SEED={seed} cargo test -p leaf-sim)");
-    seed
+/// Timings of leaf's WebSocket clients inside the simulation: the production ones scaled
+/// down (pings every second instead of ten, a 4-message queue instead of 256), so that dead
+/// peers and slow readers show up within a few simulated seconds.
+pub fn client_config() -> ClientConfig {
+    ClientConfig {
+        ping_interval: Duration::from_secs(1),
+        dead_after: Duration::from_secs(3),
+        write_timeout: Duration::from_secs(2),
+        queue_capacity: 4,
+        ..ClientConfig::default()
+    }
 }
 
-/// A turmoil simulation seeded with `seed`.
-pub fn sim<'a>(seed: u64, duration: Duration) -> turmoil::Sim<'a> {
-    turmoil::Builder::new()
-        .rng_seed(seed)
-        .simulation_duration(duration)
-        .build()
+/// Everything the hosts of one run share; outlives any incarnation of the leaf host.
+pub struct Venue {
+    pub plan: Plan,
+    pub log: SimLog,
+    pub trace: Trace,
+    pub seen: Observations,
+    pub planted: PlantedBugs,
+    /// The ids the tournaments will get, in creation order (see [`SimWorld`]).
+    pub tournaments: Vec<TournamentId>,
+    /// Set once the setup console has created them all.
+    pub created: Cell<bool>,
+    /// Set by the driver when the run is over: clients finish.
+    pub stop: Cell<bool>,
+    /// The current incarnation's database, for the checks after the run.
+    pub store: RefCell<Option<Store>>,
+    incarnations: Cell<u32>,
+    secret: Vec<u8>,
+    world: Arc<SimWorld>,
 }
 
-/// The production application state, built from parts that live inside the simulation:
-/// the memory event log, an in-memory LibSQL, and a hub whose server id comes from the seed.
-pub async fn leaf_state(seed: u64) -> Result<AppState, Box<dyn std::error::Error>> {
-    let server_id = Uuid::from_u128(u128::from(seed) << 64 | 0x1eaf);
-    let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
-    let hub = Hub::new(server_id.to_string(), ClientConfig::default());
+impl Venue {
+    pub fn new(plan: Plan, log: SimLog, trace: Trace, planted: PlantedBugs) -> Rc<Self> {
+        let world = Arc::new(SimWorld::new(plan.seed));
+        let tournaments = (0..plan.tournaments as u64).map(|n| world.id(n)).collect();
+        Rc::new(Self {
+            seen: Observations::new(trace.clone()),
+            secret: plan.seed.to_le_bytes().repeat(4),
+            plan,
+            log,
+            trace,
+            planted,
+            tournaments,
+            created: Cell::new(false),
+            stop: Cell::new(false),
+            store: RefCell::new(None),
+            incarnations: Cell::new(0),
+            world,
+        })
+    }
+
+    /// `t3` for the fourth tournament: ids are long, and the same in every run of a seed.
+    pub fn name_of(&self, id: TournamentId) -> String {
+        self.index_of(id)
+            .map_or_else(|| id.to_string(), |i| format!("t{i}"))
+    }
+
+    pub fn index_of(&self, id: TournamentId) -> Option<usize> {
+        self.tournaments.iter().position(|t| *t == id)
+    }
+
+    pub fn keys(&self) -> TokenKeys {
+        TokenKeys::from_secret(&self.secret)
+    }
+
+    /// A TD's token: consoles and venue screens.
+    pub fn td_token(&self) -> String {
+        self.keys()
+            .issue(
+                &Principal::Td {
+                    name: TD_NAME.into(),
+                },
+                VIEWER_TOKEN_TTL,
+            )
+            .map(|(token, _)| token)
+            .unwrap_or_default()
+    }
+
+    /// A viewer token for tournament `t`: table displays and phones.
+    pub fn viewer_token(&self, t: usize) -> String {
+        let principal = Principal::Viewer {
+            link: link_id(t),
+            tournament: self.tournaments[t],
+        };
+        self.keys()
+            .issue(&principal, VIEWER_TOKEN_TTL)
+            .map(|(token, _)| token)
+            .unwrap_or_default()
+    }
+
+    pub fn incarnations(&self) -> u32 {
+        self.incarnations.get()
+    }
+}
+
+fn link_id(t: usize) -> String {
+    format!("sim-link-{t}")
+}
+
+/// Time from the simulated clock and tournament ids from the seed. The id counter lives in
+/// the venue, not the host, so a restarted leaf never hands out an id twice.
+pub struct SimWorld {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl SimWorld {
+    fn new(seed: u64) -> Self {
+        Self {
+            prefix: crate::rng::Rng::new(seed).fork("ids").next_u64(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn id(&self, n: u64) -> TournamentId {
+        TournamentId::from_uuid(Uuid::from_u64_pair(self.prefix, n + 1))
+    }
+}
+
+impl World for SimWorld {
+    fn now(&self) -> OffsetDateTime {
+        let elapsed = turmoil::sim_elapsed().unwrap_or_default();
+        OffsetDateTime::from_unix_timestamp(EPOCH_UNIX).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+            + elapsed
+    }
+
+    fn new_tournament_id(&self) -> TournamentId {
+        self.id(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// One incarnation of the leaf host: builds leaf from production parts, checks that the
+/// rebuilt projection equals a replay of the log, and serves until crashed.
+pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
+    let n = venue.incarnations.get() + 1;
+    venue.incarnations.set(n);
+    venue
+        .trace
+        .record(LEAF_HOST, format!("starts (incarnation {n})"));
+    let state = loop {
+        match leaf_state(&venue, n).await {
+            Ok(state) => break state,
+            // What systemd would do with a leaf that cannot reach its log at startup.
+            Err(e) => {
+                venue.trace.record(
+                    LEAF_HOST,
+                    format!("cannot start: {e}; restarting in 200 ms"),
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    *venue.store.borrow_mut() = Some(state.store.clone());
+    let store = state.store.clone();
+    let listener = SimListener::bind(LEAF_PORT).await?;
+    venue.trace.record(LEAF_HOST, "serves");
+
+    let serve = leaf::app::serve(listener, http::router(state), std::future::pending());
+    let check = async {
+        // Any moment would do (the check compares with the prefix leaf's cursor names); a
+        // little later covers more of the rebuilt projection.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match projection::matches_replay(&store, &venue.log, false).await {
+            Ok(summary) => venue.trace.record(
+                LEAF_HOST,
+                format!("projection equals a replay of the log ({summary})"),
+            ),
+            Err(e) => venue
+                .seen
+                .violation(LEAF_HOST, format!("after start {n}: {e}")),
+        }
+    };
+    let (served, ()) = tokio::join!(serve, check);
+    served?;
+    Ok(())
+}
+
+/// The production application state over the simulated log and a fresh database.
+async fn leaf_state(
+    venue: &Venue,
+    incarnation: u32,
+) -> Result<AppState, Box<dyn std::error::Error>> {
     let store = Store::open_in_memory().await?;
+    // What `leaf td add` and the TD's join links would have put in leaf.db, which this
+    // incarnation does not have: the simulation keeps the database in memory so that a crash
+    // loses it.
+    let td: OperatorName = TD_NAME.parse()?;
+    store
+        .add_operator(&td, leaf::auth::pin::decoy_hash().to_owned())
+        .await?;
+    for (t, id) in venue.tournaments.iter().enumerate() {
+        let link = ViewerLink {
+            id: link_id(t),
+            tournament: *id,
+            url: String::new(),
+            expires_at: u64::MAX >> 1,
+        };
+        store.add_viewer_link(&link, TD_NAME).await?;
+    }
+
+    let log: Arc<dyn EventLog> = Arc::new(venue.log.clone());
+    let server_id = Uuid::from_u64_pair(venue.plan.seed, u64::from(incarnation));
+    let hub = Hub::with_planted_bugs(server_id.to_string(), client_config(), venue.planted);
     let feed = Feed::start(log.clone(), hub.clone(), store.clone()).await?;
+    let tournaments = Tournaments::new(log.clone(), feed, store.clone())
+        .with_world(venue.world.clone())
+        .with_planted_bugs(venue.planted);
     Ok(AppState {
-        tournaments: Arc::new(Tournaments::new(log.clone(), feed, store.clone())),
+        tournaments: Arc::new(tournaments),
         log,
-        auth: Arc::new(AuthState::new(TokenKeys::from_secret(
-            &seed.to_le_bytes().repeat(4),
-        ))),
+        auth: Arc::new(AuthState::new(venue.keys())),
         store,
         hub,
         server_id,
         started: tokio::time::Instant::now(),
         dev: false,
     })
-}
-
-/// The software of the leaf host: the real router, served until the host is crashed.
-pub async fn run_leaf(seed: u64) -> turmoil::Result {
-    let state = leaf_state(seed).await?;
-    let listener = SimListener::bind(LEAF_PORT).await?;
-    leaf::app::serve(listener, http::router(state), std::future::pending()).await?;
-    Ok(())
 }

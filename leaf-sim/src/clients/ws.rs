@@ -1,0 +1,60 @@
+//! A WebSocket session to leaf's `/ws` over turmoil's network, with the same client library a
+//! real one would use.
+
+use futures_util::StreamExt;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use turmoil::net::TcpStream;
+
+use super::http::{Error, REQUEST_TIMEOUT};
+use crate::venue::{LEAF_HOST, LEAF_PORT};
+
+/// What the next frame was.
+#[derive(Debug)]
+pub enum Frame {
+    Json(serde_json::Value),
+    /// The server closed the connection, with its code and reason.
+    Closed(u16, String),
+    /// The connection failed or ended without a close frame.
+    Lost(String),
+}
+
+pub struct WsSession {
+    socket: WebSocketStream<TcpStream>,
+}
+
+impl WsSession {
+    /// Connects to `/ws{query}`, within [`REQUEST_TIMEOUT`].
+    pub async fn connect(query: &str) -> Result<Self, Error> {
+        let handshake = async {
+            let stream = TcpStream::connect((LEAF_HOST, LEAF_PORT))
+                .await
+                .map_err(|e| format!("cannot connect: {:?}", e.kind()))?;
+            let request =
+                format!("ws://{LEAF_HOST}:{LEAF_PORT}/ws{query}").into_client_request()?;
+            let (socket, _) = tokio_tungstenite::client_async(request, stream).await?;
+            Ok::<_, Error>(Self { socket })
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, handshake)
+            .await
+            .map_err(|_| "no WebSocket handshake in time")?
+    }
+
+    /// The next text message, close or failure. Pings are answered by the library and are
+    /// reported as `None`, so the caller knows the link is alive. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Frame> {
+        match self.socket.next().await {
+            Some(Ok(Message::Text(text))) => Some(Frame::Json(
+                serde_json::from_str(text.as_str()).unwrap_or(serde_json::Value::Null),
+            )),
+            Some(Ok(Message::Close(close))) => Some(match close {
+                Some(close) => Frame::Closed(close.code.into(), close.reason.to_string()),
+                None => Frame::Closed(1005, String::new()),
+            }),
+            Some(Ok(_)) => None,
+            Some(Err(e)) => Some(Frame::Lost(e.to_string())),
+            None => Some(Frame::Lost("the connection ended".into())),
+        }
+    }
+}

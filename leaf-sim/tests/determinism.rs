@@ -1,0 +1,47 @@
+//! One seed, one run, bit for bit: the same seed twice gives the same trace (compared by
+//! hash), and other seeds give other traces, so the comparison can fail.
+
+use leaf::planted::PlantedBugs;
+use leaf_sim::plan::Scenario;
+use leaf_sim::sweep;
+
+#[test]
+fn the_same_seed_twice_gives_the_same_trace() {
+    let seed = sweep::one_seed_requested().unwrap_or(4242);
+    let first = sweep::run_caught(seed, Scenario::Random, PlantedBugs::default());
+    let second = sweep::run_caught(seed, Scenario::Random, PlantedBugs::default());
+    println!(
+        "leaf-sim: seed {seed} twice: trace hashes {:016x} and {:016x} ({} lines)",
+        first.trace_hash(),
+        second.trace_hash(),
+        first.trace.len()
+    );
+    assert!(
+        first.trace.len() > 50,
+        "seed {seed} traced too little to compare: {:#?}",
+        first.trace
+    );
+    if first.trace_hash() != second.trace_hash() {
+        let at = first
+            .trace
+            .iter()
+            .zip(&second.trace)
+            .position(|(a, b)| a != b)
+            .unwrap_or(first.trace.len().min(second.trace.len()));
+        panic!(
+            "seed {seed} is not deterministic; the traces part at line {at}:\n  first:  {:?}\n  second: {:?}",
+            first.trace.get(at),
+            second.trace.get(at)
+        );
+    }
+    assert_eq!(first.violations, second.violations);
+    assert_eq!(first.latencies, second.latencies);
+}
+
+#[test]
+fn different_seeds_give_different_traces() {
+    let hashes: std::collections::BTreeSet<u64> = (1..=3)
+        .map(|seed| sweep::run_caught(seed, Scenario::Random, PlantedBugs::default()).trace_hash())
+        .collect();
+    assert_eq!(hashes.len(), 3, "three seeds, fewer traces");
+}
