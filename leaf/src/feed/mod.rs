@@ -51,6 +51,9 @@ async fn last_seq(log: &dyn EventLog, stream: StreamName) -> Result<Seq, LogErro
 
 /// Messages read per request while catching up.
 const PAGE: usize = 1000;
+/// The longest a broken tail waits between attempts to reopen. Retrying against a local log
+/// is cheap, and every second without a tail is a second of frozen displays.
+const MAX_REOPEN_DELAY: Duration = Duration::from_secs(1);
 /// How long a caller waits for the feed to apply what it just appended.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -73,6 +76,10 @@ struct Inner {
     /// (STATE, AUDIT) positions applied so far, for callers waiting on their own appends.
     applied: watch::Sender<(Seq, Seq)>,
     stop: CancellationToken,
+    /// Someone just heard from the log (an append was acknowledged): a tail waiting out its
+    /// back-off should try again now rather than leave displays stale for seconds.
+    /// Counts those moments; each tail that waits to reopen watches it.
+    log_answered: watch::Sender<u64>,
 }
 
 /// The `event` message of the WebSocket protocol.
@@ -120,6 +127,7 @@ impl Feed {
                 state: Mutex::new(FeedState::default()),
                 applied: watch::Sender::new((Seq(0), Seq(0))),
                 stop: CancellationToken::new(),
+                log_answered: watch::Sender::new(0),
             }),
         };
         for stream in [StreamName::Audit, StreamName::State] {
@@ -212,17 +220,20 @@ impl Feed {
     /// feed stops. Without a tail, displays freeze and appends cannot learn their heads.
     async fn reopen(&self, stream: StreamName) -> Option<crate::log::EntryStream> {
         let mut delay = Duration::from_millis(100);
+        // Both tails (STATE and AUDIT) may be waiting: each has its own view of the nudges.
+        let mut answered = self.inner.log_answered.subscribe();
         loop {
             tokio::select! {
                 biased;
                 () = self.inner.stop.cancelled() => return None,
+                _ = answered.changed() => {}
                 () = tokio::time::sleep(delay) => {}
             }
             match self.inner.log.tail(stream, self.position(stream)).await {
                 Ok(tail) => return Some(tail),
                 Err(e) => {
                     tracing::error!(stream = %stream, error = %e, retry_in = ?delay, "cannot reopen the log tail");
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    delay = (delay * 2).min(MAX_REOPEN_DELAY);
                 }
             }
         }
@@ -276,7 +287,12 @@ impl Feed {
     }
 
     /// Waits until the feed has applied `stream` up to `seq` (or the timeout passes).
+    /// The caller has just heard from the log, so the log is up: a broken tail reopens at once.
     pub async fn applied(&self, stream: StreamName, seq: Seq) -> bool {
+        // Seen by every waiting tail; one that is between two attempts sees it at its next wait.
+        self.inner
+            .log_answered
+            .send_modify(|n| *n = n.wrapping_add(1));
         let mut applied = self.inner.applied.subscribe();
         let reached = applied.wait_for(|(state, audit)| match stream {
             StreamName::State => *state >= seq,
