@@ -36,7 +36,8 @@ const OUTAGE_TIMEOUT: Duration = Duration::from_millis(400);
 pub struct Stored {
     pub entry: Entry,
     pub tournament: TournamentId,
-    /// Simulated time it became durable.
+    /// Simulated time it was written, and from then on visible to tails (its ack follows
+    /// once the simulated fsync is done).
     pub at: Duration,
     /// Whether the publisher got the ack.
     pub acked: bool,
@@ -63,8 +64,6 @@ struct State {
 pub struct LogCounts {
     /// Publishes refused or timed out during an outage.
     pub refused: u64,
-    /// Messages stored whose ack the publisher never saw.
-    pub unacked: u64,
 }
 
 #[derive(Clone)]
@@ -122,6 +121,17 @@ impl SimLog {
         self.lock().counts
     }
 
+    /// Messages stored whose publisher never saw the ack: a crash of leaf or an outage
+    /// between the write and the answer.
+    pub fn unacked(&self) -> u64 {
+        self.lock()
+            .streams
+            .values()
+            .flat_map(|s| &s.stored)
+            .filter(|s| !s.acked)
+            .count() as u64
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -138,6 +148,16 @@ impl SimLog {
             .filter(|(start, end)| (*start..*end).contains(&now))
             .map(|(_, end)| *end)
             .max()
+    }
+
+    /// When the next outage after `now` begins, if one does.
+    fn next_outage(&self, now: Duration) -> Option<Duration> {
+        self.lock()
+            .outages
+            .iter()
+            .map(|(start, _)| *start)
+            .filter(|start| *start > now)
+            .min()
     }
 
     /// Stores the message if the guards let it; the answer an ack would carry.
@@ -234,8 +254,8 @@ impl SimLog {
                 ));
             }
             tokio::time::sleep(OUTAGE_TIMEOUT).await;
-            if stored_anyway && self.store(&subject, &payload, &options).is_ok() {
-                self.lock().counts.unacked += 1;
+            if stored_anyway {
+                let _ = self.store(&subject, &payload, &options);
             }
             return Err(LogError::TimedOut);
         }
@@ -249,6 +269,12 @@ impl SimLog {
             tokio::time::sleep(fsync).await;
             self.store(&subject, &payload, &options)?
         };
+        // The server went away while the message was being written: stored, but the ack is
+        // lost with the connection.
+        if self.outage_until(Self::now()).is_some() {
+            tokio::time::sleep(OUTAGE_TIMEOUT).await;
+            return Err(LogError::TimedOut);
+        }
         self.mark_acked(&ack);
         Ok(ack)
     }
@@ -312,25 +338,42 @@ impl EventLog for SimLog {
     fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>> {
         let log = self.clone();
         Box::pin(async move {
+            if log.outage_until(Self::now()).is_some() {
+                return Err(LogError::Unavailable(
+                    "no responders (simulated outage)".into(),
+                ));
+            }
             let end = log
                 .ends
                 .get(&stream)
                 .map(watch::Sender::subscribe)
                 .ok_or_else(|| LogError::Other(format!("no stream {stream}")))?;
+            // (log, end watch, position, whether the consumer has been lost)
             let live = futures_util::stream::unfold(
-                (log, end, after),
-                move |(log, mut end, position)| async move {
+                (log, end, after, false),
+                move |(log, mut end, position, lost)| async move {
+                    if lost {
+                        return None;
+                    }
                     loop {
-                        // An ordered consumer stalls while the server is down and goes on after.
-                        if let Some(until) = log.outage_until(SimLog::now()) {
-                            tokio::time::sleep(until.saturating_sub(SimLog::now())).await;
-                            continue;
+                        // A consumer whose server went away says so once (an ordered
+                        // consumer misses its heartbeats) and ends; reopening is the reader's
+                        // business.
+                        if log.outage_until(SimLog::now()).is_some() {
+                            let error =
+                                LogError::Unavailable("consumer lost (simulated outage)".into());
+                            return Some((Err(error), (log, end, position, true)));
                         }
                         if let Some(entry) = log.entry_at(stream, position.0) {
                             let position = entry.stream_seq;
-                            return Some((Ok(entry), (log, end, position)));
+                            return Some((Ok(entry), (log, end, position, false)));
                         }
-                        end.changed().await.ok()?;
+                        let outage = log.next_outage(SimLog::now());
+                        tokio::select! {
+                            biased;
+                            changed = end.changed() => changed.ok()?,
+                            () = sleep_until(outage) => {}
+                        }
                     }
                 },
             );
@@ -353,6 +396,14 @@ impl EventLog for SimLog {
                 error: down.then(|| "simulated outage".to_owned()),
             }
         })
+    }
+}
+
+/// Sleeps until simulated time `at`; forever if `None`.
+async fn sleep_until(at: Option<Duration>) {
+    match at {
+        Some(at) => tokio::time::sleep(at.saturating_sub(SimLog::now())).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -12,13 +12,15 @@ use std::time::Duration;
 use crate::trace::Trace;
 
 /// An event a display received.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Delivery {
     pub tournament: usize,
     pub seq: u64,
     pub at: Duration,
     /// When the connection it came on was established: an event stored after that came live.
     pub connected_at: Duration,
+    /// The event's `data`, as JSON text, to compare with the log.
+    pub data: String,
 }
 
 /// One display's record.
@@ -162,7 +164,7 @@ impl Observations {
     }
 
     /// A live or replayed event; checks isolation, order and contiguity.
-    pub fn event(&self, name: &str, t: Option<usize>, seq: u64) {
+    pub fn event(&self, name: &str, t: Option<usize>, seq: u64, data: &serde_json::Value) {
         let problem = {
             let mut inner = self.inner.borrow_mut();
             let Some(d) = inner.displays.get_mut(name) else {
@@ -179,11 +181,14 @@ impl Observations {
                     let at = now();
                     let conn_last = d.on_connection.get(&t).copied();
                     let last = d.last.get(&t).copied();
+                    // A venue screen registers before it backfills, so the first live events
+                    // on a connection may be ones the backfill already brought; only those.
+                    let overlap_allowed = d.tolerates_overlap && conn_last.is_none();
                     let problem = match (conn_last, last) {
                         (Some(c), _) if seq <= c => Some(format!(
                             "t{t} seq {seq} after seq {c} on the same connection (order broken or duplicated)"
                         )),
-                        (_, Some(l)) if seq <= l && !d.tolerates_overlap => Some(format!(
+                        (_, Some(l)) if seq <= l && !overlap_allowed => Some(format!(
                             "t{t} seq {seq} again: it already had up to {l} (duplicate after resume)"
                         )),
                         (_, Some(l)) if seq > l + 1 => Some(format!(
@@ -196,16 +201,20 @@ impl Observations {
                         (_, None) if seq != 1 => Some(format!("t{t} starts at seq {seq}, not 1")),
                         _ => None,
                     };
-                    d.on_connection.insert(t, seq);
                     let last = d.last.entry(t).or_insert(0);
-                    if seq == *last + 1 {
+                    if seq > *last {
+                        // Also past a gap, so one gap is reported once, not at every event.
                         *last = seq;
+                        d.on_connection.insert(t, seq);
                         d.deliveries.push(Delivery {
                             tournament: t,
                             seq,
                             at,
                             connected_at: d.connected_at,
+                            data: data.to_string(),
                         });
+                    } else if !overlap_allowed || problem.is_some() {
+                        d.on_connection.insert(t, seq);
                     }
                     problem
                 }

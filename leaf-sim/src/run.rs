@@ -1,6 +1,7 @@
 //! One run of one seed: build the venue from the plan, step the simulation while applying the
 //! plan's faults on time, stop once everything has settled, then check.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -109,6 +110,7 @@ pub fn run(seed: u64, scenario: Scenario, planted: PlantedBugs) -> Outcome {
     violations.extend(venue.seen.violations());
     check::answers(&venue, &log, &mut violations);
     check::completeness(&venue, &log, &mut violations);
+    check::contents(&venue, &log, &mut violations);
     let latencies = check::latencies(&venue, &log, &mut violations);
     final_projection_check(&venue, &mut violations);
 
@@ -123,7 +125,7 @@ pub fn run(seed: u64, scenario: Scenario, planted: PlantedBugs) -> Outcome {
         elapsed,
         restarts: venue.incarnations().saturating_sub(1),
         resyncs: venue.seen.resyncs(),
-        stored_unacked: venue.log.counts().unacked,
+        stored_unacked: venue.log.unacked(),
     }
 }
 
@@ -133,18 +135,35 @@ fn drive(sim: &mut turmoil::Sim<'_>, venue: &Rc<Venue>, violations: &mut Vec<Str
     let plan = &venue.plan;
     let mut next = 0;
     let mut undo: Vec<(Duration, Fault)> = Vec::new();
+    // Faults of one kind on one target nest: the second crash of a crashed leaf changes
+    // nothing, and leaf comes back only when the last of them is over.
+    let mut active: BTreeMap<String, usize> = BTreeMap::new();
     let mut settling_since: Option<Duration> = None;
     loop {
         let now = sim.elapsed();
         while let Some(timed) = plan.faults.get(next).filter(|f| f.at <= now) {
-            apply(sim, venue, &timed.fault);
+            let depth = active.entry(target(&timed.fault)).or_default();
+            *depth += 1;
+            if *depth == 1 {
+                apply(sim, venue, &timed.fault);
+            } else {
+                venue.trace.record_at(
+                    now,
+                    "driver",
+                    format!("{:?} (already in force)", timed.fault),
+                );
+            }
             undo.push((now + timed.fault.lasts(), timed.fault.clone()));
             next += 1;
         }
         undo.sort_by_key(|(at, _)| *at);
         while undo.first().is_some_and(|(at, _)| *at <= now) {
             let (_, fault) = undo.remove(0);
-            revert(sim, venue, &fault);
+            let depth = active.entry(target(&fault)).or_default();
+            *depth = depth.saturating_sub(1);
+            if *depth == 0 {
+                revert(sim, venue, &fault);
+            }
         }
 
         let quiet = next == plan.faults.len()
@@ -187,6 +206,18 @@ fn caught_up(venue: &Venue) -> bool {
                 .iter()
                 .all(|t| d.last.get(t).copied().unwrap_or(0) == heads[*t])
         })
+}
+
+/// What a fault acts on, for nesting: its kind and its link.
+fn target(fault: &Fault) -> String {
+    let kind = match fault {
+        Fault::Crash { .. } => "crash",
+        Fault::Partition { .. } => "partition",
+        Fault::Hold { .. } => "hold",
+        Fault::Latency { .. } => "latency",
+        Fault::LogOutage { .. } => "log outage",
+    };
+    format!("{kind} {}", fault.client().unwrap_or(LEAF_HOST))
 }
 
 fn apply(sim: &mut turmoil::Sim<'_>, venue: &Venue, fault: &Fault) {

@@ -30,12 +30,6 @@ impl Trace {
     pub fn lines(&self) -> Vec<String> {
         self.0.borrow().clone()
     }
-
-    /// The last `n` lines, for a failure message.
-    pub fn tail(&self, n: usize) -> String {
-        let lines = self.0.borrow();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
 }
 
 /// FNV-1a over the lines: stable across Rust versions, unlike `DefaultHasher`'s promise.

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use leaf::auth::{AuthState, Principal, TokenKeys, VIEWER_TOKEN_TTL};
-use leaf::event::{OperatorName, TournamentId};
+use leaf::event::{OperatorName, Seq, TournamentId};
 use leaf::feed::Feed;
 use leaf::http::{self, AppState};
 use leaf::hub::{ClientConfig, Hub};
-use leaf::log::EventLog;
+use leaf::log::{EventLog, StreamName};
 use leaf::planted::PlantedBugs;
 use leaf::store::{Store, ViewerLink};
 use leaf::tournaments::Tournaments;
@@ -91,12 +91,6 @@ impl Venue {
             incarnations: Cell::new(0),
             world,
         })
-    }
-
-    /// `t3` for the fourth tournament: ids are long, and the same in every run of a seed.
-    pub fn name_of(&self, id: TournamentId) -> String {
-        self.index_of(id)
-            .map_or_else(|| id.to_string(), |i| format!("t{i}"))
     }
 
     pub fn index_of(&self, id: TournamentId) -> Option<usize> {
@@ -200,10 +194,29 @@ pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
     venue.trace.record(LEAF_HOST, "serves");
 
     let serve = leaf::app::serve(listener, http::router(state), std::future::pending());
+    // The replay at startup must reach LibSQL (this incarnation's database started empty),
+    // and what it wrote must equal a replay of the same log prefix.
+    let replayed = venue
+        .log
+        .stored(StreamName::State)
+        .last()
+        .map_or(Seq(0), |s| s.entry.stream_seq);
     let check = async {
-        // Any moment would do (the check compares with the prefix leaf's cursor names); a
-        // little later covers more of the rebuilt projection.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let cursor = store.projection_cursor().await.unwrap_or_default();
+            if cursor.state >= replayed {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                venue.seen.violation(
+                    LEAF_HOST,
+                    format!("after start {n}: the projection is at {cursor:?} a second after a replay through STATE {replayed}"),
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         match projection::matches_replay(&store, &venue.log, false).await {
             Ok(summary) => venue.trace.record(
                 LEAF_HOST,

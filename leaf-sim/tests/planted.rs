@@ -9,53 +9,44 @@ use leaf_sim::sweep;
 /// Seeds each bug may take to be found.
 const BUDGET: u64 = 40;
 
-/// Runs seeds until one fails with a violation containing `symptom`; returns that seed.
-fn first_catch(bug: PlantedBug, symptom: &str) -> Option<u64> {
+/// Runs seeds until one breaks a promise with a violation containing `symptom`; that seed.
+/// `None` if `LEAF_SIM_SEED` asks for one seed only: a hunt needs a budget.
+fn first_catch(bug: PlantedBug, symptom: &str) -> Option<Option<u64>> {
     if let Some(seed) = sweep::one_seed_requested() {
         println!("leaf-sim: {bug:?} not hunted: LEAF_SIM_SEED={seed} runs one seed only");
-        return Some(seed);
+        return None;
     }
     let planted = PlantedBugs::default().with(bug);
-    // In small batches on every core, stopping at the first batch that catches it.
-    for batch in (0..BUDGET).collect::<Vec<_>>().chunks(4) {
-        let summary = sweep::sweep(batch, Scenario::Random, planted);
-        for (seed, report) in &summary.failures {
-            if report.contains(symptom) {
-                let first = report
-                    .lines()
-                    .find(|l| l.contains(symptom))
-                    .unwrap_or_default();
-                println!("leaf-sim: planted {bug:?} caught by seed {seed}:{first}");
-                return Some(*seed);
-            }
+    for seed in 0..BUDGET {
+        let outcome = sweep::run_caught(seed, Scenario::Random, planted);
+        if let Some(found) = outcome.violations.iter().find(|v| v.contains(symptom)) {
+            println!("leaf-sim: planted {bug:?} caught by seed {seed}: {found}");
+            return Some(Some(seed));
         }
     }
-    None
+    Some(None)
+}
+
+fn assert_caught(bug: PlantedBug, symptom: &str) {
+    if let Some(caught) = first_catch(bug, symptom) {
+        assert!(
+            caught.is_some(),
+            "no seed in 0..{BUDGET} noticed {bug:?} (looked for \"{symptom}\")"
+        );
+    }
 }
 
 #[test]
 fn a_fanout_that_skips_a_client_is_caught() {
-    let caught = first_catch(PlantedBug::FanoutSkipsOne, "missing");
-    assert!(
-        caught.is_some(),
-        "no seed in 0..{BUDGET} noticed a skipped client"
-    );
+    assert_caught(PlantedBug::FanoutSkipsOne, "missing");
 }
 
 #[test]
 fn an_answer_before_the_log_acknowledged_is_caught() {
-    let caught = first_catch(PlantedBug::AnswerBeforeAck, "lost:");
-    assert!(
-        caught.is_some(),
-        "no seed in 0..{BUDGET} noticed a 201 for an event the log lacks"
-    );
+    assert_caught(PlantedBug::AnswerBeforeAck, "lost:");
 }
 
 #[test]
 fn a_resume_that_repeats_an_event_is_caught() {
-    let caught = first_catch(PlantedBug::ResumeRepeatsOne, "duplicate after resume");
-    assert!(
-        caught.is_some(),
-        "no seed in 0..{BUDGET} noticed a duplicate after a resume"
-    );
+    assert_caught(PlantedBug::ResumeRepeatsOne, "duplicate after resume");
 }

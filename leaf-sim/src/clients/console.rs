@@ -56,14 +56,16 @@ pub async fn run(venue: Rc<Venue>, plan: ConsolePlan) -> turmoil::Result {
         if rng.percent(plan.duplicate_percent) {
             venue.seen.duplicate_sent();
             venue.trace.record(me, format!("sends {key} again"));
-            if let Ok((status, body)) = Call::post(&path, body.clone())
+            let request_id = format!("{key}.again");
+            let again = Call::post(&path, body.clone())
                 .token(&token)
                 .key(&key)
+                .request_id(&request_id)
                 .send()
-                .await
-            {
-                match (status, body["seq"].as_u64()) {
-                    (201, Some(again)) => {
+                .await;
+            match again {
+                Ok((201, answer)) => match answer["seq"].as_u64() {
+                    Some(again) => {
                         venue
                             .trace
                             .record(me, format!("{key} again: 201 seq {again}"));
@@ -75,8 +77,16 @@ pub async fn run(venue: Rc<Venue>, plan: ConsolePlan) -> turmoil::Result {
                             at: now(),
                         });
                     }
-                    (status, _) => venue.trace.record(me, format!("{key} again: {status}")),
-                }
+                    None => venue
+                        .seen
+                        .violation(me, format!("{key} again: 201 without a seq: {answer}")),
+                },
+                // A retry of a valid request is valid: only the log or the network may fail it.
+                Ok((status @ 400..=499, answer)) if !matches!(status, 408 | 409 | 429) => venue
+                    .seen
+                    .violation(me, format!("{key} again: refused with {status}: {answer}")),
+                Ok((status, _)) => venue.trace.record(me, format!("{key} again: {status}")),
+                Err(e) => venue.trace.record(me, format!("{key} again: {e}")),
             }
         }
     }
@@ -145,19 +155,29 @@ async fn append(
 /// promised (so displays can know them in advance).
 async fn create_tournaments(venue: &Venue, me: &str, token: &str) -> turmoil::Result {
     for (n, expected) in venue.tournaments.iter().enumerate() {
-        let (status, body) = Call::post(
-            "/api/v1/tournaments",
-            json!({"name": format!("Saturday {n}")}),
-        )
-        .token(token)
-        .send()
-        .await?;
-        let id = body["id"].as_str().unwrap_or_default();
-        if status != 201 || id != expected.to_string() {
-            return Err(format!(
-                "creating tournament {n}: {status} {body}, expected id {expected}"
-            )
-            .into());
+        let body = json!({"name": format!("Saturday {n}")});
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request_id = format!("create-{n}.{attempt}");
+            let answer = Call::post("/api/v1/tournaments", body.clone())
+                .token(token)
+                .request_id(&request_id)
+                .send()
+                .await;
+            match answer {
+                Ok((201, created)) if created["id"] == expected.to_string() => break,
+                Ok((201, created)) => {
+                    return Err(
+                        format!("tournament {n} got {created}, expected id {expected}").into(),
+                    );
+                }
+                // Creation is not idempotent, so only a clear refusal is retried.
+                Ok((503, _)) | Err(_) if attempt < MAX_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return Err(format!("creating tournament {n}: {other:?}").into()),
+            }
         }
         venue.trace.record(me, format!("created t{n}"));
     }

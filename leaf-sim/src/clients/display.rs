@@ -31,6 +31,9 @@ pub async fn run(venue: Rc<Venue>, plan: DisplayPlan) -> turmoil::Result {
         .seen
         .display_joins(me, watches.clone(), plan.kind == DisplayKind::Venue);
     venue.trace.record(me, "joins");
+    if let DisplayKind::Phone(t) = plan.kind {
+        snoop(&venue, me, t).await;
+    }
     let mut drops = plan.drops.iter().copied().peekable();
     let mut stalls = plan.stalls.iter().copied().peekable();
     let mut backoff = Duration::from_millis(50);
@@ -98,6 +101,29 @@ pub async fn run(venue: Rc<Venue>, plan: DisplayPlan) -> turmoil::Result {
         venue.trace.record(me, "leaves");
     }
     Ok(())
+}
+
+/// A curious player points their phone's token at another tournament: leaf must refuse.
+async fn snoop(venue: &Venue, me: &str, mine: usize) {
+    let other = (mine + 1) % venue.tournaments.len();
+    if other == mine {
+        return;
+    }
+    let query = format!(
+        "?tournament={}&token={}",
+        venue.tournaments[other],
+        venue.viewer_token(mine)
+    );
+    match WsSession::connect(&query).await {
+        Ok(_) => venue.seen.violation(
+            me,
+            format!("a viewer token for t{mine} opened a socket on t{other}"),
+        ),
+        Err(e) if e.to_string().contains("403") => {
+            venue.trace.record(me, format!("refused on t{other}: 403"))
+        }
+        Err(e) => venue.trace.record(me, format!("snooping on t{other}: {e}")),
+    }
 }
 
 fn over(venue: &Venue, plan: &DisplayPlan) -> bool {
@@ -194,9 +220,10 @@ fn handle(venue: &Venue, me: &str, message: &serde_json::Value) {
             .as_str()
             .and_then(|id| venue.tournaments.iter().position(|t| t.to_string() == id))
     };
-    match message["type"].as_str() {
-        Some("snapshot") => {
-            let (t, seq) = (tournament(), message["seq"].as_u64().unwrap_or(0));
+    let seq = message["seq"].as_u64();
+    match (message["type"].as_str(), seq) {
+        (Some("snapshot"), Some(seq)) => {
+            let t = tournament();
             venue.trace.record(
                 me,
                 format!("snapshot t{} at seq {seq}", t.map_or(-1, |t| t as i64)),
@@ -208,17 +235,21 @@ fn handle(venue: &Venue, me: &str, message: &serde_json::Value) {
                     .violation(me, format!("snapshot of an unknown tournament: {message}")),
             }
         }
-        Some("event") => {
-            let (t, seq) = (tournament(), message["seq"].as_u64().unwrap_or(0));
+        (Some("event"), Some(seq)) => {
+            let t = tournament();
             venue.trace.record(
                 me,
                 format!("event t{} seq {seq}", t.map_or(-1, |t| t as i64)),
             );
-            venue.seen.event(me, t, seq);
+            venue.seen.event(me, t, seq, &message["event"]["data"]);
         }
-        Some("error") => venue
+        (Some("snapshot" | "event"), None) => venue
+            .seen
+            .violation(me, format!("a message without a seq: {message}")),
+        (Some("error"), _) => venue
             .trace
             .record(me, format!("error from leaf: {}", message["data"])),
+        // Announcements and anything newer than this client: not what it checks.
         _ => {}
     }
 }

@@ -22,6 +22,9 @@ pub struct Call<'a> {
     pub path: &'a str,
     pub token: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
+    /// Sent as `x-request-id`; leaf writes it into the audit record, so the log stays the
+    /// same from run to run (leaf would otherwise make a random one).
+    pub request_id: Option<&'a str>,
     pub body: Option<serde_json::Value>,
 }
 
@@ -32,6 +35,7 @@ impl<'a> Call<'a> {
             path,
             token: None,
             idempotency_key: None,
+            request_id: None,
             body: None,
         }
     }
@@ -46,6 +50,11 @@ impl<'a> Call<'a> {
 
     pub fn token(mut self, token: &'a str) -> Self {
         self.token = Some(token);
+        self
+    }
+
+    pub fn request_id(mut self, id: &'a str) -> Self {
+        self.request_id = Some(id);
         self
     }
 
@@ -75,6 +84,9 @@ impl<'a> Call<'a> {
             .header("host", LEAF_HOST);
         if let Some(token) = self.token {
             request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(id) = self.request_id {
+            request = request.header("x-request-id", id);
         }
         if let Some(key) = self.idempotency_key {
             request = request.header("idempotency-key", key);
