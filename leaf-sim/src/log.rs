@@ -56,14 +56,8 @@ struct State {
     streams: BTreeMap<StreamName, Stream>,
     outages: Vec<(Duration, Duration)>,
     rng: Rng,
-    counts: LogCounts,
-}
-
-/// What the log did that a checker or a summary wants to know.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LogCounts {
     /// Publishes refused or timed out during an outage.
-    pub refused: u64,
+    refused: u64,
 }
 
 #[derive(Clone)]
@@ -81,7 +75,7 @@ impl SimLog {
                 streams: BTreeMap::new(),
                 outages,
                 rng,
-                counts: LogCounts::default(),
+                refused: 0,
             })),
             ends: Arc::new(
                 StreamName::ALL
@@ -117,8 +111,16 @@ impl SimLog {
             .unwrap_or_default()
     }
 
-    pub fn counts(&self) -> LogCounts {
-        self.lock().counts
+    /// How many STATE messages tournament `t` has: its head seq.
+    pub fn state_events_of(&self, t: TournamentId) -> u64 {
+        self.lock().streams.get(&StreamName::State).map_or(0, |s| {
+            s.stored.iter().filter(|m| m.tournament == t).count() as u64
+        })
+    }
+
+    /// Publishes refused or timed out during an outage.
+    pub fn refused(&self) -> u64 {
+        self.lock().refused
     }
 
     /// Messages stored whose publisher never saw the ack: a crash of leaf or an outage
@@ -246,7 +248,7 @@ impl SimLog {
             (fsync, store_first, outage)
         };
         if self.outage_until(Self::now()).is_some() {
-            self.lock().counts.refused += 1;
+            self.lock().refused += 1;
             let (times_out, stored_anyway) = outage;
             if !times_out {
                 return Err(LogError::Unavailable(

@@ -46,7 +46,6 @@ pub struct DisplayLog {
 /// What a TD console was told about one append.
 #[derive(Debug, Clone)]
 pub struct Answer {
-    pub console: String,
     pub tournament: usize,
     pub key: String,
     pub seq: u64,
@@ -245,6 +244,20 @@ impl Observations {
         if let Some(problem) = problem {
             self.violation(name, problem);
         }
+    }
+
+    /// Whether every display still watching holds `heads[t]` of each tournament it watches.
+    pub fn all_hold(&self, heads: &[u64]) -> bool {
+        self.inner
+            .borrow()
+            .displays
+            .values()
+            .filter(|d| d.present)
+            .all(|d| {
+                d.watches.iter().all(|t| {
+                    d.last.get(t).copied().unwrap_or(0) == heads.get(*t).copied().unwrap_or(0)
+                })
+            })
     }
 
     pub fn displays(&self) -> BTreeMap<String, DisplayLog> {

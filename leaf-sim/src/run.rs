@@ -38,6 +38,8 @@ pub struct Outcome {
     pub restarts: u32,
     pub resyncs: usize,
     pub stored_unacked: u64,
+    /// Publishes the log refused or let time out during outages.
+    pub refused: u64,
 }
 
 impl Outcome {
@@ -126,6 +128,7 @@ pub fn run(seed: u64, scenario: Scenario, planted: PlantedBugs) -> Outcome {
         restarts: venue.incarnations().saturating_sub(1),
         resyncs: venue.seen.resyncs(),
         stored_unacked: venue.log.unacked(),
+        refused: venue.log.refused(),
     }
 }
 
@@ -190,22 +193,15 @@ fn drive(sim: &mut turmoil::Sim<'_>, venue: &Rc<Venue>, violations: &mut Vec<Str
     }
 }
 
-/// Whether every display still watching has every event the log holds for it.
+/// Whether every display still watching has every event the log holds for it. Asked at
+/// every step once the run is quiet, so it counts without copying.
 fn caught_up(venue: &Venue) -> bool {
-    let heads: Vec<u64> = check::events_by_tournament(venue)
+    let heads: Vec<u64> = venue
+        .tournaments
         .iter()
-        .map(|events| events.len() as u64)
+        .map(|t| venue.log.state_events_of(*t))
         .collect();
-    venue
-        .seen
-        .displays()
-        .values()
-        .filter(|d| d.present)
-        .all(|d| {
-            d.watches
-                .iter()
-                .all(|t| d.last.get(t).copied().unwrap_or(0) == heads[*t])
-        })
+    venue.seen.all_hold(&heads)
 }
 
 /// What a fault acts on, for nesting: its kind and its link.

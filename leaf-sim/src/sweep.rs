@@ -46,6 +46,7 @@ pub struct Summary {
     pub restarts: u64,
     pub resyncs: usize,
     pub stored_unacked: u64,
+    pub refused: u64,
     pub latencies: Vec<Duration>,
     /// Reports of the failed runs, by seed.
     pub failures: Vec<(u64, String)>,
@@ -54,7 +55,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, outcome: Outcome) {
+    pub fn add(&mut self, outcome: Outcome) {
         self.seeds += 1;
         self.faults += outcome.faults;
         self.events += outcome.events;
@@ -62,6 +63,7 @@ impl Summary {
         self.restarts += u64::from(outcome.restarts);
         self.resyncs += outcome.resyncs;
         self.stored_unacked += outcome.stored_unacked;
+        self.refused += outcome.refused;
         self.simulated += outcome.elapsed;
         if !outcome.violations.is_empty() {
             self.failures.push((outcome.seed, outcome.report()));
@@ -92,12 +94,13 @@ impl Summary {
         let max = self.latencies.iter().max().copied().unwrap_or_default();
         format!(
             "leaf-sim: {:.1} seeds/s ({:.1} s wall, {:.0} s simulated); {} leaf restarts, {} slow-client resyncs, \
-             {} messages stored without an ack; {} live deliveries, p50 {:.1} ms, max {:.1} ms",
+             {} publishes refused by the log, {} messages stored without an ack; {} live deliveries, p50 {:.1} ms, max {:.1} ms",
             self.seeds as f64 / self.wall.as_secs_f64().max(1e-9),
             self.wall.as_secs_f64(),
             self.simulated.as_secs_f64(),
             self.restarts,
             self.resyncs,
+            self.refused,
             self.stored_unacked,
             self.latencies.len(),
             p50.as_secs_f64() * 1000.0,
@@ -157,6 +160,7 @@ pub fn run_caught(seed: u64, scenario: Scenario, planted: PlantedBugs) -> Outcom
                 restarts: 0,
                 resyncs: 0,
                 stored_unacked: 0,
+                refused: 0,
             }
         }
     }

@@ -47,7 +47,6 @@ pub async fn run(venue: Rc<Venue>, plan: ConsolePlan) -> turmoil::Result {
             continue;
         };
         venue.seen.answered(Answer {
-            console: me.to_owned(),
             tournament: plan.tournament,
             key: key.clone(),
             seq,
@@ -70,7 +69,6 @@ pub async fn run(venue: Rc<Venue>, plan: ConsolePlan) -> turmoil::Result {
                             .trace
                             .record(me, format!("{key} again: 201 seq {again}"));
                         venue.seen.answered(Answer {
-                            console: me.to_owned(),
                             tournament: plan.tournament,
                             key,
                             seq: again,
