@@ -11,8 +11,10 @@ LEAF        := target/release/leaf
 
 # Tests find the pinned server here; an explicit LEAF_NATS_SERVER wins.
 export LEAF_NATS_SERVER ?= $(NATS_SERVER)
+# The private Docker engine of the crash suites (ci/docker.sh), never the machine's own.
+CRASH_DOCKER_HOST := $(shell ci/docker.sh host)
 
-.PHONY: all deps build run test lint frontend sim sim-soak bench clean
+.PHONY: all deps build run test test-crash lint frontend sim sim-soak bench clean
 
 all: deps frontend build
 
@@ -28,9 +30,19 @@ build:
 run: deps frontend build
 	$(LEAF) --data-dir "$(DATA_DIR)" --addr "$(ADDR)" --nats-server "$(NATS_SERVER)"
 
-## test: formatting, lints, then every test in the workspace against the real nats-server
+## test: formatting, lints, then every test in the workspace against the real nats-server,
+## the crash suites included (they start a private Docker engine and stop it afterwards)
 test: deps lint
-	$(CARGO) test --workspace --locked
+	@ci/docker.sh up
+	@status=0; DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --workspace --locked || status=$$?; \
+		ci/docker.sh down; exit $$status
+
+## test-crash: only the crash suites (kill -9 of nats-server and of leaf, power loss)
+test-crash: deps
+	$(CARGO) build --locked -p leaf
+	@ci/docker.sh up
+	@status=0; DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --locked -p leaf-crash || status=$$?; \
+		ci/docker.sh down; exit $$status
 
 lint:
 	$(CARGO) fmt --all -- --check

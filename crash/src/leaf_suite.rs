@@ -1,0 +1,409 @@
+//! The leaf suite: the real leaf binary on a containerised nats-server, TD consoles appending
+//! and table displays watching, leaf killed with SIGKILL at seeded moments and started again
+//! on the same data dir. After each crash the log, the projection and the displays are held
+//! to every 201 leaf gave.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use leaf::event::{Seq, TournamentId};
+use leaf::feed::state::StatePayload;
+use leaf::log::jetstream::ServerKind;
+use leaf::log::{EventLog, Filter, JetStreamLog, StreamName};
+use leaf::store::Store;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::HarnessError;
+use crate::console::Console;
+use crate::display::Display;
+use crate::engine::Engine;
+use crate::event_ledger::{EventLedger, TournamentLog};
+use crate::findings::{Findings, Tally, emit};
+use crate::leaf_node::{LeafNode, leaf_binary};
+use crate::nats_node::{NatsNode, SyncPolicy};
+use crate::schedule;
+
+const TD: &str = "crash-td";
+const PIN: &str = "crash-pin-4821";
+/// After a restart, every display must have caught up with the log within this.
+const CATCH_UP: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone)]
+pub struct LeafSuite {
+    pub name: &'static str,
+    pub cycles: u32,
+    pub tournaments: usize,
+    pub consoles_per_tournament: usize,
+    pub displays_per_tournament: usize,
+    /// leaf runs this long (uniform, milliseconds) before each kill.
+    pub run_ms: (u64, u64),
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub tally: Tally,
+    pub findings: Findings,
+    pub seed: u64,
+    pub elapsed: Duration,
+    /// Start of leaf until its health answered 200, per cycle.
+    pub restarts: Vec<Duration>,
+    /// 201s whose event the projection held when a killed leaf's database was read.
+    pub projection_checks: usize,
+    pub display_events: usize,
+    pub display_connects: u32,
+    pub console_retries: u64,
+}
+
+pub async fn run(suite: LeafSuite) -> Result<Report, HarnessError> {
+    let begun = Instant::now();
+    let seed = schedule::seed();
+    emit(&format!(
+        "crash-suite {}: seed {seed} (LEAF_CRASH_SEED={seed} replays the schedule), {} cycles",
+        suite.name, suite.cycles
+    ));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let engine = Engine::connect().await?;
+    let binary = leaf_binary()?;
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("crash-{}-", suite.name))
+        .tempdir()
+        .map_err(|e| HarnessError::Setup(format!("temp dir: {e}")))?;
+    let store_dir = dir.path().join("store");
+    std::fs::create_dir_all(&store_dir).map_err(|e| HarnessError::Setup(e.to_string()))?;
+    let mut nats = NatsNode::start(
+        engine,
+        &dir.path().join("conf"),
+        &store_dir,
+        SyncPolicy::Always,
+    )
+    .await?;
+    let log = JetStreamLog::connect(nats.url(), None, ServerKind::External)
+        .await
+        .map_err(|e| HarnessError::Log(e.to_string()))?;
+
+    let mut leaf = LeafNode::new(binary, dir.path().join("leaf-data"), nats.url().to_owned())?;
+    leaf.add_td(TD, PIN).await?;
+    let mut restarts = vec![leaf.start().await?];
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| HarnessError::Setup(e.to_string()))?;
+    let api = Api {
+        http: http.clone(),
+        base: leaf.base_url(),
+    };
+    let token = api.login().await?;
+
+    let mut tournaments = Vec::new();
+    let mut viewer_tokens = BTreeMap::new();
+    for i in 0..suite.tournaments {
+        let id = api
+            .create_tournament(&token, &format!("Crash table {i}"))
+            .await?;
+        viewer_tokens.insert(id, api.viewer_token(&token, id).await?);
+        tournaments.push(id);
+    }
+
+    let (stop_displays, displays_stopped) = watch::channel(false);
+    let mut displays = Vec::new();
+    let mut display_tasks = Vec::new();
+    for (i, t) in tournaments.iter().enumerate() {
+        for j in 0..suite.displays_per_tournament {
+            let (display, task) = Display::spawn(
+                i * suite.displays_per_tournament + j,
+                *t,
+                leaf.ws_url(),
+                viewer_tokens[t].clone(),
+                displays_stopped.clone(),
+            );
+            displays.push(display);
+            display_tasks.push(task);
+        }
+    }
+    let mut consoles: Vec<Console> = tournaments
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| (0..suite.consoles_per_tournament).map(move |j| (i * 100 + j, *t)))
+        .map(|(id, t)| Console::new(id, t, rng.u64(..)))
+        .collect();
+
+    let ledger = Arc::new(Mutex::new(EventLedger::new()));
+    let mut findings = Findings::default();
+    let mut projection_checks = 0;
+
+    for cycle in 1..=suite.cycles {
+        let (stop, stopped) = watch::channel(false);
+        let tasks: Vec<_> = consoles
+            .drain(..)
+            .map(|c| {
+                tokio::spawn(c.run(
+                    http.clone(),
+                    leaf.base_url(),
+                    token.clone(),
+                    ledger.clone(),
+                    stopped.clone(),
+                ))
+            })
+            .collect();
+        tokio::time::sleep(schedule::kill_after(
+            &mut rng,
+            suite.run_ms.0,
+            suite.run_ms.1,
+        ))
+        .await;
+        leaf.kill().await;
+        let _ = stop.send(true);
+        for task in tasks {
+            consoles.push(
+                task.await
+                    .map_err(|e| HarnessError::Setup(format!("a console panicked: {e}")))?,
+            );
+        }
+
+        let mut cycle_findings = Findings::default();
+        let logs = read_logs(&log, &tournaments).await?;
+        // The projection as the killed leaf left it, before a restart can repair anything.
+        let (projection, covered) = {
+            let dump = projection_dump(&leaf).await?;
+            let ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
+            ledger.check_projection(&dump, &logs, false)
+        };
+        projection_checks += covered;
+        cycle_findings.merge(projection);
+
+        restarts.push(leaf.start().await?);
+        cycle_findings.merge(
+            ledger
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .check_log(&logs),
+        );
+        cycle_findings.merge(snoop(&api, &tournaments, &viewer_tokens).await);
+        cycle_findings.merge(catch_up(&displays, &logs).await);
+        for problem in &mut cycle_findings.inconsistent {
+            problem.insert_str(0, &format!("cycle {cycle}: "));
+        }
+        findings.merge(cycle_findings);
+    }
+
+    // An orderly end: the projection must then hold the whole log.
+    let _ = stop_displays.send(true);
+    for task in display_tasks {
+        let _ = task.await;
+    }
+    leaf.stop().await?;
+    let logs = read_logs(&log, &tournaments).await?;
+    let dump = projection_dump(&leaf).await?;
+    // Every console has handed its clone back: the ledger is ours alone now.
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap_or_else(|e| e.into_inner()));
+    findings.merge(ledger.check_log(&logs));
+    let (projection, _) = ledger.check_projection(&dump, &logs, true);
+    findings.merge(projection);
+    let mut display_events = 0;
+    let mut display_connects = 0;
+    for display in &displays {
+        let seen = display.lock();
+        display_events += seen.events.len();
+        display_connects += seen.connects;
+        let empty = Vec::new();
+        let log = logs.get(&display.tournament).unwrap_or(&empty);
+        findings.merge(EventLedger::check_display(
+            display.id,
+            display.tournament,
+            &seen,
+            log,
+        ));
+    }
+    nats.stop().await?;
+
+    let tally = Tally::new(suite.name, suite.cycles, ledger.acked_count(), &findings);
+    emit(&tally.to_string());
+    Ok(Report {
+        tally,
+        findings,
+        seed,
+        elapsed: begun.elapsed(),
+        restarts,
+        projection_checks,
+        display_events,
+        display_connects,
+        console_retries: consoles.iter().map(|c| c.retries).sum(),
+    })
+}
+
+/// Each tournament's STATE messages, read straight from nats-server, not through leaf.
+async fn read_logs(
+    log: &JetStreamLog,
+    tournaments: &[TournamentId],
+) -> Result<BTreeMap<TournamentId, TournamentLog>, HarnessError> {
+    let mut out = BTreeMap::new();
+    for t in tournaments {
+        let mut events: TournamentLog = Vec::new();
+        let mut after = Seq(0);
+        loop {
+            let page = log
+                .read(StreamName::State, Filter::Tournament(*t), after, 5_000)
+                .await
+                .map_err(|e| HarnessError::Log(format!("reading {t}: {e}")))?;
+            let Some(last) = page.last() else { break };
+            after = last.stream_seq;
+            for entry in page {
+                let event: StatePayload = serde_json::from_slice(&entry.payload).map_err(|e| {
+                    HarnessError::Log(format!("{} seq {}: {e}", entry.subject, entry.stream_seq.0))
+                })?;
+                events.push(event);
+            }
+        }
+        out.insert(*t, events);
+    }
+    Ok(out)
+}
+
+/// The projection in the data dir of a leaf that is not running.
+async fn projection_dump(leaf: &LeafNode) -> Result<leaf::store::ProjectionDump, HarnessError> {
+    let store = Store::open(&leaf.data_dir().join("leaf.db"))
+        .await
+        .map_err(|e| HarnessError::Setup(format!("opening the killed leaf's leaf.db: {e}")))?;
+    let dump = store
+        .projection_dump()
+        .await
+        .map_err(|e| HarnessError::Setup(format!("reading the projection: {e}")))?;
+    store.close().await;
+    Ok(dump)
+}
+
+/// A viewer token of one tournament must not open another's socket, after any restart.
+async fn snoop(
+    api: &Api,
+    tournaments: &[TournamentId],
+    viewer_tokens: &BTreeMap<TournamentId, String>,
+) -> Findings {
+    let mut findings = Findings::default();
+    for (i, t) in tournaments.iter().enumerate() {
+        let other = tournaments[(i + 1) % tournaments.len()];
+        if other == *t {
+            continue;
+        }
+        let status = api.ws_status(other, &viewer_tokens[t]).await;
+        if status != Some(403) {
+            findings
+                .leaked
+                .insert(format!("viewer of {t} opening {other}: {status:?}"));
+        }
+    }
+    findings
+}
+
+/// Waits until every display shows its tournament's last logged event.
+async fn catch_up(displays: &[Display], logs: &BTreeMap<TournamentId, TournamentLog>) -> Findings {
+    let head = |t: &TournamentId| logs.get(t).map_or(0, |l| l.len() as u64);
+    let deadline = Instant::now() + CATCH_UP;
+    loop {
+        let behind: Vec<String> = displays
+            .iter()
+            .filter(|d| d.last().unwrap_or(0) < head(&d.tournament))
+            .map(|d| {
+                format!(
+                    "display {} at {:?} of {}",
+                    d.id,
+                    d.last(),
+                    head(&d.tournament)
+                )
+            })
+            .collect();
+        if behind.is_empty() {
+            return Findings::default();
+        }
+        if Instant::now() > deadline {
+            return Findings {
+                inconsistent: vec![format!(
+                    "displays did not catch up within {CATCH_UP:?}: {}",
+                    behind.join(", ")
+                )],
+                ..Findings::default()
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The few API calls the suite makes outside the consoles.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> Result<Value, HarnessError> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| HarnessError::Setup(format!("POST {path}: {e}")))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(HarnessError::Setup(format!("POST {path}: {status} {body}")))
+        }
+    }
+
+    async fn login(&self) -> Result<String, HarnessError> {
+        let body = self
+            .post("/api/v1/auth/login", None, json!({"name": TD, "pin": PIN}))
+            .await?;
+        text(&body, "token")
+    }
+
+    async fn create_tournament(
+        &self,
+        token: &str,
+        name: &str,
+    ) -> Result<TournamentId, HarnessError> {
+        let body = self
+            .post("/api/v1/tournaments", Some(token), json!({"name": name}))
+            .await?;
+        text(&body, "id")?
+            .parse()
+            .map_err(|e| HarnessError::Setup(format!("tournament id: {e}")))
+    }
+
+    async fn viewer_token(&self, token: &str, t: TournamentId) -> Result<String, HarnessError> {
+        let path = format!("/api/v1/tournaments/{t}/viewer-links");
+        let body = self.post(&path, Some(token), json!({})).await?;
+        text(&body, "token")
+    }
+
+    /// The HTTP status of a WebSocket upgrade for tournament `t` with `token`.
+    async fn ws_status(&self, t: TournamentId, token: &str) -> Option<u16> {
+        let url = format!(
+            "{}/ws?tournament={t}&token={token}",
+            self.base.replacen("http", "ws", 1)
+        );
+        match tokio_tungstenite::connect_async(url).await {
+            Ok(_) => Some(101),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Some(response.status().as_u16())
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+fn text(body: &Value, field: &str) -> Result<String, HarnessError> {
+    body[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| HarnessError::Setup(format!("no {field} in {body}")))
+}

@@ -1,0 +1,32 @@
+//! Seeds and cycle counts. The kill moments come from a seed that every suite prints, so a
+//! failing schedule can be run again (`LEAF_CRASH_SEED=<n>`); the interleaving of threads and
+//! I/O around those moments is real, and so not reproducible to the microsecond.
+
+use std::time::Duration;
+
+/// `LEAF_CRASH_SEED`, or a fresh seed from the clock.
+pub fn seed() -> u64 {
+    std::env::var("LEAF_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+        })
+}
+
+/// `LEAF_CRASH_CYCLES` (for a longer soak or a quick look), else the suite's default.
+pub fn cycles(default: u32) -> u32 {
+    std::env::var("LEAF_CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+/// A moment to kill at, uniform in `lo..=hi` milliseconds.
+pub fn kill_after(rng: &mut fastrand::Rng, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(rng.u64(lo..=hi))
+}
