@@ -33,16 +33,14 @@ run: deps frontend build
 ## test: formatting, lints, then every test in the workspace against the real nats-server,
 ## the crash suites included (they start a private Docker engine and stop it afterwards)
 test: deps lint
-	@ci/docker.sh up
-	@status=0; DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --workspace --locked || status=$$?; \
-		ci/docker.sh down; exit $$status
+	@trap 'ci/docker.sh down' EXIT; ci/docker.sh up && \
+		DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --workspace --locked
 
 ## test-crash: only the crash suites (kill -9 of nats-server and of leaf, power loss)
 test-crash: deps
 	$(CARGO) build --locked -p leaf
-	@ci/docker.sh up
-	@status=0; DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --locked -p leaf-crash || status=$$?; \
-		ci/docker.sh down; exit $$status
+	@trap 'ci/docker.sh down' EXIT; ci/docker.sh up && \
+		DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --locked -p leaf-crash
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -66,6 +66,7 @@ start_engine() {
     --pidfile "$DIR/dockerd.pid" \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
     --userland-proxy=false \
+    --shutdown-timeout 5 \
     >"$DIR/dockerd.log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$DIR/started-by-leaf"
@@ -84,7 +85,7 @@ unmount_stale_lazyfs() {
   mounts=$(awk '$1 == "leaf-lazyfs" { print $2 }' /proc/mounts)
   for m in $mounts; do
     # A live one (another run's) answers stat; a dead one says "not connected".
-    stat "$m" >/dev/null 2>&1 && continue
+    timeout 5 stat "$m" >/dev/null 2>&1 && continue
     say "unmounting a stale LazyFS at $m"
     umount -l "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
   done
@@ -123,15 +124,16 @@ stop_engine() {
   local pid
   pid=$(cat "$marker")
   rm -f "$marker"
-  kill -0 "$pid" 2>/dev/null || return 0
+  # Only the dockerd we started: a recycled PID must not take another process down.
+  [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(command -v dockerd)" ] || return 0
   answers && sweep || true
   say "stopping dockerd $pid"
   kill -TERM "$pid"
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
   done
-  say "dockerd $pid did not stop in 10 s; killing it"
+  say "dockerd $pid did not stop in 30 s; killing it"
   kill -KILL "$pid" 2>/dev/null || true
 }
 

@@ -1,6 +1,7 @@
 //! A TD console under load: appends events with an `Idempotency-Key` and retries the same key
 //! until leaf answers 201, through crashes, as the real console does.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leaf::event::TournamentId;
@@ -8,7 +9,6 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::event_ledger::{Answer, EventLedger};
-use std::sync::{Arc, Mutex};
 
 /// Event types the consoles post, all valid subject tokens.
 const KINDS: [&str; 4] = ["level_up", "break", "chip_count", "seat_change"];
@@ -83,18 +83,21 @@ impl Console {
                 _ = stop.changed() => break,
                 response = request => response,
             };
+            // A body cut off by the kill is no answer: status 0, and the key is retried.
             let outcome = match response {
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    (status, r.json::<Value>().await.unwrap_or_default())
+                    match r.json::<Value>().await {
+                        Ok(body) => (status, body),
+                        Err(_) => (0, Value::Null),
+                    }
                 }
                 Err(_) => (0, Value::Null),
             };
             match outcome {
                 (201, body) => {
-                    let seq = body["seq"].as_u64();
                     let mut ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
-                    match seq {
+                    match body["seq"].as_u64() {
                         Some(seq) => ledger.answered(
                             self.tournament,
                             &pending.key,

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use leaf::event::TournamentId;
 use leaf::feed::state::StatePayload;
-use leaf::store::ProjectionDump;
 use serde_json::Value;
 
 use crate::display::Seen;
 use crate::findings::Findings;
+use crate::projection_probe::Projection;
 
 /// leaf's answer to one append.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,10 +59,7 @@ impl EventLedger {
     /// Every 201 is in the log at its seq with its data; per-tournament seqs run 1, 2, 3 …;
     /// no key is stored twice; no key turns up under another tournament.
     pub fn check_log(&self, logs: &BTreeMap<TournamentId, TournamentLog>) -> Findings {
-        let mut findings = Findings {
-            inconsistent: self.problems.clone(),
-            ..Findings::default()
-        };
+        let mut findings = Findings::problems(self.problems.clone());
         let mut where_is: HashMap<&str, Vec<(TournamentId, &StatePayload)>> = HashMap::new();
         for (tournament, log) in logs {
             for (i, event) in log.iter().enumerate() {
@@ -84,11 +81,13 @@ impl EventLedger {
                 }
             }
         }
-        for copies in where_is.values() {
-            if copies.len() > 1
-                && let Some(key) = copies[0].1.key.clone()
-            {
-                findings.duplicated.insert(key);
+        for (key, copies) in &where_is {
+            let mut per_tournament: HashMap<TournamentId, usize> = HashMap::new();
+            for (t, _) in copies {
+                *per_tournament.entry(*t).or_default() += 1;
+            }
+            if per_tournament.values().any(|n| *n > 1) {
+                findings.duplicated.insert((*key).to_owned());
             }
         }
         for ((tournament, key), answer) in &self.answered {
@@ -116,64 +115,30 @@ impl EventLedger {
         findings
     }
 
-    /// The projection leaf left in leaf.db is a replay of a prefix of the log: its last seq is
-    /// one the log has, its latest event per type is the log's, and every 201 at or below its
-    /// last seq has its idempotency key there. With `complete`, the prefix must be the whole
-    /// log (after an orderly shutdown). Returns the findings and how many 201s it covered.
+    /// The projection in leaf.db is a replay of a prefix of the log: its last seq is one the
+    /// log has, its latest event per type is the log's, and every 201 at or below its last
+    /// seq has its idempotency key there. With `complete`, the prefix must be the whole log:
+    /// every 201 is in it. Returns the findings and how many 201s the projection held.
     pub fn check_projection(
         &self,
-        dump: &ProjectionDump,
+        projection: &Projection,
         logs: &BTreeMap<TournamentId, TournamentLog>,
         complete: bool,
     ) -> (Findings, usize) {
         let mut findings = Findings::default();
         let mut covered = 0;
-        let last_seqs: HashMap<String, u64> = dump
-            .tournaments
-            .iter()
-            .filter_map(|row| {
-                let mut fields = row.split(' ');
-                let id = fields.next()?.to_owned();
-                // id name… created_at last_seq last_stream_seq: the name may hold spaces.
-                let fields: Vec<&str> = fields.collect();
-                let last_seq = fields.get(fields.len().checked_sub(2)?)?.parse().ok()?;
-                Some((id, last_seq))
-            })
-            .collect();
-        let keys: HashMap<(String, String), u64> = dump
-            .idempotency_keys
-            .iter()
-            .filter_map(|row| {
-                let mut fields = row.split(' ');
-                let (t, key, seq) = (fields.next()?, fields.next()?, fields.next()?);
-                Some(((t.to_owned(), key.to_owned()), seq.parse().ok()?))
-            })
-            .collect();
-        let state: HashMap<(String, String), (u64, Value)> = dump
-            .state
-            .iter()
-            .filter_map(|row| {
-                let mut fields = row.splitn(5, ' ');
-                let (t, kind, seq) = (fields.next()?, fields.next()?, fields.next()?);
-                let _ts = fields.next()?;
-                let data = serde_json::from_str(fields.next()?).ok()?;
-                Some(((t.to_owned(), kind.to_owned()), (seq.parse().ok()?, data)))
-            })
-            .collect();
-
         for (tournament, log) in logs {
-            let id = tournament.to_string();
             let head = log.len() as u64;
-            let projected = last_seqs.get(&id).copied().unwrap_or(0);
+            let projected = projection.last_seq.get(tournament).copied().unwrap_or(0);
             if projected > head {
                 findings.inconsistent.push(format!(
-                    "projection of {id} is at seq {projected}, the log ends at {head}"
+                    "projection of {tournament} is at seq {projected}, the log ends at {head}"
                 ));
                 continue;
             }
             if complete && projected != head {
                 findings.inconsistent.push(format!(
-                    "after an orderly shutdown the projection of {id} is at seq {projected}, the log at {head}"
+                    "projection of {tournament} is at seq {projected}, the log at {head}"
                 ));
             }
             let mut latest: BTreeMap<&str, &StatePayload> = BTreeMap::new();
@@ -181,18 +146,22 @@ impl EventLedger {
                 latest.insert(event.kind.as_str(), event);
             }
             for (kind, event) in &latest {
-                match state.get(&(id.clone(), (*kind).to_owned())) {
+                match projection.latest.get(&(*tournament, (*kind).to_owned())) {
                     Some((seq, data)) if *seq == event.seq && *data == event.data => {}
                     other => findings.inconsistent.push(format!(
-                        "projection of {id}: latest {kind} is {other:?}, the log says seq {} {}",
+                        "projection of {tournament}: latest {kind} is {other:?}, the log says seq {} {}",
                         event.seq, event.data
                     )),
                 }
             }
-            let projected_kinds = state.keys().filter(|(t, _)| *t == id).count();
+            let projected_kinds = projection
+                .latest
+                .keys()
+                .filter(|(t, _)| t == tournament)
+                .count();
             if projected_kinds != latest.len() {
                 findings.inconsistent.push(format!(
-                    "projection of {id} holds {projected_kinds} event types, the log up to seq {projected} has {}",
+                    "projection of {tournament} holds {projected_kinds} event types, the log up to seq {projected} has {}",
                     latest.len()
                 ));
             }
@@ -200,9 +169,8 @@ impl EventLedger {
                 if t != tournament || answer.seq > projected {
                     continue;
                 }
-                covered += 1;
-                match keys.get(&(id.clone(), key.clone())) {
-                    Some(seq) if *seq == answer.seq => {}
+                match projection.keys.get(&(*t, key.clone())) {
+                    Some(seq) if *seq == answer.seq => covered += 1,
                     Some(seq) => findings.inconsistent.push(format!(
                         "projection: key {key} at seq {seq}, answered {}",
                         answer.seq
@@ -224,10 +192,7 @@ impl EventLedger {
         seen: &Seen,
         log: &TournamentLog,
     ) -> Findings {
-        let mut findings = Findings {
-            inconsistent: seen.problems.clone(),
-            ..Findings::default()
-        };
+        let mut findings = Findings::problems(seen.problems.clone());
         for n in 0..seen.leaked {
             findings.leaked.insert(format!("display {id} leak #{n}"));
         }
@@ -320,21 +285,46 @@ mod tests {
         ledger.answered(t(1), "a", answer(1, "x"));
         ledger.answered(t(1), "b", answer(2, "x"));
         let logs = BTreeMap::from([(t(1), vec![logged(1, "x", "a"), logged(2, "x", "b")])]);
-        let id = t(1).to_string();
-        let mut dump = ProjectionDump {
-            tournaments: vec![format!("{id} Main Event 2026-11-30T00:00:00.000Z 1 1")],
-            state: vec![format!("{id} x 1 2026-11-30T00:00:00.000Z {{\"n\":1}}")],
-            idempotency_keys: vec![format!("{id} a 1 2026-11-30T00:00:00.000Z")],
-            ..ProjectionDump::default()
-        };
-        let (findings, covered) = ledger.check_projection(&dump, &logs, false);
+        let mut projection = Projection::default();
+        projection.last_seq.insert(t(1), 1);
+        projection
+            .latest
+            .insert((t(1), "x".into()), (1, json!({"n": 1})));
+        projection.keys.insert((t(1), "a".into()), 1);
+        let (findings, covered) = ledger.check_projection(&projection, &logs, false);
         assert!(findings.is_clean(), "{}", findings.describe());
         assert_eq!(covered, 1);
-        let (findings, _) = ledger.check_projection(&dump, &logs, true);
-        assert!(!findings.is_clean());
-        dump.tournaments = vec![format!("{id} Main 2026-11-30T00:00:00.000Z 3 3")];
-        let (findings, _) = ledger.check_projection(&dump, &logs, false);
+        let (findings, _) = ledger.check_projection(&projection, &logs, true);
+        assert!(
+            findings.describe().contains("the log at 2"),
+            "{}",
+            findings.describe()
+        );
+        projection.last_seq.insert(t(1), 3);
+        let (findings, _) = ledger.check_projection(&projection, &logs, false);
         assert!(findings.describe().contains("the log ends at 2"));
+    }
+
+    #[test]
+    fn a_projection_missing_a_key_or_with_stale_data_is_caught() {
+        let mut ledger = EventLedger::new();
+        ledger.answered(t(1), "a", answer(1, "x"));
+        ledger.answered(t(1), "b", answer(2, "x"));
+        let logs = BTreeMap::from([(t(1), vec![logged(1, "x", "a"), logged(2, "x", "b")])]);
+        let mut projection = Projection::default();
+        projection.last_seq.insert(t(1), 2);
+        projection
+            .latest
+            .insert((t(1), "x".into()), (1, json!({"n": 1})));
+        projection.keys.insert((t(1), "a".into()), 1);
+        let (findings, covered) = ledger.check_projection(&projection, &logs, true);
+        assert_eq!(covered, 1);
+        assert!(findings.lost.contains("b"));
+        assert!(
+            findings.describe().contains("latest x"),
+            "{}",
+            findings.describe()
+        );
     }
 
     #[test]

@@ -24,14 +24,40 @@ pub struct Findings {
     /// another sequence than acknowledged, stream state that does not add up, a display that
     /// skipped an event or never caught up, a projection that disagrees with the log.
     pub inconsistent: Vec<String>,
+    /// Problems already in `inconsistent`, without their label, so a lasting one is reported
+    /// once, at the cycle that first saw it.
+    reported: BTreeSet<String>,
 }
 
 impl Findings {
+    /// Findings with only these problems.
+    pub fn problems(problems: Vec<String>) -> Self {
+        Self {
+            inconsistent: problems,
+            ..Self::default()
+        }
+    }
+
     pub fn merge(&mut self, other: Findings) {
         self.lost.extend(other.lost);
         self.duplicated.extend(other.duplicated);
         self.leaked.extend(other.leaked);
         self.inconsistent.extend(other.inconsistent);
+    }
+
+    /// Adds what one check found, labelling new problems (`cycle 7`) and skipping those
+    /// reported before. Returns how many lost messages are new.
+    pub fn merge_labelled(&mut self, label: &str, other: Findings) -> usize {
+        let newly_lost = other.lost.difference(&self.lost).count();
+        self.lost.extend(other.lost);
+        self.duplicated.extend(other.duplicated);
+        self.leaked.extend(other.leaked);
+        for problem in other.inconsistent {
+            if self.reported.insert(problem.clone()) {
+                self.inconsistent.push(format!("{label}: {problem}"));
+            }
+        }
+        newly_lost
     }
 
     pub fn is_clean(&self) -> bool {
@@ -126,6 +152,24 @@ mod tests {
             tally.to_string(),
             "crash-suite nats-kill: cycles=50 acked=1234 lost=1 duplicated=0 leaked=1"
         );
+    }
+
+    #[test]
+    fn a_lasting_problem_is_reported_once_with_the_cycle_that_saw_it_first() {
+        let mut all = Findings::default();
+        let cycle = |lost: &str| Findings {
+            lost: BTreeSet::from([lost.to_owned()]),
+            inconsistent: vec!["display 3 is behind".into()],
+            ..Findings::default()
+        };
+        assert_eq!(all.merge_labelled("cycle 1", cycle("a")), 1);
+        assert_eq!(all.merge_labelled("cycle 2", cycle("a")), 0);
+        assert_eq!(all.merge_labelled("cycle 3", cycle("b")), 1);
+        assert_eq!(
+            all.inconsistent,
+            vec!["cycle 1: display 3 is behind".to_owned()]
+        );
+        assert_eq!(all.lost.len(), 2);
     }
 
     #[test]

@@ -74,8 +74,9 @@ impl LeafNode {
         format!("ws://127.0.0.1:{}/ws", self.port)
     }
 
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
+    /// leaf.db, where leaf keeps its projection.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("leaf.db")
     }
 
     /// `leaf td add <name>` with the PIN on stdin, as a TD would at the venue.

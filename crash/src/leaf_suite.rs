@@ -11,8 +11,6 @@ use leaf::event::{Seq, TournamentId};
 use leaf::feed::state::StatePayload;
 use leaf::log::jetstream::ServerKind;
 use leaf::log::{EventLog, Filter, JetStreamLog, StreamName};
-use leaf::store::Store;
-use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::HarnessError;
@@ -21,14 +19,15 @@ use crate::display::Display;
 use crate::engine::Engine;
 use crate::event_ledger::{EventLedger, TournamentLog};
 use crate::findings::{Findings, Tally, emit};
+use crate::leaf_api::{Api, PIN, TD, snoop};
 use crate::leaf_node::{LeafNode, leaf_binary};
 use crate::nats_node::{NatsNode, SyncPolicy};
+use crate::projection_probe::{self, Projection};
 use crate::schedule;
-
-const TD: &str = "crash-td";
-const PIN: &str = "crash-pin-4821";
 /// After a restart, every display must have caught up with the log within this.
 const CATCH_UP: Duration = Duration::from_secs(15);
+/// After a restart, leaf's projector must have written every 201 into leaf.db within this.
+const PROJECTION_CATCH_UP: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone)]
 pub struct LeafSuite {
@@ -49,7 +48,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Start of leaf until its health answered 200, per cycle.
     pub restarts: Vec<Duration>,
-    /// 201s whose event the projection held when a killed leaf's database was read.
+    /// 201s whose event the projection held when a killed leaf's database was read, summed
+    /// over the cycles: how much the prefix check had to work with.
     pub projection_checks: usize,
     pub display_events: usize,
     pub display_connects: u32,
@@ -164,12 +164,13 @@ pub async fn run(suite: LeafSuite) -> Result<Report, HarnessError> {
 
         let mut cycle_findings = Findings::default();
         let logs = read_logs(&log, &tournaments).await?;
-        // The projection as the killed leaf left it, before a restart can repair anything.
-        let (projection, covered) = {
-            let dump = projection_dump(&leaf).await?;
-            let ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
-            ledger.check_projection(&dump, &logs, false)
-        };
+        // The projection as the killed leaf left it, before a restart can repair anything:
+        // any prefix of the log will do, as long as it is exactly the log's.
+        let killed = projection_probe::read(&leaf.db_path()).await?;
+        let (projection, covered) = ledger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check_projection(&killed, &logs, false);
         projection_checks += covered;
         cycle_findings.merge(projection);
 
@@ -182,10 +183,12 @@ pub async fn run(suite: LeafSuite) -> Result<Report, HarnessError> {
         );
         cycle_findings.merge(snoop(&api, &tournaments, &viewer_tokens).await);
         cycle_findings.merge(catch_up(&displays, &logs).await);
-        for problem in &mut cycle_findings.inconsistent {
-            problem.insert_str(0, &format!("cycle {cycle}: "));
-        }
-        findings.merge(cycle_findings);
+        // No console runs now, so the log is still `logs`: the restarted leaf must bring
+        // its projection to all of it, every 201 included.
+        let snapshot = std::mem::take(&mut *ledger.lock().unwrap_or_else(|e| e.into_inner()));
+        cycle_findings.merge(projection_catch_up(&leaf, &snapshot, &logs).await?);
+        *ledger.lock().unwrap_or_else(|e| e.into_inner()) = snapshot;
+        findings.merge_labelled(&format!("cycle {cycle}"), cycle_findings);
     }
 
     // An orderly end: the projection must then hold the whole log.
@@ -195,12 +198,11 @@ pub async fn run(suite: LeafSuite) -> Result<Report, HarnessError> {
     }
     leaf.stop().await?;
     let logs = read_logs(&log, &tournaments).await?;
-    let dump = projection_dump(&leaf).await?;
+    let stopped = projection_probe::read(&leaf.db_path()).await?;
     // Every console has handed its clone back: the ledger is ours alone now.
     let ledger = std::mem::take(&mut *ledger.lock().unwrap_or_else(|e| e.into_inner()));
-    findings.merge(ledger.check_log(&logs));
-    let (projection, _) = ledger.check_projection(&dump, &logs, true);
-    findings.merge(projection);
+    let mut last = ledger.check_log(&logs);
+    last.merge(ledger.check_projection(&stopped, &logs, true).0);
     let mut display_events = 0;
     let mut display_connects = 0;
     for display in &displays {
@@ -209,13 +211,14 @@ pub async fn run(suite: LeafSuite) -> Result<Report, HarnessError> {
         display_connects += seen.connects;
         let empty = Vec::new();
         let log = logs.get(&display.tournament).unwrap_or(&empty);
-        findings.merge(EventLedger::check_display(
+        last.merge(EventLedger::check_display(
             display.id,
             display.tournament,
             &seen,
             log,
         ));
     }
+    findings.merge_labelled("after the orderly stop", last);
     nats.stop().await?;
 
     let tally = Tally::new(suite.name, suite.cycles, ledger.acked_count(), &findings);
@@ -261,41 +264,6 @@ async fn read_logs(
     Ok(out)
 }
 
-/// The projection in the data dir of a leaf that is not running.
-async fn projection_dump(leaf: &LeafNode) -> Result<leaf::store::ProjectionDump, HarnessError> {
-    let store = Store::open(&leaf.data_dir().join("leaf.db"))
-        .await
-        .map_err(|e| HarnessError::Setup(format!("opening the killed leaf's leaf.db: {e}")))?;
-    let dump = store
-        .projection_dump()
-        .await
-        .map_err(|e| HarnessError::Setup(format!("reading the projection: {e}")))?;
-    store.close().await;
-    Ok(dump)
-}
-
-/// A viewer token of one tournament must not open another's socket, after any restart.
-async fn snoop(
-    api: &Api,
-    tournaments: &[TournamentId],
-    viewer_tokens: &BTreeMap<TournamentId, String>,
-) -> Findings {
-    let mut findings = Findings::default();
-    for (i, t) in tournaments.iter().enumerate() {
-        let other = tournaments[(i + 1) % tournaments.len()];
-        if other == *t {
-            continue;
-        }
-        let status = api.ws_status(other, &viewer_tokens[t]).await;
-        if status != Some(403) {
-            findings
-                .leaked
-                .insert(format!("viewer of {t} opening {other}: {status:?}"));
-        }
-    }
-    findings
-}
-
 /// Waits until every display shows its tournament's last logged event.
 async fn catch_up(displays: &[Display], logs: &BTreeMap<TournamentId, TournamentLog>) -> Findings {
     let head = |t: &TournamentId| logs.get(t).map_or(0, |l| l.len() as u64);
@@ -317,93 +285,29 @@ async fn catch_up(displays: &[Display], logs: &BTreeMap<TournamentId, Tournament
             return Findings::default();
         }
         if Instant::now() > deadline {
-            return Findings {
-                inconsistent: vec![format!(
-                    "displays did not catch up within {CATCH_UP:?}: {}",
-                    behind.join(", ")
-                )],
-                ..Findings::default()
-            };
+            return Findings::problems(vec![format!(
+                "displays did not catch up within {CATCH_UP:?}: {}",
+                behind.join(", ")
+            )]);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// The few API calls the suite makes outside the consoles.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn post(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        body: Value,
-    ) -> Result<Value, HarnessError> {
-        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+/// Polls the running leaf's leaf.db until its projection holds the whole log, every 201
+/// included, and reports what is still missing if it never does.
+async fn projection_catch_up(
+    leaf: &LeafNode,
+    ledger: &EventLedger,
+    logs: &BTreeMap<TournamentId, TournamentLog>,
+) -> Result<Findings, HarnessError> {
+    let deadline = Instant::now() + PROJECTION_CATCH_UP;
+    loop {
+        let projection: Projection = projection_probe::read(&leaf.db_path()).await?;
+        let (findings, _) = ledger.check_projection(&projection, logs, true);
+        if findings.is_clean() || Instant::now() > deadline {
+            return Ok(findings);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| HarnessError::Setup(format!("POST {path}: {e}")))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(HarnessError::Setup(format!("POST {path}: {status} {body}")))
-        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-
-    async fn login(&self) -> Result<String, HarnessError> {
-        let body = self
-            .post("/api/v1/auth/login", None, json!({"name": TD, "pin": PIN}))
-            .await?;
-        text(&body, "token")
-    }
-
-    async fn create_tournament(
-        &self,
-        token: &str,
-        name: &str,
-    ) -> Result<TournamentId, HarnessError> {
-        let body = self
-            .post("/api/v1/tournaments", Some(token), json!({"name": name}))
-            .await?;
-        text(&body, "id")?
-            .parse()
-            .map_err(|e| HarnessError::Setup(format!("tournament id: {e}")))
-    }
-
-    async fn viewer_token(&self, token: &str, t: TournamentId) -> Result<String, HarnessError> {
-        let path = format!("/api/v1/tournaments/{t}/viewer-links");
-        let body = self.post(&path, Some(token), json!({})).await?;
-        text(&body, "token")
-    }
-
-    /// The HTTP status of a WebSocket upgrade for tournament `t` with `token`.
-    async fn ws_status(&self, t: TournamentId, token: &str) -> Option<u16> {
-        let url = format!(
-            "{}/ws?tournament={t}&token={token}",
-            self.base.replacen("http", "ws", 1)
-        );
-        match tokio_tungstenite::connect_async(url).await {
-            Ok(_) => Some(101),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                Some(response.status().as_u16())
-            }
-            Err(_) => None,
-        }
-    }
-}
-
-fn text(body: &Value, field: &str) -> Result<String, HarnessError> {
-    body[field]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| HarnessError::Setup(format!("no {field} in {body}")))
 }

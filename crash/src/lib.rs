@@ -9,9 +9,9 @@
 //!   throw the rest away, as a power cut does (Jepsen's LazyFS method).
 //! - [`stream_writer`], [`stream_reader`], [`stream_ledger`]: raw JetStream writers and the
 //!   check of what a restarted server holds against what it acknowledged.
-//! - [`leaf_node`], [`console`], [`display`], [`event_ledger`]: the leaf binary under TD
-//!   consoles and table displays, and the check of log, projection and displays against
-//!   every 201.
+//! - [`leaf_node`], [`leaf_api`], [`console`], [`display`], [`projection_probe`],
+//!   [`event_ledger`]: the leaf binary under TD consoles and table displays, and the check of
+//!   log, projection and displays against every 201.
 //! - [`stream_suite`], [`leaf_suite`]: the crash loops themselves.
 //! - [`findings`]: what the checks found, and the one summary line each suite prints.
 //!
@@ -23,9 +23,11 @@ pub mod engine;
 pub mod event_ledger;
 pub mod findings;
 pub mod lazyfs;
+pub mod leaf_api;
 pub mod leaf_node;
 pub mod leaf_suite;
 pub mod nats_node;
+pub mod projection_probe;
 pub mod schedule;
 pub mod stream_ledger;
 pub mod stream_reader;
@@ -43,4 +45,6 @@ pub enum HarnessError {
     Log(String),
     #[error("lazyfs: {0}")]
     Fuse(String),
+    #[error("projection: {0}")]
+    Projection(String),
 }

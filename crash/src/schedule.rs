@@ -17,13 +17,13 @@ pub fn seed() -> u64 {
         })
 }
 
-/// `LEAF_CRASH_CYCLES` (for a longer soak or a quick look), else the suite's default.
-pub fn cycles(default: u32) -> u32 {
+/// The suite's cycle count, or `LEAF_CRASH_CYCLES` for a longer soak. Never fewer than the
+/// suite's own count: the minimums are what the suites promise.
+pub fn cycles(minimum: u32) -> u32 {
     std::env::var("LEAF_CRASH_CYCLES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
+        .map_or(minimum, |n: u32| n.max(minimum))
 }
 
 /// A moment to kill at, uniform in `lo..=hi` milliseconds.

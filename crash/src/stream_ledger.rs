@@ -145,7 +145,8 @@ impl StreamLedger {
         }
 
         for (subject, order) in per_subject {
-            if let Some(pair) = order.windows(2).find(|w| w[1].1 <= w[0].1) {
+            // A repeat (equal numbers) is a duplicate, counted above; here only reordering.
+            if let Some(pair) = order.windows(2).find(|w| w[1].1 < w[0].1) {
                 findings.inconsistent.push(format!(
                     "{subject}: writer {} message {} stored after message {}",
                     pair[1].0, pair[1].1, pair[0].1
@@ -168,6 +169,14 @@ fn sent_key<'a>(sent: &'a HashMap<String, Sent>, id: &str) -> &'a str {
 /// the server's own count must match what a full read returned.
 fn check_stream_state(stream: &StreamContents, findings: &mut Findings) {
     let seqs: Vec<u64> = stream.entries.iter().map(|e| e.stream_seq.0).collect();
+    if let Some(first) = seqs.first()
+        && *first != 1
+    {
+        findings.inconsistent.push(format!(
+            "{}: the first message has sequence {first}",
+            stream.name
+        ));
+    }
     if let Some(at) = seqs.windows(2).position(|w| w[1] != w[0] + 1) {
         findings.inconsistent.push(format!(
             "{}: sequence {} follows {}",
@@ -297,12 +306,13 @@ mod tests {
         ledger.sending(&b, &audit(t(1)));
         ledger.acked(&a.id, StreamName::Audit, Seq(1));
         let findings = ledger.check(&contents(vec![
-            entry(1, &audit(t(1)), &b),
-            entry(3, &audit(t(1)), &a),
+            entry(2, &audit(t(1)), &b),
+            entry(4, &audit(t(1)), &a),
         ]));
         let text = findings.inconsistent.join("\n");
         assert!(text.contains("stored after"), "{text}");
-        assert!(text.contains("sequence 3 follows 1"), "{text}");
+        assert!(text.contains("sequence 4 follows 2"), "{text}");
+        assert!(text.contains("the first message has sequence 2"), "{text}");
         assert!(text.contains("acknowledged at AUDIT seq 1"), "{text}");
     }
 }

@@ -65,3 +65,30 @@ fn only_fsynced_data_survives_a_power_cut_through_the_kernel() {
     assert_eq!(stats.power_cuts, 2);
     assert_eq!(stats.dropped_bytes, b"unsynced;".len() as u64 + 16);
 }
+
+#[test]
+fn an_o_sync_write_is_durable_without_an_fsync() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = LazyFs::mount(&dir.path().join("mnt")).unwrap_or_else(|e| panic!("{e}"));
+    let meta = fs.mountpoint().join("meta.inf");
+    // How nats-server writes a stream's meta.inf under `sync_interval: always`.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_SYNC)
+        .open(&meta)
+        .unwrap();
+    file.write_all(b"{\"name\":\"AUDIT\"}").unwrap();
+    drop(file);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DSYNC)
+        .open(&meta)
+        .unwrap();
+    file.write_all(b"{\"name\":\"STATE\"}").unwrap();
+    drop(file);
+    fs.power_cut();
+    assert_eq!(read(&meta), b"{\"name\":\"STATE\"}");
+}

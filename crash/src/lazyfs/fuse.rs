@@ -179,11 +179,21 @@ impl Filesystem for Fuse {
         offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
-        _flags: OpenFlags,
+        flags: OpenFlags,
         _lock: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.tree().write(ino.0, offset, data) {
+        let mut tree = self.tree();
+        let written = tree.write(ino.0, offset, data).and_then(|n| {
+            // A file opened O_SYNC or O_DSYNC is synced by every write. With direct I/O the
+            // kernel sends no fsync for it; the flag arrives with the write instead. (nats-server
+            // writes a stream's meta.inf this way.)
+            if flags.0 & libc::O_DSYNC != 0 {
+                tree.sync(ino.0)?;
+            }
+            Ok(n)
+        });
+        match written {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(errno(e)),
         }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use fuser::{BackgroundSession, Config, MountOption, SessionACL};
 
+use self::fuse::Fuse;
 pub use self::tree::Stats;
 use self::tree::Tree;
 use crate::HarnessError;
@@ -87,5 +88,3 @@ impl Drop for LazyFs {
         }
     }
 }
-
-use self::fuse::Fuse;
