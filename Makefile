@@ -64,8 +64,10 @@ FIRST ?= 500
 sim-soak:
 	LEAF_SIM_SEEDS=$(SEEDS) LEAF_SIM_FIRST=$(FIRST) $(CARGO) test -p leaf-sim --locked --test sweep -- --nocapture
 
-bench:
-	$(CARGO) bench --workspace --locked
+## bench: criterion benches (hub fan-out, append → last client, durable append) with the real
+## nats-server; reports in target/criterion
+bench: deps
+	$(CARGO) bench --locked -p benches
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,6 @@
+//! Shared set-up for leaf's benchmarks: a real leaf (in this process, with the real
+//! nats-server as its supervised child) and WebSocket watchers that report when each event
+//! reached them.
+
+pub mod bench_leaf;
+pub mod watchers;
