@@ -58,18 +58,9 @@ pub struct Report {
 
 pub async fn run(suite: LeafSuite) -> Result<Report, HarnessError> {
     let begun = Instant::now();
-    let seed = schedule::seed();
-    emit(&format!(
-        "crash-suite {}: seed {seed} (LEAF_CRASH_SEED={seed} replays the schedule), {} cycles",
-        suite.name, suite.cycles
-    ));
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let schedule::Start { seed, mut rng, dir } = schedule::start(suite.name, suite.cycles)?;
     let engine = Engine::connect().await?;
     let binary = leaf_binary()?;
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("crash-{}-", suite.name))
-        .tempdir()
-        .map_err(|e| HarnessError::Setup(format!("temp dir: {e}")))?;
     let store_dir = dir.path().join("store");
     std::fs::create_dir_all(&store_dir).map_err(|e| HarnessError::Setup(e.to_string()))?;
     let mut nats = NatsNode::start(

@@ -4,8 +4,35 @@
 
 use std::time::Duration;
 
+use crate::HarnessError;
+use crate::findings::emit;
+
+/// What every suite starts with: its seed (announced, so a failure can be replayed), the
+/// random numbers drawn from it, and a scratch directory named after the suite.
+pub struct Start {
+    pub seed: u64,
+    pub rng: fastrand::Rng,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn start(name: &str, cycles: u32) -> Result<Start, HarnessError> {
+    let seed = seed();
+    emit(&format!(
+        "crash-suite {name}: seed {seed} (LEAF_CRASH_SEED={seed} replays the schedule), {cycles} cycles"
+    ));
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("crash-{name}-"))
+        .tempdir()
+        .map_err(|e| HarnessError::Setup(format!("temp dir: {e}")))?;
+    Ok(Start {
+        seed,
+        rng: fastrand::Rng::with_seed(seed),
+        dir,
+    })
+}
+
 /// `LEAF_CRASH_SEED`, or a fresh seed from the clock.
-pub fn seed() -> u64 {
+fn seed() -> u64 {
     std::env::var("LEAF_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -20,10 +20,7 @@ const RECOVERY: Duration = Duration::from_secs(10);
 /// server's "stream not found" counts as missing; other errors (JetStream still recovering
 /// its store) are asked again for a while.
 pub async fn streams_present(url: &str) -> Result<Vec<(StreamName, bool)>, HarnessError> {
-    let client = async_nats::connect(url)
-        .await
-        .map_err(|e| HarnessError::Log(format!("connecting to {url}: {e}")))?;
-    let js = jetstream::new(client);
+    let js = plain_client(url).await?;
     let mut out = Vec::new();
     for name in StreamName::ALL {
         let deadline = Instant::now() + RECOVERY;
@@ -57,10 +54,7 @@ pub async fn read_streams(
     url: &str,
     log: &JetStreamLog,
 ) -> Result<Vec<StreamContents>, HarnessError> {
-    let client = async_nats::connect(url)
-        .await
-        .map_err(|e| HarnessError::Log(format!("connecting to {url}: {e}")))?;
-    let js = jetstream::new(client);
+    let js = plain_client(url).await?;
     let mut out = Vec::new();
     for name in StreamName::ALL {
         let mut stream = js
@@ -96,4 +90,12 @@ pub async fn read_streams(
         });
     }
     Ok(out)
+}
+
+/// A JetStream context of a plain client, not leaf's log.
+async fn plain_client(url: &str) -> Result<jetstream::Context, HarnessError> {
+    let client = async_nats::connect(url)
+        .await
+        .map_err(|e| HarnessError::Log(format!("connecting to {url}: {e}")))?;
+    Ok(jetstream::new(client))
 }

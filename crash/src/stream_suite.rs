@@ -68,17 +68,8 @@ impl Report {
 
 pub async fn run(suite: StreamSuite) -> Result<Report, HarnessError> {
     let begun = Instant::now();
-    let seed = schedule::seed();
-    emit(&format!(
-        "crash-suite {}: seed {seed} (LEAF_CRASH_SEED={seed} replays the schedule), {} cycles",
-        suite.name, suite.cycles
-    ));
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let schedule::Start { seed, mut rng, dir } = schedule::start(suite.name, suite.cycles)?;
     let engine = Engine::connect().await?;
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("crash-{}-", suite.name))
-        .tempdir()
-        .map_err(|e| HarnessError::Setup(format!("temp dir: {e}")))?;
     let conf = dir.path().join("conf");
     let lazy = match suite.crash {
         Crash::PowerCut => Some(LazyFs::mount(&dir.path().join("store"))?),
