@@ -14,7 +14,7 @@ export LEAF_NATS_SERVER ?= $(NATS_SERVER)
 # The private Docker engine of the crash suites (ci/docker.sh), never the machine's own.
 CRASH_DOCKER_HOST := $(shell ci/docker.sh host)
 
-.PHONY: all deps build run test test-crash lint frontend sim sim-soak bench clean
+.PHONY: all deps build run test test-crash lint frontend sim sim-soak bench load clean
 
 all: deps frontend build
 
@@ -68,6 +68,14 @@ sim-soak:
 ## nats-server; reports in target/criterion
 bench: deps
 	$(CARGO) bench --locked -p benches
+
+## load: one workload against a fresh leaf and against nats-server's own WebSocket fan-out,
+## side by side in one Markdown table: make load SCENARIO=venue|big-room|idle
+SCENARIO ?= venue
+load: deps
+	$(CARGO) build --release --locked -p leaf -p benches --bin leaf --bin leaf-load
+	@ulimit -n "$$(ulimit -Hn)" 2>/dev/null; \
+		target/release/leaf-load --scenario "$(SCENARIO)" --leaf-bin target/release/leaf
 
 clean:
 	$(CARGO) clean

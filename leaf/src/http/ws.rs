@@ -31,6 +31,8 @@ use crate::hub::{HubError, Scope, Session};
 
 /// Events read from the log per request while replaying.
 const REPLAY_PAGE: usize = 1000;
+/// Initial read buffer per socket; it grows for a larger frame, up to the message limit.
+const READ_BUFFER: usize = 4 * 1024;
 /// The longest replay a client gets; further behind, it gets the snapshot instead. A replay is
 /// held in memory until sent, so this bounds what one connection can make leaf hold.
 pub const MAX_REPLAY: u64 = 1000;
@@ -91,12 +93,16 @@ async fn upgrade(
         catch_up(feed, &mut session, t, head, &snapshot, since).await?;
     }
     let limit = state.hub.config().max_message_size;
-    Ok(ws.max_message_size(limit).max_frame_size(limit).on_upgrade(
-        move |socket: WebSocket| async move {
+    // A display sends almost nothing (pongs, pings), so the default 128 KiB read buffer per
+    // socket would be most of a connection's memory: 10,000 displays, over a gigabyte.
+    Ok(ws
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
             client::run(session, sink, read_errors(stream)).await;
-        },
-    ))
+        }))
 }
 
 /// What the caller may watch, from the `tournament` parameter and the token.

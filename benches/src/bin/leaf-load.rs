@@ -1,0 +1,90 @@
+//! `leaf-load --scenario <venue|big-room|idle>`: runs one workload against a fresh leaf and
+//! against nats-server's own WebSocket fan-out, and prints one Markdown table.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use benches::load::Scenario;
+use benches::load::figures::table;
+use benches::load::leaf_side::{LeafSide, nats_server_path};
+use benches::load::nats_side::NatsSide;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut scenario_name = None;
+    let mut leaf_bin = PathBuf::from("target/release/leaf");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--scenario" => scenario_name = args.next(),
+            "--leaf-bin" => {
+                leaf_bin = PathBuf::from(args.next().context("--leaf-bin needs a path")?)
+            }
+            "-h" | "--help" => {
+                println!(
+                    "usage: leaf-load --scenario <{}> [--leaf-bin PATH]",
+                    names()
+                );
+                return Ok(());
+            }
+            other => bail!("unknown argument {other:?}; try --help"),
+        }
+    }
+    let name = scenario_name.context("--scenario is required")?;
+    let Some(scenario) = Scenario::named(&name) else {
+        bail!("no scenario {name:?}; one of {}", names());
+    };
+    if !leaf_bin.is_file() {
+        bail!(
+            "no leaf binary at {}: build it with `cargo build --release -p leaf`",
+            leaf_bin.display()
+        );
+    }
+    raise_open_files(scenario.clients as u64 + 1024)?;
+    let nats_server = nats_server_path()?;
+    eprintln!(
+        "leaf-load {}: {} clients over {} tournaments, {} appends/s for {:?}",
+        scenario.name, scenario.clients, scenario.tournaments, scenario.rate, scenario.duration
+    );
+
+    let leaf = LeafSide::start(&leaf_bin, &nats_server).await?;
+    let leaf_figures = leaf.run(&scenario).await.context("leaf run")?;
+    drop(leaf);
+    let nats = NatsSide::start(&nats_server).await?;
+    let nats_figures = nats.run(&scenario).await.context("nats-server run")?;
+    drop(nats);
+    println!("{}", table(scenario.name, &[leaf_figures, nats_figures]));
+    Ok(())
+}
+
+fn names() -> String {
+    Scenario::ALL.map(|s| s.name).join("|")
+}
+
+/// Every client is a socket here and another in the server under test: lift this process's
+/// soft limit to what the scenario needs; the servers it starts inherit it.
+fn raise_open_files(want: u64) -> anyhow::Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            bail!("getrlimit failed");
+        }
+        if limit.rlim_cur < want {
+            limit.rlim_cur = want.min(limit.rlim_max);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                bail!("setrlimit failed");
+            }
+        }
+    }
+    if limit.rlim_cur < want {
+        bail!(
+            "the open-files limit is {} and this scenario needs {want}: raise it (ulimit -n)",
+            limit.rlim_cur
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! `leaf-load`: one workload against leaf and against nats-server's own WebSocket fan-out,
+//! measured side by side.
+//!
+//! Both systems get the same clients (K WebSocket connections over T tournaments) and the
+//! same writer (durable appends at a fixed rate). Latency is from the moment an append is
+//! sent to the moment each client holds the event, recorded in an HDR histogram.
+
+pub mod figures;
+pub mod leaf_side;
+pub mod nats_side;
+pub mod scenario;
+pub mod sent;
+
+pub use figures::Figures;
+pub use scenario::Scenario;
