@@ -130,11 +130,18 @@ stop_engine() {
   say "stopping dockerd $pid"
   kill -TERM "$pid"
   for _ in $(seq 1 300); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  say "dockerd $pid did not stop in 30 s; killing it"
-  kill -KILL "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then
+    say "dockerd $pid did not stop in 30 s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  # dockerd leaves its default network namespace bind-mounted under the exec root, which
+  # would make the checkout impossible to delete.
+  if grep -q " $DIR/exec/netns/default " /proc/mounts; then
+    umount "$DIR/exec/netns/default" 2>/dev/null || true
+  fi
 }
 
 case "${1:-}" in
