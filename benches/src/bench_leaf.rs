@@ -112,19 +112,8 @@ impl BenchLeaf {
     }
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .post(format!("http://{}{path}", self.addr))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("POST {path}: {status} {body}");
-        }
-        Ok(body)
+        let url = format!("http://{}{path}", self.addr);
+        crate::api::post(&self.http, &url, &self.token, &body).await
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! nats-server as its supervised child) and WebSocket watchers that report when each event
 //! reached them; and `leaf-load`, the venue load tool ([`load`]).
 
+pub mod api;
 pub mod bench_leaf;
 pub mod load;
 pub mod watchers;

@@ -25,12 +25,17 @@ impl Figures {
             system,
             clients,
             connect_all: Duration::ZERO,
-            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            latency: Self::histogram(),
             deliveries: 0,
             elapsed: Duration::ZERO,
             drops: 0,
             rss_per_client: None,
         }
+    }
+
+    /// Microseconds, from 1 µs to a minute, three significant digits.
+    pub fn histogram() -> Histogram<u64> {
+        Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant, valid bounds")
     }
 
     fn columns(&self) -> Vec<Option<f64>> {

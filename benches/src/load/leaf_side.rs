@@ -4,27 +4,24 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
-use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
-use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::figures::{Figures, rss_bytes};
-use super::scenario::{Kind, Scenario};
-use super::sent::SentTimes;
+use super::figures::Figures;
+use super::scenario::Scenario;
+use super::workload::{self, Client};
+use crate::api;
 
 const TD: &str = "load-td";
 const PIN: &str = "load-pin-0";
-/// Connects in flight at once: enough to be quick, few enough not to overflow accept queues.
-const CONNECTS_IN_FLIGHT: usize = 128;
 
 pub struct LeafSide {
     child: Child,
@@ -114,23 +111,16 @@ impl LeafSide {
     }
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("POST {path}: {status} {body}");
-        }
-        Ok(body)
+        api::post(
+            &self.http,
+            &format!("{}{path}", self.base),
+            &self.token,
+            &body,
+        )
+        .await
     }
 
     pub async fn run(&self, scenario: &Scenario) -> anyhow::Result<Figures> {
-        let mut figures = Figures::new("leaf", scenario.clients);
         let mut tournaments = Vec::new();
         for i in 0..scenario.tournaments {
             let t = self
@@ -147,113 +137,48 @@ impl LeafSide {
             tournaments.push((id, token));
         }
         let pid = self.pid().context("leaf has no pid")?;
-        let rss_before = rss_bytes(pid);
-
-        let sent = Arc::new(SentTimes::new(scenario.appends() + 1));
-        let drops = Arc::new(AtomicU64::new(0));
-        let (stop, stopped) = watch::channel(false);
-        let gate = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
         let ws_base = self.base.replacen("http", "ws", 1);
-        let begun = Instant::now();
-        let mut connecting = Vec::new();
-        for i in 0..scenario.clients {
+        let connect = |i: usize| {
             let (id, token) = &tournaments[i % tournaments.len()];
             let url = format!("{ws_base}/ws?tournament={id}&token={token}");
-            let gate = gate.clone();
-            connecting.push(tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await;
+            async move {
                 let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
                 // `connected` and the snapshot: the client is live after them.
                 for _ in 0..2 {
                     socket.next().await;
                 }
-                anyhow::Ok(socket)
-            }));
-        }
-        let mut sockets = Vec::new();
-        for task in connecting {
-            sockets.push(task.await??);
-        }
-        figures.connect_all = begun.elapsed();
-        if let (Some(before), Some(after)) = (rss_before, rss_bytes(pid)) {
-            figures.rss_per_client = Some(after.saturating_sub(before) / scenario.clients as u64);
-        }
-
-        let readers: Vec<_> = sockets
-            .into_iter()
-            .map(|mut socket| {
-                let sent = sent.clone();
-                let drops = drops.clone();
-                let mut stopped = stopped.clone();
-                tokio::spawn(async move {
-                    let mut hist =
-                        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-                    loop {
-                        let frame = tokio::select! {
-                            _ = stopped.changed() => break,
-                            frame = socket.next() => frame,
-                        };
-                        match frame {
-                            Some(Ok(Message::Text(text))) => {
-                                let Ok(message) = serde_json::from_str::<Value>(&text) else {
-                                    continue;
-                                };
-                                if message["type"] == "event"
-                                    && let Some(n) = message["event"]["data"]["n"].as_u64()
-                                    && let Some(age) = sent.age_micros(n as usize)
-                                {
-                                    let _ = hist.record(age.max(1));
-                                }
-                            }
-                            Some(Ok(_)) => {}
-                            _ => {
-                                drops.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
-                        }
-                    }
-                    hist
-                })
-            })
-            .collect();
-
-        let run_begun = Instant::now();
-        if scenario.kind == Kind::Live {
-            let mut tick = tokio::time::interval(Duration::from_secs(1) / scenario.rate.max(1));
-            let mut appends = Vec::new();
-            for n in 1..=scenario.appends() {
-                tick.tick().await;
-                let (id, _) = &tournaments[n % tournaments.len()];
-                let path = format!("/api/v1/tournaments/{id}/events");
-                let sent = sent.clone();
-                let request = self
-                    .http
-                    .post(format!("{}{path}", self.base))
-                    .bearer_auth(&self.token)
-                    .json(&json!({"type": "level_up", "data": {"n": n}}));
-                sent.mark(n);
-                appends.push(tokio::spawn(request.send()));
+                anyhow::Ok(Display(socket))
             }
-            for append in appends {
-                let response = append.await??;
-                if response.status() != 201 {
-                    bail!("an append was answered {}", response.status());
-                }
+        };
+        let append = |n: usize| {
+            let (id, _) = &tournaments[n % tournaments.len()];
+            let url = format!("{}/api/v1/tournaments/{id}/events", self.base);
+            let (http, token) = (self.http.clone(), self.token.clone());
+            async move {
+                let body = json!({"type": "level_up", "data": {"n": n}});
+                api::post(&http, &url, &token, &body).await.map(drop)
             }
-            // The last events are on their way to the last clients.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        } else {
-            tokio::time::sleep(scenario.duration).await;
+        };
+        workload::run("leaf", scenario, pid, connect, append).await
+    }
+}
+
+/// A display: leaf's events carry the append number in their data.
+struct Display(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Client for Display {
+    async fn receive(&mut self) -> Option<Vec<usize>> {
+        match self.0.next().await? {
+            Ok(Message::Text(text)) => {
+                let message: Value = serde_json::from_str(&text).unwrap_or_default();
+                let n = (message["type"] == "event")
+                    .then(|| message["event"]["data"]["n"].as_u64())
+                    .flatten();
+                Some(n.map(|n| n as usize).into_iter().collect())
+            }
+            Ok(_) => Some(Vec::new()),
+            Err(_) => None,
         }
-        figures.elapsed = run_begun.elapsed();
-        let _ = stop.send(true);
-        for reader in readers {
-            let hist = reader.await?;
-            figures.deliveries += hist.len();
-            figures.latency.add(&hist)?;
-        }
-        figures.drops = drops.load(Ordering::Relaxed);
-        Ok(figures)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod leaf_side;
 pub mod nats_side;
 pub mod scenario;
 pub mod sent;
+pub mod workload;
 
 pub use figures::Figures;
 pub use scenario::Scenario;

@@ -5,24 +5,20 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
 use serde_json::Value;
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
-use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::figures::{Figures, rss_bytes};
+use super::figures::Figures;
 use super::leaf_side::free_port;
-use super::scenario::{Kind, Scenario};
-use super::sent::SentTimes;
-
-const CONNECTS_IN_FLIGHT: usize = 128;
+use super::scenario::Scenario;
+use super::workload::{self, Client};
 
 pub struct NatsSide {
     child: Child,
@@ -69,7 +65,6 @@ impl NatsSide {
     }
 
     pub async fn run(&self, scenario: &Scenario) -> anyhow::Result<Figures> {
-        let mut figures = Figures::new("nats-server", scenario.clients);
         let client = async_nats::connect(format!("nats://127.0.0.1:{}", self.client_port)).await?;
         let js = async_nats::jetstream::new(client);
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
@@ -83,20 +78,11 @@ impl NatsSide {
             .map(|i| format!("t{i:04}"))
             .collect();
         let pid = self.child.id().context("nats-server has no pid")?;
-        let rss_before = rss_bytes(pid);
-
-        let sent = Arc::new(SentTimes::new(scenario.appends() + 1));
-        let drops = Arc::new(AtomicU64::new(0));
-        let (stop, stopped) = watch::channel(false);
-        let gate = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
-        let begun = Instant::now();
-        let mut connecting = Vec::new();
-        for i in 0..scenario.clients {
+        let ws_url = format!("ws://127.0.0.1:{}", self.ws_port);
+        let connect = |i: usize| {
             let subject = format!("tournament.{}.>", tournaments[i % tournaments.len()]);
-            let url = format!("ws://127.0.0.1:{}", self.ws_port);
-            let gate = gate.clone();
-            connecting.push(tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await;
+            let url = ws_url.clone();
+            async move {
                 let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
                 let hello = format!(
                     "CONNECT {{\"verbose\":false,\"pedantic\":false,\"protocol\":1}}\r\nSUB {subject} 1\r\nPING\r\n"
@@ -110,96 +96,57 @@ impl NatsSide {
                         _ => bail!("the NATS WebSocket closed during the handshake"),
                     }
                 }
-                anyhow::Ok(socket)
-            }));
-        }
-        let mut sockets = Vec::new();
-        for task in connecting {
-            sockets.push(task.await??);
-        }
-        figures.connect_all = begun.elapsed();
-        if let (Some(before), Some(after)) = (rss_before, rss_bytes(pid)) {
-            figures.rss_per_client = Some(after.saturating_sub(before) / scenario.clients as u64);
-        }
-
-        let readers: Vec<_> = sockets
-            .into_iter()
-            .map(|mut socket| {
-                let sent = sent.clone();
-                let drops = drops.clone();
-                let mut stopped = stopped.clone();
-                tokio::spawn(async move {
-                    let mut hist =
-                        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-                    let mut buffer: Vec<u8> = Vec::new();
-                    loop {
-                        let frame = tokio::select! {
-                            _ = stopped.changed() => break,
-                            frame = socket.next() => frame,
-                        };
-                        match frame {
-                            Some(Ok(Message::Binary(data))) => buffer.extend_from_slice(&data),
-                            Some(Ok(Message::Text(text))) => {
-                                buffer.extend_from_slice(text.as_bytes())
-                            }
-                            Some(Ok(_)) => continue,
-                            _ => {
-                                drops.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
-                        }
-                        let (payloads, pings) = drain_messages(&mut buffer);
-                        for _ in 0..pings {
-                            let _ = socket.send(Message::binary(b"PONG\r\n".to_vec())).await;
-                        }
-                        for payload in payloads {
-                            if let Ok(message) = serde_json::from_slice::<Value>(&payload)
-                                && let Some(n) = message["n"].as_u64()
-                                && let Some(age) = sent.age_micros(n as usize)
-                            {
-                                let _ = hist.record(age.max(1));
-                            }
-                        }
-                    }
-                    hist
+                anyhow::Ok(Subscriber {
+                    socket,
+                    buffer: Vec::new(),
                 })
-            })
-            .collect();
+            }
+        };
+        let append = |n: usize| {
+            let subject = format!(
+                "tournament.{}.state.level_up",
+                tournaments[n % tournaments.len()]
+            );
+            let js = js.clone();
+            async move {
+                js.publish(subject, format!("{{\"n\":{n}}}").into())
+                    .await?
+                    .await?;
+                anyhow::Ok(())
+            }
+        };
+        workload::run("nats-server", scenario, pid, connect, append).await
+    }
+}
 
-        let run_begun = Instant::now();
-        if scenario.kind == Kind::Live {
-            let mut tick = tokio::time::interval(Duration::from_secs(1) / scenario.rate.max(1));
-            let mut appends = Vec::new();
-            for n in 1..=scenario.appends() {
-                tick.tick().await;
-                let subject = format!(
-                    "tournament.{}.state.level_up",
-                    tournaments[n % tournaments.len()]
-                );
-                let payload = format!("{{\"n\":{n}}}");
-                let js = js.clone();
-                sent.mark(n);
-                appends.push(tokio::spawn(async move {
-                    js.publish(subject, payload.into()).await?.await?;
-                    anyhow::Ok(())
-                }));
-            }
-            for append in appends {
-                append.await??;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        } else {
-            tokio::time::sleep(scenario.duration).await;
+/// A NATS client over WebSocket: MSG payloads carry the append number.
+struct Subscriber {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    buffer: Vec<u8>,
+}
+
+impl Client for Subscriber {
+    async fn receive(&mut self) -> Option<Vec<usize>> {
+        match self.socket.next().await? {
+            Ok(Message::Binary(data)) => self.buffer.extend_from_slice(&data),
+            Ok(Message::Text(text)) => self.buffer.extend_from_slice(text.as_bytes()),
+            Ok(_) => return Some(Vec::new()),
+            Err(_) => return None,
         }
-        figures.elapsed = run_begun.elapsed();
-        let _ = stop.send(true);
-        for reader in readers {
-            let hist = reader.await?;
-            figures.deliveries += hist.len();
-            figures.latency.add(&hist)?;
+        let (payloads, pings) = drain_messages(&mut self.buffer);
+        for _ in 0..pings {
+            let _ = self
+                .socket
+                .send(Message::binary(b"PONG\r\n".to_vec()))
+                .await;
         }
-        figures.drops = drops.load(Ordering::Relaxed);
-        Ok(figures)
+        Some(
+            payloads
+                .iter()
+                .filter_map(|p| serde_json::from_slice::<Value>(p).ok()?["n"].as_u64())
+                .map(|n| n as usize)
+                .collect(),
+        )
     }
 }
 
