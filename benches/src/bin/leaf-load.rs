@@ -1,4 +1,4 @@
-//! `leaf-load --scenario <venue|big-room|idle>`: runs one workload against a fresh leaf and
+//! `leaf-load --scenario <venue|big-room|idle|storm>`: runs one workload against a fresh leaf and
 //! against nats-server's own WebSocket fan-out, and prints one Markdown table.
 
 use std::path::PathBuf;
@@ -7,7 +7,8 @@ use anyhow::{Context, bail};
 use benches::load::Scenario;
 use benches::load::figures::table;
 use benches::load::leaf_side::{LeafSide, nats_server_path};
-use benches::load::nats_side::NatsSide;
+use benches::load::nats_side::{NatsSide, Reading};
+use benches::load::scenario::Kind;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -50,11 +51,28 @@ async fn main() -> anyhow::Result<()> {
     let leaf = LeafSide::start(&leaf_bin, &nats_server).await?;
     let leaf_figures = leaf.run(&scenario).await.context("leaf run")?;
     drop(leaf);
-    let nats = NatsSide::start(&nats_server).await?;
-    let nats_figures = nats.run(&scenario).await.context("nats-server run")?;
-    drop(nats);
-    println!("{}", table(scenario.name, &[leaf_figures, nats_figures]));
+    let mut rows = vec![leaf_figures];
+    for &reading in readings(scenario.kind) {
+        // A fresh server each time, so one run's consumers and store do not weigh on the next.
+        let nats = NatsSide::start(&nats_server).await?;
+        let figures = nats
+            .run(&scenario, reading)
+            .await
+            .with_context(|| format!("{} run", reading.system()))?;
+        rows.push(figures);
+    }
+    println!("{}", table(scenario.name, &rows));
     Ok(())
+}
+
+/// The NATS clients to compare with: a core subscription is nats-server's fastest fan-out,
+/// JetStream consumers its durable one (and the only one that can resume, for the storm).
+fn readings(kind: Kind) -> &'static [Reading] {
+    match kind {
+        Kind::Live => &[Reading::Subscription, Reading::Consumer],
+        Kind::Idle => &[Reading::Subscription],
+        Kind::Storm => &[Reading::Consumer],
+    }
 }
 
 fn names() -> String {

@@ -15,8 +15,14 @@ pub struct Figures {
     pub elapsed: Duration,
     /// Connections the server closed (slow client, resync) or that failed.
     pub drops: u64,
+    /// Appends that got no acknowledgement (error or timeout); their events may still arrive.
+    pub failed_appends: u64,
     /// The server's resident memory growth per connected client, bytes.
     pub rss_per_client: Option<u64>,
+    /// A storm's clients: reconnect start → every missed append held, microseconds.
+    pub catch_up: Option<Histogram<u64>>,
+    /// A storm: reconnect start → the last client caught up.
+    pub caught_up_all: Option<Duration>,
 }
 
 impl Figures {
@@ -29,7 +35,10 @@ impl Figures {
             deliveries: 0,
             elapsed: Duration::ZERO,
             drops: 0,
+            failed_appends: 0,
             rss_per_client: None,
+            catch_up: None,
+            caught_up_all: None,
         }
     }
 
@@ -38,44 +47,81 @@ impl Figures {
         Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant, valid bounds")
     }
 
-    fn columns(&self) -> Vec<Option<f64>> {
+    /// The table's cells, each under its header; the storm's three only when there was one.
+    fn columns(&self) -> Vec<(&'static str, Option<f64>)> {
         let ms = |micros: u64| micros as f64 / 1000.0;
         let has = !self.latency.is_empty();
-        vec![
-            Some(self.connect_all.as_secs_f64() * 1000.0),
-            has.then(|| ms(self.latency.value_at_quantile(0.5))),
-            has.then(|| ms(self.latency.value_at_quantile(0.99))),
-            has.then(|| ms(self.latency.value_at_quantile(0.999))),
-            has.then(|| ms(self.latency.max())),
-            (self.elapsed > Duration::ZERO)
-                .then(|| self.deliveries as f64 / self.elapsed.as_secs_f64()),
-            Some(self.drops as f64),
-            self.rss_per_client.map(|b| b as f64 / 1024.0),
-        ]
+        let mut columns = vec![
+            (
+                "connect all (ms)",
+                Some(self.connect_all.as_secs_f64() * 1000.0),
+            ),
+            (
+                "p50 (ms)",
+                has.then(|| ms(self.latency.value_at_quantile(0.5))),
+            ),
+            (
+                "p99 (ms)",
+                has.then(|| ms(self.latency.value_at_quantile(0.99))),
+            ),
+            (
+                "p99.9 (ms)",
+                has.then(|| ms(self.latency.value_at_quantile(0.999))),
+            ),
+            ("max (ms)", has.then(|| ms(self.latency.max()))),
+            (
+                "deliveries/s",
+                (self.elapsed > Duration::ZERO)
+                    .then(|| self.deliveries as f64 / self.elapsed.as_secs_f64()),
+            ),
+            ("drops", Some(self.drops as f64)),
+            ("failed appends", Some(self.failed_appends as f64)),
+            (
+                "RSS/client (KB)",
+                self.rss_per_client.map(|b| b as f64 / 1024.0),
+            ),
+        ];
+        if let Some(catch_up) = &self.catch_up {
+            let has = !catch_up.is_empty();
+            columns.extend([
+                (
+                    "catch-up p50 (ms)",
+                    has.then(|| ms(catch_up.value_at_quantile(0.5))),
+                ),
+                (
+                    "catch-up p99 (ms)",
+                    has.then(|| ms(catch_up.value_at_quantile(0.99))),
+                ),
+                (
+                    "all caught up (ms)",
+                    self.caught_up_all.map(|d| d.as_secs_f64() * 1000.0),
+                ),
+            ]);
+        }
+        columns
     }
 }
 
-const HEADER: [&str; 8] = [
-    "connect all (ms)",
-    "p50 (ms)",
-    "p99 (ms)",
-    "p99.9 (ms)",
-    "max (ms)",
-    "deliveries/s",
-    "drops",
-    "RSS/client (KB)",
-];
-
-/// `| system | … |` rows for each system, then `| leaf/nats | … |` with the ratios.
+/// `| system | … |` rows for each system, then `| leaf/<other> | … |` with the first row's
+/// figures over each other row's.
 pub fn table(scenario: &str, rows: &[Figures]) -> String {
+    let Some(widest) = rows.iter().max_by_key(|row| row.columns().len()) else {
+        return format!("scenario {scenario}: no figures\n");
+    };
+    let headers: Vec<&str> = widest.columns().into_iter().map(|(h, _)| h).collect();
     let mut out = format!(
         "scenario {scenario}\n\n| system | clients | {} |\n",
-        HEADER.join(" | ")
+        headers.join(" | ")
     );
-    out.push_str(&format!("|---|---|{}\n", "---|".repeat(HEADER.len())));
+    out.push_str(&format!("|---|---|{}\n", "---|".repeat(headers.len())));
+    let values = |row: &Figures| -> Vec<Option<f64>> {
+        let mut values: Vec<Option<f64>> = row.columns().into_iter().map(|(_, v)| v).collect();
+        values.resize(headers.len(), None);
+        values
+    };
     let cell = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
     for row in rows {
-        let cells: Vec<String> = row.columns().into_iter().map(cell).collect();
+        let cells: Vec<String> = values(row).into_iter().map(cell).collect();
         out.push_str(&format!(
             "| {} | {} | {} |\n",
             row.system,
@@ -83,17 +129,23 @@ pub fn table(scenario: &str, rows: &[Figures]) -> String {
             cells.join(" | ")
         ));
     }
-    if let [leaf, nats] = rows {
-        let ratios: Vec<String> = leaf
-            .columns()
-            .into_iter()
-            .zip(nats.columns())
-            .map(|(a, b)| match (a, b) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-                _ => "–".to_owned(),
-            })
-            .collect();
-        out.push_str(&format!("| leaf/nats | – | {} |\n", ratios.join(" | ")));
+    if let [leaf, others @ ..] = rows {
+        for other in others {
+            let ratios: Vec<String> = values(leaf)
+                .into_iter()
+                .zip(values(other))
+                .map(|(a, b)| match (a, b) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                    _ => "–".to_owned(),
+                })
+                .collect();
+            let name = other.system.replacen("nats-server", "nats", 1);
+            out.push_str(&format!(
+                "| {}/{name} | – | {} |\n",
+                leaf.system,
+                ratios.join(" | ")
+            ));
+        }
     }
     out
 }

@@ -138,16 +138,22 @@ impl LeafSide {
         }
         let pid = self.pid().context("leaf has no pid")?;
         let ws_base = self.base.replacen("http", "ws", 1);
-        let connect = |i: usize| {
+        let connect = |i: usize, since: Option<u64>| {
             let (id, token) = &tournaments[i % tournaments.len()];
-            let url = format!("{ws_base}/ws?tournament={id}&token={token}");
+            let mut url = format!("{ws_base}/ws?tournament={id}&token={token}");
+            if let Some(since) = since {
+                url.push_str(&format!("&since={since}"));
+            }
             async move {
-                let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
-                // `connected` and the snapshot: the client is live after them.
-                for _ in 0..2 {
-                    socket.next().await;
+                let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+                let mut display = Display { socket, seq: since };
+                // `connected`, then (unless resuming) the snapshot: the client is live after
+                // them. A resuming client's replayed events are the storm's to count.
+                let greetings = if since.is_some() { 1 } else { 2 };
+                for _ in 0..greetings {
+                    display.receive().await.context("leaf closed the socket")?;
                 }
-                anyhow::Ok(Display(socket))
+                anyhow::Ok(display)
             }
         };
         let append = |n: usize| {
@@ -164,21 +170,52 @@ impl LeafSide {
 }
 
 /// A display: leaf's events carry the append number in their data.
-struct Display(WebSocketStream<MaybeTlsStream<TcpStream>>);
+struct Display {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The last seq seen (a snapshot's or an event's): where this display resumes.
+    seq: Option<u64>,
+}
+
+/// The fields of leaf's messages the tool needs; serde skips the rest without building them,
+/// so the tool's own parsing costs about what it costs on the NATS side.
+#[derive(serde::Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    seq: Option<u64>,
+    event: Option<EventBody>,
+}
+
+#[derive(serde::Deserialize)]
+struct EventBody {
+    data: AppendData,
+}
+
+#[derive(serde::Deserialize)]
+struct AppendData {
+    n: Option<usize>,
+}
 
 impl Client for Display {
     async fn receive(&mut self) -> Option<Vec<usize>> {
-        match self.0.next().await? {
+        match self.socket.next().await? {
             Ok(Message::Text(text)) => {
-                let message: Value = serde_json::from_str(&text).unwrap_or_default();
-                let n = (message["type"] == "event")
-                    .then(|| message["event"]["data"]["n"].as_u64())
-                    .flatten();
-                Some(n.map(|n| n as usize).into_iter().collect())
+                let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
+                    return Some(Vec::new());
+                };
+                if let Some(seq) = frame.seq {
+                    self.seq = Some(seq);
+                }
+                let n = frame.event.filter(|_| frame.kind == "event");
+                Some(n.and_then(|e| e.data.n).into_iter().collect())
             }
             Ok(_) => Some(Vec::new()),
             Err(_) => None,
         }
+    }
+
+    fn position(&self) -> Option<u64> {
+        self.seq
     }
 }
 

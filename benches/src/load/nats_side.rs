@@ -5,11 +5,11 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
@@ -64,7 +64,8 @@ impl NatsSide {
         })
     }
 
-    pub async fn run(&self, scenario: &Scenario) -> anyhow::Result<Figures> {
+    /// One run of `scenario`, its clients reading the way `reading` says.
+    pub async fn run(&self, scenario: &Scenario, reading: Reading) -> anyhow::Result<Figures> {
         let client = async_nats::connect(format!("nats://127.0.0.1:{}", self.client_port)).await?;
         let js = async_nats::jetstream::new(client);
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
@@ -79,27 +80,24 @@ impl NatsSide {
             .collect();
         let pid = self.child.id().context("nats-server has no pid")?;
         let ws_url = format!("ws://127.0.0.1:{}", self.ws_port);
-        let connect = |i: usize| {
-            let subject = format!("tournament.{}.>", tournaments[i % tournaments.len()]);
+        let resumable = reading == Reading::Consumer;
+        let connect = |i: usize, since: Option<u64>| {
+            let filter = format!("tournament.{}.>", tournaments[i % tournaments.len()]);
             let url = ws_url.clone();
+            let id = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
             async move {
-                let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
-                let hello = format!(
-                    "CONNECT {{\"verbose\":false,\"pedantic\":false,\"protocol\":1}}\r\nSUB {subject} 1\r\nPING\r\n"
-                );
-                socket.send(Message::binary(hello.into_bytes())).await?;
-                // Subscribed once the server answers the PING.
-                let mut buffer = Vec::new();
-                while !String::from_utf8_lossy(&buffer).contains("PONG\r\n") {
-                    match socket.next().await {
-                        Some(Ok(frame)) => buffer.extend_from_slice(&frame.into_data()),
-                        _ => bail!("the NATS WebSocket closed during the handshake"),
-                    }
-                }
-                anyhow::Ok(Subscriber {
+                let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+                let mut subscriber = Subscriber {
                     socket,
                     buffer: Vec::new(),
-                })
+                    stream_seq: since,
+                };
+                if resumable {
+                    subscriber.consume(id, &filter, since).await?;
+                } else {
+                    subscriber.subscribe(&filter).await?;
+                }
+                anyhow::Ok(subscriber)
             }
         };
         let append = |n: usize| {
@@ -115,60 +113,226 @@ impl NatsSide {
                 anyhow::Ok(())
             }
         };
-        workload::run("nats-server", scenario, pid, connect, append).await
+        workload::run(reading.system(), scenario, pid, connect, append).await
     }
 }
+
+/// How a NATS client gets a tournament's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// A core subscription: the fastest fan-out nats-server has. It hands each message to
+    /// subscribers as it arrives, before JetStream has stored (let alone synced) it.
+    Subscription,
+    /// A JetStream push consumer per client: messages only once stored, as leaf's displays
+    /// get them, and resumable from a stream seq.
+    Consumer,
+}
+
+impl Reading {
+    pub fn system(self) -> &'static str {
+        match self {
+            Reading::Subscription => "nats-server",
+            Reading::Consumer => "nats-server JetStream",
+        }
+    }
+}
+
+/// Distinct inboxes for the JetStream consumers of every connection.
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(0);
 
 /// A NATS client over WebSocket: MSG payloads carry the append number.
 struct Subscriber {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     buffer: Vec<u8>,
+    /// The last JetStream stream seq delivered, for a client that reads through a consumer.
+    stream_seq: Option<u64>,
 }
+
+impl Subscriber {
+    /// A plain subscription: nats-server's fastest fan-out, with nothing to resume from.
+    async fn subscribe(&mut self, filter: &str) -> anyhow::Result<()> {
+        let hello = format!("{CONNECT}SUB {filter} 1\r\nPING\r\n");
+        self.socket
+            .send(Message::binary(hello.into_bytes()))
+            .await?;
+        // Subscribed once the server answers the PING.
+        while !String::from_utf8_lossy(&self.buffer).contains("PONG\r\n") {
+            self.read_frame().await?;
+        }
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// What a NATS browser client does to resume: an ephemeral push consumer on STATE for the
+    /// tournament, from the stream seq after `since` (or only new messages).
+    async fn consume(&mut self, id: u64, filter: &str, since: Option<u64>) -> anyhow::Result<()> {
+        let deliver = format!("deliver.{id}");
+        let reply = format!("reply.{id}");
+        let start = match since {
+            Some(seq) => format!(
+                r#""deliver_policy":"by_start_sequence","opt_start_seq":{}"#,
+                seq + 1
+            ),
+            None => r#""deliver_policy":"new""#.to_owned(),
+        };
+        let request = format!(
+            r#"{{"stream_name":"STATE","config":{{"deliver_subject":"{deliver}","filter_subject":"{filter}",{start},"ack_policy":"none","replay_policy":"instant"}}}}"#
+        );
+        let hello = format!(
+            "{CONNECT}SUB {deliver} 1\r\nSUB {reply} 2\r\nPUB $JS.API.CONSUMER.CREATE.STATE {reply} {}\r\n{request}\r\n",
+            request.len()
+        );
+        self.socket
+            .send(Message::binary(hello.into_bytes()))
+            .await?;
+        // Consuming once the API answers; deliveries may already be in the same frames.
+        loop {
+            self.read_frame().await?;
+            let messages = self.drain();
+            let Some(answer) = messages.iter().find(|m| m.subject == reply) else {
+                self.buffer
+                    .splice(0..0, messages.iter().flat_map(Msg::encode));
+                continue;
+            };
+            if answer.payload.windows(7).any(|w| w == b"\"error\"") {
+                bail!(
+                    "creating a consumer: {}",
+                    String::from_utf8_lossy(&answer.payload)
+                );
+            }
+            let early: Vec<u8> = messages
+                .iter()
+                .filter(|m| m.subject != reply)
+                .flat_map(Msg::encode)
+                .collect();
+            self.buffer.splice(0..0, early);
+            return Ok(());
+        }
+    }
+
+    async fn read_frame(&mut self) -> anyhow::Result<()> {
+        match self.socket.next().await {
+            Some(Ok(frame)) => {
+                self.buffer.extend_from_slice(&frame.into_data());
+                Ok(())
+            }
+            _ => bail!("the NATS WebSocket closed"),
+        }
+    }
+
+    /// The complete messages in the buffer; answers the server's PINGs.
+    fn drain(&mut self) -> Vec<Msg> {
+        let (messages, _) = drain_messages(&mut self.buffer);
+        messages
+    }
+}
+
+const CONNECT: &str = "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n";
 
 impl Client for Subscriber {
     async fn receive(&mut self) -> Option<Vec<usize>> {
-        match self.socket.next().await? {
-            Ok(Message::Binary(data)) => self.buffer.extend_from_slice(&data),
-            Ok(Message::Text(text)) => self.buffer.extend_from_slice(text.as_bytes()),
-            Ok(_) => return Some(Vec::new()),
-            Err(_) => return None,
+        // Messages left from the handshake come first.
+        if self.buffer.is_empty() || drain_would_block(&self.buffer) {
+            self.read_frame().await.ok()?;
         }
-        let (payloads, pings) = drain_messages(&mut self.buffer);
+        let (messages, pings) = drain_messages(&mut self.buffer);
         for _ in 0..pings {
             let _ = self
                 .socket
                 .send(Message::binary(b"PONG\r\n".to_vec()))
                 .await;
         }
+        if let Some(seq) = messages.iter().filter_map(Msg::stream_seq).max() {
+            self.stream_seq = Some(seq);
+        }
         Some(
-            payloads
+            messages
                 .iter()
-                .filter_map(|p| serde_json::from_slice::<Value>(p).ok()?["n"].as_u64())
-                .map(|n| n as usize)
+                .filter_map(|m| serde_json::from_slice::<Payload>(&m.payload).ok()?.n)
                 .collect(),
         )
     }
+
+    fn position(&self) -> Option<u64> {
+        self.stream_seq
+    }
 }
 
-/// Takes every complete `MSG` payload out of `buffer` and counts the server's PINGs; a
-/// partial message stays for the next frame.
-fn drain_messages(buffer: &mut Vec<u8>) -> (Vec<Vec<u8>>, usize) {
-    let mut payloads = Vec::new();
+/// What the writer publishes.
+#[derive(serde::Deserialize)]
+struct Payload {
+    n: Option<usize>,
+}
+
+/// One `MSG` from the server.
+#[derive(Debug, PartialEq)]
+struct Msg {
+    subject: String,
+    reply: Option<String>,
+    payload: Vec<u8>,
+}
+
+impl Msg {
+    /// JetStream's ack subject names the stream seq: `$JS.ACK.<stream>.<consumer>.<delivered>.
+    /// <stream seq>.…` (nine tokens), or with a domain and account hash first (twelve).
+    fn stream_seq(&self) -> Option<u64> {
+        let reply = self.reply.as_deref()?.strip_prefix("$JS.ACK.")?;
+        let tokens: Vec<&str> = reply.split('.').collect();
+        let at = match tokens.len() {
+            7 => 3,
+            n if n >= 9 => 5,
+            _ => return None,
+        };
+        tokens.get(at)?.parse().ok()
+    }
+
+    /// Back to the wire form, to put a message back in the buffer.
+    fn encode(&self) -> Vec<u8> {
+        let reply = self
+            .reply
+            .as_deref()
+            .map(|r| format!("{r} "))
+            .unwrap_or_default();
+        let mut out =
+            format!("MSG {} 1 {reply}{}\r\n", self.subject, self.payload.len()).into_bytes();
+        out.extend_from_slice(&self.payload);
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+}
+
+/// True when the buffer holds no complete line: a read must come first.
+fn drain_would_block(buffer: &[u8]) -> bool {
+    let Some(end) = find_crlf(buffer) else {
+        return true;
+    };
+    let line = String::from_utf8_lossy(&buffer[..end]);
+    let size = line
+        .strip_prefix("MSG ")
+        .and_then(|rest| rest.split_whitespace().last()?.parse::<usize>().ok());
+    size.is_some_and(|size| buffer.len() < end + 2 + size + 2)
+}
+
+/// Takes every complete `MSG` out of `buffer` and counts the server's PINGs; a partial
+/// message stays for the next frame.
+fn drain_messages(buffer: &mut Vec<u8>) -> (Vec<Msg>, usize) {
+    let mut messages = Vec::new();
     let mut pings = 0;
     let mut at = 0;
     while let Some(end) = find_crlf(&buffer[at..]) {
         let line = String::from_utf8_lossy(&buffer[at..at + end]).into_owned();
         if let Some(rest) = line.strip_prefix("MSG ") {
-            let size: usize = rest
-                .split_whitespace()
-                .last()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
+            let tokens: Vec<&str> = rest.split_whitespace().collect();
+            let size: usize = tokens.last().and_then(|s| s.parse().ok()).unwrap_or(0);
             let start = at + end + 2;
             if buffer.len() < start + size + 2 {
                 break;
             }
-            payloads.push(buffer[start..start + size].to_vec());
+            messages.push(Msg {
+                subject: tokens.first().copied().unwrap_or_default().to_owned(),
+                reply: (tokens.len() == 4).then(|| tokens[2].to_owned()),
+                payload: buffer[start..start + size].to_vec(),
+            });
             at = start + size + 2;
         } else {
             if line == "PING" {
@@ -178,7 +342,7 @@ fn drain_messages(buffer: &mut Vec<u8>) -> (Vec<Vec<u8>>, usize) {
         }
     }
     buffer.drain(..at);
-    (payloads, pings)
+    (messages, pings)
 }
 
 fn find_crlf(bytes: &[u8]) -> Option<usize> {
@@ -192,12 +356,46 @@ mod tests {
     #[test]
     fn messages_split_across_frames_come_out_whole() {
         let mut buffer = b"INFO {}\r\nPING\r\nMSG tournament.t1.state.x 1 8\r\n{\"n\":".to_vec();
-        let (payloads, pings) = drain_messages(&mut buffer);
-        assert!(payloads.is_empty());
+        let (messages, pings) = drain_messages(&mut buffer);
+        assert!(messages.is_empty());
         assert_eq!(pings, 1);
-        buffer.extend_from_slice(b"42}\r\nMSG a 1 2\r\nhi\r\n");
-        let (payloads, _) = drain_messages(&mut buffer);
-        assert_eq!(payloads, vec![b"{\"n\":42}".to_vec(), b"hi".to_vec()]);
+        assert!(drain_would_block(&buffer));
+        buffer.extend_from_slice(b"42}\r\nMSG a 1 r.1 2\r\nhi\r\n");
+        assert!(!drain_would_block(&buffer));
+        let (messages, _) = drain_messages(&mut buffer);
+        let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_slice()).collect();
+        assert_eq!(payloads, vec![&b"{\"n\":42}"[..], &b"hi"[..]]);
+        assert_eq!(messages[1].reply.as_deref(), Some("r.1"));
         assert!(buffer.is_empty());
+    }
+
+    #[test]
+    fn a_message_put_back_reads_the_same() {
+        let msg = Msg {
+            subject: "deliver.7".into(),
+            reply: Some("$JS.ACK.STATE.c.1.42.1.1700000000.0".into()),
+            payload: b"{}".to_vec(),
+        };
+        let mut buffer = msg.encode();
+        let (messages, _) = drain_messages(&mut buffer);
+        assert_eq!(messages, vec![msg]);
+    }
+
+    #[test]
+    fn the_stream_seq_comes_from_either_ack_subject_form() {
+        let with = |reply: &str| Msg {
+            subject: "s".into(),
+            reply: Some(reply.into()),
+            payload: Vec::new(),
+        };
+        assert_eq!(
+            with("$JS.ACK.STATE.c.1.42.7.1700000000.3").stream_seq(),
+            Some(42)
+        );
+        assert_eq!(
+            with("$JS.ACK.dom.acchash.STATE.c.1.42.7.1700000000.3.rnd").stream_seq(),
+            Some(42)
+        );
+        assert_eq!(with("_INBOX.x").stream_seq(), None);
     }
 }

@@ -1,5 +1,4 @@
-//! The workloads: a venue night, one big room, and idle screens. (The reconnect storm is
-//! not measured yet.)
+//! The workloads: a venue night, one big room, idle screens, and a reconnect storm.
 
 use std::time::Duration;
 
@@ -9,6 +8,9 @@ pub enum Kind {
     Live,
     /// Clients connect and sit: memory and connect time only.
     Idle,
+    /// A live phase, then every client drops, `missed` appends happen, and every client
+    /// comes back at once resuming from where it was (a Wi-Fi blip over the whole room).
+    Storm,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -20,10 +22,12 @@ pub struct Scenario {
     /// Appends per second, over all tournaments.
     pub rate: u32,
     pub duration: Duration,
+    /// Appends made while a storm's clients are away.
+    pub missed: usize,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 3] = [
+    pub const ALL: [Scenario; 4] = [
         Scenario {
             name: "venue",
             kind: Kind::Live,
@@ -31,6 +35,7 @@ impl Scenario {
             tournaments: 50,
             rate: 50,
             duration: Duration::from_secs(20),
+            missed: 0,
         },
         Scenario {
             name: "big-room",
@@ -39,6 +44,7 @@ impl Scenario {
             tournaments: 1,
             rate: 10,
             duration: Duration::from_secs(20),
+            missed: 0,
         },
         Scenario {
             name: "idle",
@@ -47,6 +53,17 @@ impl Scenario {
             tournaments: 50,
             rate: 0,
             duration: Duration::from_secs(5),
+            missed: 0,
+        },
+        // The missed appends are 20 s of a venue night: 20 per tournament.
+        Scenario {
+            name: "storm",
+            kind: Kind::Storm,
+            clients: 1_000,
+            tournaments: 50,
+            rate: 50,
+            duration: Duration::from_secs(2),
+            missed: 1_000,
         },
     ];
 
@@ -54,8 +71,33 @@ impl Scenario {
         Self::ALL.into_iter().find(|s| s.name == name)
     }
 
-    /// How many appends the run makes.
+    /// How many appends are measured.
     pub fn appends(&self) -> usize {
-        (self.rate as u64 * self.duration.as_secs()) as usize
+        match self.kind {
+            Kind::Idle => 0,
+            Kind::Live | Kind::Storm => (self.rate as u64 * self.duration.as_secs()) as usize,
+        }
+    }
+
+    /// Appends before the measured ones: the first few after start pay for first
+    /// connections and first writes (80–100 ms here, on either system). One second's worth.
+    pub fn warm_up(&self) -> usize {
+        match self.kind {
+            Kind::Idle => 0,
+            Kind::Live | Kind::Storm => self.rate as usize,
+        }
+    }
+
+    /// The number of the last append the run makes.
+    pub fn last_append(&self) -> usize {
+        self.warm_up() + self.appends() + self.backlog()
+    }
+
+    /// How many appends happen while the clients are away.
+    pub fn backlog(&self) -> usize {
+        match self.kind {
+            Kind::Storm => self.missed,
+            Kind::Live | Kind::Idle => 0,
+        }
     }
 }
