@@ -14,7 +14,7 @@ export LEAF_NATS_SERVER ?= $(NATS_SERVER)
 # The private Docker engine of the crash suites (ci/docker.sh), never the machine's own.
 CRASH_DOCKER_HOST := $(shell ci/docker.sh host)
 
-.PHONY: all deps build run test test-crash lint frontend sim sim-soak bench load clean
+.PHONY: all deps build run test test-crash test-frontend test-e2e e2e lint frontend sim sim-soak bench load clean
 
 all: deps frontend build
 
@@ -30,11 +30,14 @@ build:
 run: deps frontend build
 	$(LEAF) --data-dir "$(DATA_DIR)" --addr "$(ADDR)" --nats-server "$(NATS_SERVER)"
 
-## test: formatting, lints, then every test in the workspace against the real nats-server,
-## the crash suites included (they start a private Docker engine and stop it afterwards)
-test: deps lint
+## test: formatting, lints, every test in the workspace against the real nats-server (the
+## crash suites included: they start a private Docker engine and stop it afterwards), then
+## the web app's unit tests and its browser tests
+test: deps lint frontend
 	@trap 'ci/docker.sh down' EXIT; ci/docker.sh up && \
 		DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --workspace --locked
+	cd frontend && npm test
+	$(MAKE) --no-print-directory e2e
 
 ## test-crash: only the crash suites (kill -9 of nats-server and of leaf, power loss)
 test-crash: deps
@@ -46,13 +49,25 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-## frontend: the web app into frontend/build (until the SvelteKit app lands: the placeholder page)
+## frontend: the SvelteKit app (npm ci, vite build) into frontend/build, which leaf embeds
 frontend:
-	@if [ -f frontend/package.json ]; then \
-		cd frontend && npm ci && npm run build; \
-	else \
-		mkdir -p frontend/build && cp frontend/placeholder/index.html frontend/build/index.html; \
-	fi
+	@command -v npm >/dev/null || { echo "make frontend needs Node 20.19+ and npm 11 (npm is not on PATH)" >&2; exit 1; }
+	cd frontend && npm ci --no-audit --no-fund && npm run build
+	@# The build replaces the folder; the committed marker keeps cargo's watched path in place.
+	@touch frontend/build/.gitkeep
+
+## test-frontend: the app's unit tests (vitest)
+test-frontend: frontend
+	cd frontend && npm test
+
+## test-e2e: the browser tests: Debian's chromium (installed if missing) driven by
+## playwright-core against a real leaf; screenshots in frontend/test-results/
+test-e2e: deps frontend e2e
+
+e2e:
+	$(CARGO) build --locked -p leaf
+	ci/chromium.sh
+	cd frontend && LEAF_BIN="$(CURDIR)/target/debug/leaf" npm run e2e
 
 ## sim: the deterministic turmoil simulation (500 seeds, canonical traces, planted bugs)
 sim:

@@ -59,7 +59,7 @@ mod tests {
 
     #[test]
     fn a_link_becomes_an_svg_and_a_png() {
-        let url = "http://leaf.local:8080/tournaments/0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11/display?token=abc";
+        let url = "http://leaf.local:8080/display/0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11?token=abc";
         assert!(svg(url).unwrap().contains("<svg"));
         let png = png(url).unwrap();
         assert_eq!(&png[1..4], b"PNG");

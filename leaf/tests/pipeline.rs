@@ -550,7 +550,7 @@ async fn announcements_reach_every_screen_and_viewer_links_carry_a_working_token
         link["url"]
             .as_str()
             .unwrap()
-            .ends_with(&format!("/tournaments/{t}/display?token={token}"))
+            .ends_with(&format!("/display/{t}?token={token}"))
     );
 
     let png = reqwest::Client::new()

@@ -2,7 +2,7 @@
 //!
 //! Assets are served with their content type and an ETag; SvelteKit's hashed files under
 //! `_app/immutable/` are cached for a year, everything else is revalidated. Any other path
-//! gets `index.html` with 200, so the app's client-side routes (`/tournaments/<id>/display`)
+//! gets `index.html` with 200, so the app's client-side routes (`/display/<id>`)
 //! work on reload. `/api/...` never reaches this module (see [`super::routes`]).
 //!
 //! Building without the frontend: `leaf/build.rs` points the embed at `frontend/build` when it

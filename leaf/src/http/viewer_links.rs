@@ -77,7 +77,7 @@ async fn create(
         // A hostname and port, not a way to make the QR code too big to encode.
         .filter(|h| h.len() <= 260 && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("leaf.local:8080");
-    let url = format!("http://{host}/tournaments/{tournament}/display?token={token}");
+    let url = format!("http://{host}/display/{tournament}?token={token}");
     let qr_svg = qr::svg(&url).map_err(|e| ApiError::Internal(e.to_string()))?;
     let link = ViewerLink {
         id: id.clone(),

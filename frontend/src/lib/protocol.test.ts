@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { label, parse, summary } from './protocol';
+
+describe('protocol', () => {
+	it('reads known messages and rejects the rest', () => {
+		expect(parse('{"type":"pong"}')).toEqual({ type: 'pong' });
+		expect(parse('{"type":"event","seq":3}')).toMatchObject({ seq: 3 });
+		expect(parse('{"type":"event","seq":"3"}')).toBeNull();
+		expect(parse('{"type":"other"}')).toBeNull();
+		expect(parse('[1,2]')).toBeNull();
+		expect(parse('nope')).toBeNull();
+		expect(parse(new ArrayBuffer(2))).toBeNull();
+	});
+
+	it('labels and summarises events for people', () => {
+		expect(label('level_up')).toBe('Level up');
+		expect(label('player-out')).toBe('Player out');
+		expect(summary({ level: 5, blinds: '200/400' })).toBe('Level: 5 · Blinds: 200/400');
+		expect(summary({ seats: [1, 2] })).toBe('Seats: [1,2]');
+		expect(summary(null)).toBe('');
+		expect(summary('x')).toBe('x');
+	});
+});
