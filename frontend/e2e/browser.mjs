@@ -1,7 +1,7 @@
 // Debian's chromium, driven by playwright-core (its own browser download does not work here).
 
 import { chromium } from 'playwright-core';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,7 +13,7 @@ export async function launch() {
 	}
 	// A fresh profile each run; playwright passes it as --user-data-dir.
 	const profile = mkdtempSync(join(tmpdir(), 'leaf-e2e-chromium-'));
-	return chromium.launchPersistentContext(profile, {
+	const context = await chromium.launchPersistentContext(profile, {
 		executablePath: CHROMIUM,
 		headless: true,
 		viewport: { width: 1920, height: 1080 },
@@ -23,7 +23,21 @@ export async function launch() {
 			'--disable-background-networking',
 			'--disable-component-update',
 			'--disable-sync',
-			'--no-first-run'
+			'--no-first-run',
+			// Containers often have a small /dev/shm.
+			'--disable-dev-shm-usage'
 		]
 	});
+	return {
+		context,
+		/** Closes the browser, then removes its profile. */
+		async close() {
+			await context.close();
+			try {
+				rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+			} catch {
+				// A leftover profile in /tmp is not worth failing a run for.
+			}
+		}
+	};
 }

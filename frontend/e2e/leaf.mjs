@@ -3,11 +3,18 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
+const RESULTS = resolve(import.meta.dirname, '..', 'test-results');
+
+/** Every leaf still running, for the exit hook: a killed test run leaves no server behind. */
+const running = new Set();
+process.on('exit', () => {
+	for (const child of running) child.kill('SIGKILL');
+});
 
 export const TD = { name: 'e2e-td', pin: 'e2e-pin-4821' };
 
@@ -51,20 +58,28 @@ export class Leaf {
 			['--data-dir', this.data, '--addr', `127.0.0.1:${this.port}`, '--nats-server', this.natsServer],
 			{ stdio: ['ignore', log, log], env: { ...process.env, RUST_LOG: 'info' } }
 		);
-		const exited = new Promise((ok) => this.child.once('exit', (code) => ok(code)));
+		const child = this.child;
+		running.add(child);
+		const exited = new Promise((ok) =>
+			child.once('exit', (code) => {
+				running.delete(child);
+				ok(code);
+			})
+		);
 		this.exited = exited;
 		const deadline = Date.now() + 30_000;
 		while (Date.now() < deadline) {
 			const code = await Promise.race([exited, new Promise((ok) => setTimeout(() => ok(undefined), 100))]);
-			if (code !== undefined) throw new Error(`leaf exited with ${code}; see ${this.dir}/leaf.log`);
+			if (code !== undefined) throw new Error(`leaf exited with ${code}; see frontend/test-results/leaf.log`);
 			try {
-				const health = await fetch(`${this.base}/api/v1/health`);
+				// leaf listens before its log is up: a request may wait, but not for long.
+				const health = await fetch(`${this.base}/api/v1/health`, { signal: AbortSignal.timeout(1_000) });
 				if (health.ok) return;
 			} catch {
 				// not listening yet
 			}
 		}
-		throw new Error(`leaf did not become healthy; see ${this.dir}/leaf.log`);
+		throw new Error('leaf did not become healthy; see frontend/test-results/leaf.log');
 	}
 
 	/** An orderly stop (SIGTERM), as when a TD restarts the box's service. */
@@ -72,12 +87,22 @@ export class Leaf {
 		if (!this.child) return;
 		this.child.kill('SIGTERM');
 		const code = await Promise.race([this.exited, new Promise((ok) => setTimeout(() => ok('timeout'), 15_000))]);
-		if (code === 'timeout') this.child.kill('SIGKILL');
+		if (code === 'timeout') {
+			// leaf's nats-server child dies with it (PR_SET_PDEATHSIG).
+			this.child.kill('SIGKILL');
+			await this.exited;
+		}
 		this.child = null;
 	}
 
+	/** Stops leaf and removes its data; its log stays in test-results/ for a failure's story. */
 	async cleanup() {
 		await this.stop();
+		const log = join(this.dir, 'leaf.log');
+		if (existsSync(log)) {
+			mkdirSync(RESULTS, { recursive: true });
+			copyFileSync(log, join(RESULTS, 'leaf.log'));
+		}
 		rmSync(this.dir, { recursive: true, force: true });
 	}
 

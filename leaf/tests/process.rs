@@ -3,7 +3,6 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -218,8 +217,17 @@ fn run_to_failure(data_dir: &Path, args: &[&str]) -> (i32, String) {
 
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
-    fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by a child process: a file this process had open for writing could be inherited
+    // by another test's fork at that moment, and exec would fail with ETXTBSY.
+    let made = Command::new("/bin/sh")
+        .arg("-c")
+        .arg("printf '#!/bin/sh\\n%s\\n' \"$2\" > \"$1\" && chmod 755 \"$1\"")
+        .arg("sh")
+        .arg(&path)
+        .arg(body)
+        .status()
+        .unwrap();
+    assert!(made.success());
     path
 }
 

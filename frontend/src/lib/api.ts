@@ -25,8 +25,12 @@ export interface ViewerLink {
 	qr_svg: string;
 }
 
+/** An answer later than this is a failure: a TD or a screen must not wait on a dead link. */
+const TIMEOUT_MS = 10_000;
+
 interface Request {
 	method?: 'GET' | 'POST' | 'DELETE';
+	timeoutMs?: number;
 	token?: string | null;
 	body?: unknown;
 	headers?: Record<string, string>;
@@ -42,7 +46,8 @@ export async function api<T>(path: string, request: Request = {}): Promise<T> {
 		response = await fetch(`/api/v1${path}`, {
 			method: request.method ?? 'GET',
 			headers,
-			body: request.body === undefined ? undefined : JSON.stringify(request.body)
+			body: request.body === undefined ? undefined : JSON.stringify(request.body),
+			signal: AbortSignal.timeout(request.timeoutMs ?? TIMEOUT_MS)
 		});
 	} catch {
 		throw new ApiError(0, 'Cannot reach leaf. Check the venue network.');
@@ -76,7 +81,7 @@ export function socketUrl(tournament: string, token: string, since: number | nul
 /** Why leaf would refuse this token for this tournament, in words for a TD; null if it would not (or is unreachable). */
 export async function refusal(tournament: string, token: string): Promise<string | null> {
 	try {
-		await api(`/tournaments/${encodeURIComponent(tournament)}`, { token });
+		await api(`/tournaments/${encodeURIComponent(tournament)}`, { token, timeoutMs: 5_000 });
 		return null;
 	} catch (e) {
 		if (!(e instanceof ApiError)) return null;

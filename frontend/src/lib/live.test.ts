@@ -116,14 +116,19 @@ describe('LiveTournament', () => {
 
 	it('never waits longer than the maximum delay', async () => {
 		const t = setup();
+		const delays: number[] = [];
 		t.live.start();
 		for (let i = 0; i < 12; i++) {
+			const before = t.statuses.length;
 			t.last().drop();
-			await vi.advanceTimersByTimeAsync(30_000);
+			const status = t.statuses[before];
+			if (status?.kind !== 'reconnecting') throw new Error('not reconnecting');
+			delays.push(status.at - Date.now());
+			await vi.advanceTimersByTimeAsync(status.at - Date.now());
 		}
-		const at = t.statuses.filter((s) => s.kind === 'reconnecting');
-		expect(at).toHaveLength(12);
-		expect(t.sockets).toHaveLength(13);
+		expect(delays).toHaveLength(12);
+		expect(delays.slice(0, 6)).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000]);
+		expect(Math.max(...delays)).toBe(30_000);
 	});
 
 	it('resumes at once on resync (4008)', async () => {
@@ -228,5 +233,65 @@ describe('LiveTournament', () => {
 		expect(t.sockets[0].closedWith).toBe(1000);
 		await vi.advanceTimersByTimeAsync(60_000);
 		expect(t.sockets).toHaveLength(1);
+	});
+
+	it('backs off when leaf keeps sending gaps', async () => {
+		const t = setup();
+		t.live.start();
+		t.last().open();
+		t.last().message({ type: 'snapshot', tournament_id: 't', seq: 1, state: {} });
+		t.last().event(3);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(t.sockets).toHaveLength(2);
+		t.last().open();
+		t.last().event(3);
+		// The second gap in a row waits instead of reconnecting at once.
+		await vi.advanceTimersByTimeAsync(500);
+		expect(t.sockets).toHaveLength(2);
+		await vi.advanceTimersByTimeAsync(1000);
+		expect(t.sockets).toHaveLength(3);
+	});
+
+	it('gives up on a connection that never says connected', async () => {
+		const t = setup();
+		t.live.start();
+		const stuck = t.last();
+		await vi.advanceTimersByTimeAsync(10_000);
+		expect(stuck.closedWith).toBe(4000);
+		await vi.advanceTimersByTimeAsync(1000);
+		expect(t.sockets).toHaveLength(2);
+	});
+
+	it('a diagnosis that finishes after stop() and start() opens nothing extra', async () => {
+		let answer: (refusal: string | null) => void = () => {};
+		const t = setup({ diagnose: () => new Promise((ok) => (answer = ok)) });
+		t.live.start();
+		t.last().drop(1006);
+		t.live.stop();
+		t.live.start();
+		expect(t.sockets).toHaveLength(2);
+		answer(null);
+		await vi.advanceTimersByTimeAsync(5_000);
+		expect(t.sockets).toHaveLength(2);
+		t.live.stop();
+	});
+
+	it('start() twice opens one connection', () => {
+		const t = setup();
+		t.live.start();
+		t.live.start();
+		expect(t.sockets).toHaveLength(1);
+	});
+
+	it('a late timer tick (a throttled background tab) is not taken for a dead link', async () => {
+		const t = setup();
+		t.live.start();
+		t.last().open();
+		// Asleep for a minute: no tick ran, then one runs late.
+		vi.setSystemTime(Date.now() + 60_000);
+		await vi.advanceTimersByTimeAsync(10_000);
+		expect(t.sockets).toHaveLength(1);
+		expect(t.last().closedWith).toBeNull();
+		expect(t.last().sent).toContain('{"type":"ping"}');
 	});
 });

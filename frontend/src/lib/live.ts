@@ -54,6 +54,8 @@ export interface LiveOptions {
 const DEFAULT_PING_MS = 10_000;
 /** Silence for this many ping intervals means the connection is dead. */
 const SILENT_PINGS = 3;
+/** A connection that has not said `connected` by then is stuck (a half-open Wi-Fi link). */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export class LiveTournament {
 	private socket: SocketLike | null = null;
@@ -61,8 +63,14 @@ export class LiveTournament {
 	private attempt = 0;
 	private retryTimer: ReturnType<typeof setTimeout> | null = null;
 	private pingTimer: ReturnType<typeof setInterval> | null = null;
+	private connectTimer: ReturnType<typeof setTimeout> | null = null;
 	private lastHeard = 0;
-	private stopped = false;
+	/** Gaps in a row: the first resumes at once, the next ones back off. */
+	private gaps = 0;
+	private stopped = true;
+	/** Bumped by start() and stop(): work begun under an older run (a slow diagnosis, a
+	 * timer) sees a different number and does nothing. */
+	private run = 0;
 
 	constructor(
 		private readonly options: LiveOptions,
@@ -76,14 +84,20 @@ export class LiveTournament {
 		return this.lastSeq;
 	}
 
+	/** Connects; does nothing if already started. */
 	start(): void {
+		if (!this.stopped) return;
 		this.stopped = false;
+		this.run += 1;
+		this.attempt = 0;
+		this.gaps = 0;
 		this.setStatus({ kind: 'connecting' });
 		this.open();
 	}
 
 	stop(): void {
 		this.stopped = true;
+		this.run += 1;
 		this.clearTimers();
 		const socket = this.socket;
 		this.socket = null;
@@ -112,11 +126,16 @@ export class LiveTournament {
 		}
 		this.socket = socket;
 		let opened = false;
+		this.connectTimer = setTimeout(() => {
+			if (this.socket === socket) this.reconnect(socket, false);
+		}, CONNECT_TIMEOUT_MS);
 		socket.onopen = () => {
 			opened = true;
 			this.lastHeard = this.now();
 		};
-		socket.onmessage = (ev) => this.receive(ev.data);
+		socket.onmessage = (ev) => {
+			if (this.socket === socket) this.receive(ev.data);
+		};
 		socket.onerror = () => {};
 		socket.onclose = (ev) => {
 			if (this.socket !== socket) return;
@@ -141,6 +160,8 @@ export class LiveTournament {
 		switch (message.type) {
 			case 'connected':
 				this.attempt = 0;
+				if (this.connectTimer) clearTimeout(this.connectTimer);
+				this.connectTimer = null;
 				this.startPings(message.ping_interval_ms || DEFAULT_PING_MS);
 				this.setStatus({ kind: 'live' });
 				break;
@@ -152,10 +173,13 @@ export class LiveTournament {
 				const last = this.lastSeq;
 				if (last !== null && message.seq <= last) return; // already held
 				if (last !== null && message.seq !== last + 1) {
-					// A gap: never show events out of order; resume from what we hold.
-					this.reconnectNow();
+					// A gap: never show events out of order; resume from what we hold. Should
+					// leaf keep sending gaps, back off rather than spin.
+					this.gaps += 1;
+					if (this.socket) this.reconnect(this.socket, this.gaps === 1);
 					return;
 				}
+				this.gaps = 0;
 				this.lastSeq = message.seq;
 				this.handlers.event?.({
 					seq: message.seq,
@@ -175,36 +199,52 @@ export class LiveTournament {
 
 	private startPings(intervalMs: number): void {
 		if (this.pingTimer) clearInterval(this.pingTimer);
+		let lastTick = this.now();
 		this.pingTimer = setInterval(() => {
-			if (this.now() - this.lastHeard > intervalMs * SILENT_PINGS) {
+			const now = this.now();
+			// A background tab's timers are throttled (to once a minute on phones): a late
+			// tick says nothing about the connection, only that we were asleep.
+			const late = now - lastTick > intervalMs * 2;
+			lastTick = now;
+			if (!late && now - this.lastHeard > intervalMs * SILENT_PINGS) {
 				// Nothing heard for three pings: the Wi-Fi dropped without a close.
-				this.reconnectNow();
+				if (this.socket) this.reconnect(this.socket, true);
 				return;
 			}
 			try {
 				this.socket?.send('{"type":"ping"}');
 			} catch {
-				this.reconnectNow();
+				if (this.socket) this.reconnect(this.socket, true);
 			}
 		}, intervalMs);
 	}
 
-	private reconnectNow(): void {
-		const socket = this.socket;
+	/** Drops `socket` and connects again from the last seq: at once, or after back-off. */
+	private reconnect(socket: SocketLike, now: boolean): void {
 		this.socket = null;
 		this.clearTimers();
-		if (socket) {
-			this.detach(socket);
-			socket.close(4000, 'resuming');
-		}
+		this.detach(socket);
+		socket.close(4000, 'resuming');
 		if (this.stopped) return;
-		this.schedule(0);
+		if (now) this.schedule(0);
+		else this.retry(false);
+	}
+
+	private reconnectNow(): void {
+		const socket = this.socket;
+		if (socket) {
+			this.reconnect(socket, true);
+		} else if (!this.stopped) {
+			this.clearTimers();
+			this.schedule(0);
+		}
 	}
 
 	private async retry(neverOpened: boolean): Promise<void> {
 		if (neverOpened && this.options.diagnose) {
+			const run = this.run;
 			const refusal = await this.options.diagnose().catch(() => null);
-			if (this.stopped) return;
+			if (this.stopped || run !== this.run) return;
 			if (refusal) {
 				this.refuse(refusal);
 				return;
@@ -219,11 +259,13 @@ export class LiveTournament {
 	}
 
 	private schedule(delayMs: number): void {
+		if (this.retryTimer) clearTimeout(this.retryTimer);
 		this.attempt += 1;
 		this.setStatus({ kind: 'reconnecting', attempt: this.attempt, at: this.now() + delayMs });
+		const run = this.run;
 		this.retryTimer = setTimeout(() => {
 			this.retryTimer = null;
-			if (!this.stopped) this.open();
+			if (!this.stopped && run === this.run && !this.socket) this.open();
 		}, delayMs);
 	}
 
@@ -236,8 +278,10 @@ export class LiveTournament {
 	private clearTimers(): void {
 		if (this.retryTimer) clearTimeout(this.retryTimer);
 		if (this.pingTimer) clearInterval(this.pingTimer);
+		if (this.connectTimer) clearTimeout(this.connectTimer);
 		this.retryTimer = null;
 		this.pingTimer = null;
+		this.connectTimer = null;
 	}
 
 	private detach(socket: SocketLike): void {

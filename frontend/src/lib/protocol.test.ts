@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { label, parse, summary } from './protocol';
+import { label, newestFirst, parse, summary, type TournamentEvent } from './protocol';
 
 describe('protocol', () => {
 	it('reads known messages and rejects the rest', () => {
 		expect(parse('{"type":"pong"}')).toEqual({ type: 'pong' });
-		expect(parse('{"type":"event","seq":3}')).toMatchObject({ seq: 3 });
+		expect(parse('{"type":"event","seq":3,"event":{"type":"x","data":{}}}')).toMatchObject({ seq: 3 });
+		expect(parse('{"type":"event","seq":3}')).toBeNull();
 		expect(parse('{"type":"event","seq":"3"}')).toBeNull();
 		expect(parse('{"type":"other"}')).toBeNull();
 		expect(parse('[1,2]')).toBeNull();
@@ -19,5 +20,11 @@ describe('protocol', () => {
 		expect(summary({ seats: [1, 2] })).toBe('Seats: [1,2]');
 		expect(summary(null)).toBe('');
 		expect(summary('x')).toBe('x');
+	});
+
+	it('keeps recent events newest first, once each', () => {
+		const e = (seq: number): TournamentEvent => ({ seq, ts: '', type: 't', data: {} });
+		const merged = newestFirst([e(5), e(3), e(4), e(5), e(2)], 3);
+		expect(merged.map((x) => x.seq)).toEqual([5, 4, 3]);
 	});
 });

@@ -45,11 +45,14 @@ export function parse(frame: unknown): ServerMessage | null {
 		return null;
 	}
 	if (typeof value !== 'object' || value === null) return null;
-	const message = value as { type?: unknown; seq?: unknown };
+	const message = value as { type?: unknown; seq?: unknown; event?: { type?: unknown } };
 	switch (message.type) {
 		case 'snapshot':
-		case 'event':
 			return Number.isSafeInteger(message.seq) ? (value as ServerMessage) : null;
+		case 'event':
+			return Number.isSafeInteger(message.seq) && typeof message.event?.type === 'string'
+				? (value as ServerMessage)
+				: null;
 		case 'connected':
 		case 'announcement':
 		case 'pong':
@@ -78,4 +81,10 @@ export function summary(data: unknown): string {
 				: `${label(key)}: ${String(value)}`
 		)
 		.join(' · ');
+}
+
+/** Events newest first, each seq once, at most `limit`. */
+export function newestFirst(events: TournamentEvent[], limit: number): TournamentEvent[] {
+	const bySeq = new Map(events.map((e) => [e.seq, e]));
+	return [...bySeq.values()].sort((a, b) => b.seq - a.seq).slice(0, limit);
 }

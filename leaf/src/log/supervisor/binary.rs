@@ -189,11 +189,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_binary_that_never_answers_is_rejected_in_time() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sleepy");
-        std::fs::write(&path, "#!/bin/sh\nsleep 60\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Written by a child process: a file this process had open for writing could be
+        // inherited by another test's fork at that moment, and exec would fail with ETXTBSY.
+        let made = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg("printf '#!/bin/sh\\nsleep 60\\n' > \"$1\" && chmod 755 \"$1\"")
+            .arg("sh")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
         let err = locate(Some(&path)).await.unwrap_err();
         assert!(err.to_string().contains("did not answer"), "{err}");
     }
