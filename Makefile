@@ -62,10 +62,14 @@ test-frontend: frontend
 
 ## test-e2e: the browser tests: Debian's chromium (installed if missing) driven by
 ## playwright-core against a real leaf; screenshots in frontend/test-results/
-test-e2e: deps frontend e2e
-
-e2e:
+test-e2e: deps frontend
 	$(CARGO) build --locked -p leaf
+	$(MAKE) --no-print-directory e2e
+
+# The browser tests on the leaf binary already built: `make test` uses the one its cargo test
+# built (a `cargo build -p leaf` there would resolve features differently and rebuild the
+# dependencies).
+e2e:
 	ci/chromium.sh
 	cd frontend && LEAF_BIN="$(CURDIR)/target/debug/leaf" npm run e2e
 
