@@ -645,5 +645,16 @@ async fn a_client_too_far_behind_gets_the_snapshot_instead_of_a_replay() {
         event_seqs_until(&mut near, behind).await,
         vec![behind - 1, behind]
     );
+    // Behind by more than leaf keeps in memory, but within the replay limit: from the log.
+    let since = behind - leaf::feed::state::RECENT_MESSAGES as u64 - 50;
+    let (mut from_log, _) = ws_connect(&leaf.ws_url(&format!(
+        "?tournament={t}&since={since}&token={}",
+        leaf.td_token()
+    )))
+    .await;
+    assert_eq!(
+        event_seqs_until(&mut from_log, behind).await,
+        (since + 1..=behind).collect::<Vec<_>>()
+    );
     leaf.stop().await;
 }

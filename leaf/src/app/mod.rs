@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -93,7 +93,7 @@ impl App {
         let data_dir = step("data dir", async { DataDir::open(&config.data_dir) }).await?;
 
         let listener = step("HTTP listener", async {
-            TcpListener::bind(config.addr).await.map_err(|e| {
+            listen(config.addr).map_err(|e| {
                 let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
                     "address in use: another program (or another leaf) has the port; stop it or choose another --addr"
                 } else {
@@ -286,4 +286,21 @@ async fn teardown(name: &str, fut: impl Future<Output = ()>) {
         ms = begun.elapsed().as_millis() as u64,
         "stopped"
     );
+}
+
+/// Connections the kernel may hold before leaf accepts them (capped by `net.core.somaxconn`).
+/// A room of screens reconnects at once after a Wi-Fi blip or a restart: with the usual 128,
+/// the rest are dropped and wait a whole second for the client's retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted leaf can take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

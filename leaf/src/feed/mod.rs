@@ -252,9 +252,13 @@ impl Feed {
                 }),
             StreamName::State => state.apply_state(entry).map(|applied| {
                 let (tournament, event) = (applied.tournament, applied.event);
+                let text = message(tournament, &event);
+                if let Some(t) = state.tournaments.get_mut(&tournament) {
+                    t.remember(Seq(event.seq), text.clone());
+                }
                 self.inner
                     .hub
-                    .broadcast_raw(Scope::Tournament(tournament), message(tournament, &event));
+                    .broadcast_raw(Scope::Tournament(tournament), text);
                 ProjectionUpdate::Event {
                     tournament,
                     seq: Seq(event.seq),
@@ -323,6 +327,20 @@ impl Feed {
     /// The seq of the event stored at `stream_seq` in tournament `id`.
     pub fn seq_at(&self, id: TournamentId, stream_seq: Seq) -> Option<Seq> {
         self.lock().tournaments.get(&id)?.seq_at(stream_seq)
+    }
+
+    /// The messages of a tournament's events `after + 1 ..= until`, from memory, if it still
+    /// holds all of them (see [`state::RECENT_MESSAGES`]).
+    pub fn recent_messages(
+        &self,
+        id: TournamentId,
+        after: Seq,
+        until: Seq,
+    ) -> Option<Vec<Utf8Bytes>> {
+        self.lock()
+            .tournaments
+            .get(&id)?
+            .recent_between(after, until)
     }
 
     /// Events `since + 1 ..` of a tournament, at most `limit`, from the log.

@@ -2,8 +2,9 @@
 //! the latest `data` of each event type. Rebuilt from the log at every start, so it can never
 //! claim a seq the log does not hold; pure data, no I/O, so it is tested on its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
+use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Seq, TournamentId};
@@ -35,6 +36,11 @@ pub struct Head {
     pub stream_seq: Seq,
 }
 
+/// Events per tournament whose `event` messages stay in memory for resuming clients. A Wi-Fi
+/// blip of a few minutes is well inside it; a client further behind is replayed from the log.
+/// At a few hundred bytes a message, under 100 KiB per tournament.
+pub const RECENT_MESSAGES: usize = 256;
+
 #[derive(Debug, Default)]
 pub struct Tournament {
     /// From the AUDIT creation record; `None` for events some other writer put in the log.
@@ -42,6 +48,9 @@ pub struct Tournament {
     /// `positions[i]` is the stream sequence of the event with seq `i + 1`.
     pub positions: Vec<Seq>,
     pub latest: BTreeMap<String, Latest>,
+    /// The newest events' messages, as broadcast, with consecutive seqs from `recent_first`.
+    recent: VecDeque<Utf8Bytes>,
+    recent_first: u64,
 }
 
 impl Tournament {
@@ -70,6 +79,35 @@ impl Tournament {
 
     pub fn snapshot(&self) -> serde_json::Value {
         serde_json::to_value(&self.latest).unwrap_or_default()
+    }
+
+    /// Keeps event `seq`'s message for resuming clients, dropping the oldest beyond
+    /// [`RECENT_MESSAGES`]. A seq that does not follow the last kept one starts over, so what
+    /// is kept is always consecutive.
+    pub fn remember(&mut self, seq: Seq, message: Utf8Bytes) {
+        if self.recent.is_empty() || self.recent_first + self.recent.len() as u64 != seq.0 {
+            self.recent.clear();
+            self.recent_first = seq.0;
+        }
+        self.recent.push_back(message);
+        if self.recent.len() > RECENT_MESSAGES {
+            self.recent.pop_front();
+            self.recent_first += 1;
+        }
+    }
+
+    /// The messages of events `after + 1 ..= until`, if every one of them is kept.
+    pub fn recent_between(&self, after: Seq, until: Seq) -> Option<Vec<Utf8Bytes>> {
+        if until <= after {
+            return Some(Vec::new());
+        }
+        let last = self.recent_first + self.recent.len() as u64;
+        if self.recent.is_empty() || after.0 + 1 < self.recent_first || until.0 >= last {
+            return None;
+        }
+        let from = (after.0 + 1 - self.recent_first) as usize;
+        let to = (until.0 + 1 - self.recent_first) as usize;
+        Some(self.recent.range(from..to).cloned().collect())
     }
 }
 
@@ -294,5 +332,42 @@ mod tests {
         let info = state.info(t).unwrap();
         assert_eq!((info.name.as_str(), info.last_seq), ("Main Event", 0));
         assert_eq!(state.list().len(), 1);
+    }
+
+    fn kept(t: &Tournament, after: u64, until: u64) -> Option<Vec<String>> {
+        t.recent_between(Seq(after), Seq(until))
+            .map(|m| m.iter().map(|m| m.as_str().to_owned()).collect())
+    }
+
+    #[test]
+    fn recent_messages_are_served_only_when_every_one_is_kept() {
+        let mut t = Tournament::default();
+        assert_eq!(kept(&t, 0, 0), Some(vec![]));
+        assert_eq!(kept(&t, 0, 1), None);
+        for seq in 1..=5 {
+            t.remember(Seq(seq), format!("m{seq}").into());
+        }
+        assert_eq!(kept(&t, 2, 4), Some(vec!["m3".into(), "m4".into()]));
+        assert_eq!(kept(&t, 0, 5).map(|m| m.len()), Some(5));
+        assert_eq!(kept(&t, 5, 5), Some(vec![]));
+        // Beyond what was kept: not served from memory.
+        assert_eq!(kept(&t, 4, 6), None);
+    }
+
+    #[test]
+    fn only_the_newest_are_kept_and_they_stay_consecutive() {
+        let mut t = Tournament::default();
+        let last = RECENT_MESSAGES as u64 + 10;
+        for seq in 1..=last {
+            t.remember(Seq(seq), format!("m{seq}").into());
+        }
+        assert_eq!(kept(&t, 9, last), None, "the oldest were dropped");
+        let all = kept(&t, 10, last).unwrap();
+        assert_eq!(all.len(), RECENT_MESSAGES);
+        assert_eq!(all.first().map(String::as_str), Some("m11"));
+        // A seq that does not follow starts over rather than leave a hole.
+        t.remember(Seq(last + 2), "skip".into());
+        assert_eq!(kept(&t, last, last + 2), None);
+        assert_eq!(kept(&t, last + 1, last + 2), Some(vec!["skip".into()]));
     }
 }

@@ -145,6 +145,12 @@ async fn catch_up(
 ) -> Result<(), ApiError> {
     match since {
         Some(mut position) if position <= head.seq && head.seq.0 - position.0 <= MAX_REPLAY => {
+            // A room reconnecting after a blip is served from memory; the log only for a
+            // client further behind.
+            if let Some(messages) = feed.recent_messages(t, position, head.seq) {
+                session.preamble.extend(messages);
+                return Ok(());
+            }
             while position < head.seq {
                 let want = ((head.seq.0 - position.0) as usize).min(REPLAY_PAGE);
                 let events = feed.events(t, position, want).await?;
