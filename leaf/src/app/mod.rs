@@ -299,7 +299,7 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     } else {
         TcpSocket::new_v6()?
     };
-    // As `TcpListener::bind` does: a restarted leaf can take its port back at once.
+    // As `TcpListener::bind` does on Unix: a restarted leaf can take its port back at once.
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)

@@ -253,9 +253,7 @@ impl Feed {
             StreamName::State => state.apply_state(entry).map(|applied| {
                 let (tournament, event) = (applied.tournament, applied.event);
                 let text = message(tournament, &event);
-                if let Some(t) = state.tournaments.get_mut(&tournament) {
-                    t.remember(Seq(event.seq), text.clone());
-                }
+                state.remember(tournament, Seq(event.seq), text.clone());
                 self.inner
                     .hub
                     .broadcast_raw(Scope::Tournament(tournament), text);

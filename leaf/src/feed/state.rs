@@ -38,8 +38,13 @@ pub struct Head {
 
 /// Events per tournament whose `event` messages stay in memory for resuming clients. A Wi-Fi
 /// blip of a few minutes is well inside it; a client further behind is replayed from the log.
-/// At a few hundred bytes a message, under 100 KiB per tournament.
 pub const RECENT_MESSAGES: usize = 256;
+/// ... and at most this many bytes of them per tournament: event data may be up to 64 KiB.
+pub const RECENT_BYTES: usize = 256 * 1024;
+/// Tournaments whose recent messages are kept: the most recently active. A venue's log holds
+/// every tournament it ever ran; only tonight's have screens to reconnect. Together with the
+/// limits above, at most 16 MiB, typically well under 1 MiB.
+pub const RECENT_TOURNAMENTS: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct Tournament {
@@ -51,6 +56,9 @@ pub struct Tournament {
     /// The newest events' messages, as broadcast, with consecutive seqs from `recent_first`.
     recent: VecDeque<Utf8Bytes>,
     recent_first: u64,
+    recent_bytes: usize,
+    /// When this tournament last had an event, in [`FeedState`]'s count of applied events.
+    active_at: u64,
 }
 
 impl Tournament {
@@ -86,14 +94,23 @@ impl Tournament {
     /// is kept is always consecutive.
     pub fn remember(&mut self, seq: Seq, message: Utf8Bytes) {
         if self.recent.is_empty() || self.recent_first + self.recent.len() as u64 != seq.0 {
-            self.recent.clear();
+            self.forget_recent();
             self.recent_first = seq.0;
         }
+        self.recent_bytes += message.len();
         self.recent.push_back(message);
-        if self.recent.len() > RECENT_MESSAGES {
-            self.recent.pop_front();
+        while self.recent.len() > RECENT_MESSAGES || self.recent_bytes > RECENT_BYTES {
+            let Some(oldest) = self.recent.pop_front() else {
+                break;
+            };
+            self.recent_bytes -= oldest.len();
             self.recent_first += 1;
         }
+    }
+
+    fn forget_recent(&mut self) {
+        self.recent.clear();
+        self.recent_bytes = 0;
     }
 
     /// The messages of events `after + 1 ..= until`, if every one of them is kept.
@@ -168,9 +185,37 @@ pub struct FeedState {
     /// The last stream sequence applied, per stream.
     pub state_pos: Seq,
     pub audit_pos: Seq,
+    /// Events remembered so far: the clock of [`Tournament::active_at`].
+    remembered: u64,
 }
 
 impl FeedState {
+    /// Keeps event `seq`'s message for tournament `id`'s resuming clients. When that makes
+    /// more than [`RECENT_TOURNAMENTS`] tournaments with kept messages, the one quiet for
+    /// longest forgets its own.
+    pub fn remember(&mut self, id: TournamentId, seq: Seq, message: Utf8Bytes) {
+        self.remembered += 1;
+        let Some(t) = self.tournaments.get_mut(&id) else {
+            return;
+        };
+        let new_keeper = t.recent.is_empty();
+        t.active_at = self.remembered;
+        t.remember(seq, message);
+        if !new_keeper {
+            return;
+        }
+        let keepers = self.tournaments.values().filter(|t| !t.recent.is_empty());
+        if keepers.count() > RECENT_TOURNAMENTS
+            && let Some(quietest) = self
+                .tournaments
+                .values_mut()
+                .filter(|t| !t.recent.is_empty())
+                .min_by_key(|t| t.active_at)
+        {
+            quietest.forget_recent();
+        }
+    }
+
     /// Applies one STATE message; what it became.
     pub fn apply_state(&mut self, entry: &Entry) -> Option<Applied> {
         self.state_pos = self.state_pos.max(entry.stream_seq);
@@ -352,6 +397,44 @@ mod tests {
         assert_eq!(kept(&t, 5, 5), Some(vec![]));
         // Beyond what was kept: not served from memory.
         assert_eq!(kept(&t, 4, 6), None);
+    }
+
+    #[test]
+    fn big_messages_are_kept_only_up_to_the_byte_budget() {
+        let mut t = Tournament::default();
+        let big = "x".repeat(RECENT_BYTES / 4 + 1);
+        for seq in 1..=8 {
+            t.remember(Seq(seq), big.clone().into());
+        }
+        assert_eq!(kept(&t, 5, 8).map(|m| m.len()), Some(3));
+        assert_eq!(kept(&t, 4, 8), None);
+        // One message over the whole budget is not kept at all; the log serves it.
+        t.remember(Seq(9), "y".repeat(RECENT_BYTES + 1).into());
+        assert_eq!(kept(&t, 8, 9), None);
+        t.remember(Seq(10), "z".into());
+        assert_eq!(kept(&t, 9, 10), Some(vec!["z".into()]));
+    }
+
+    #[test]
+    fn only_the_most_recently_active_tournaments_keep_messages() {
+        let mut state = FeedState::default();
+        let ids: Vec<TournamentId> = (0..=RECENT_TOURNAMENTS)
+            .map(|_| TournamentId::new_random())
+            .collect();
+        for id in &ids {
+            state.tournaments.insert(*id, Tournament::default());
+        }
+        // The first tournament is active, then quiet while every other one gets an event.
+        state.remember(ids[0], Seq(1), "a1".into());
+        state.remember(ids[1], Seq(1), "b1".into());
+        state.remember(ids[0], Seq(2), "a2".into());
+        for id in &ids[2..] {
+            state.remember(*id, Seq(1), "m".into());
+        }
+        let kept_by = |id: &TournamentId| state.tournaments[id].recent_between(Seq(0), Seq(1));
+        assert!(kept_by(&ids[1]).is_none(), "the quietest one forgot");
+        assert!(kept_by(&ids[0]).is_some());
+        assert!(ids[2..].iter().all(|id| kept_by(id).is_some()));
     }
 
     #[test]

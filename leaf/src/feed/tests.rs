@@ -128,3 +128,34 @@ async fn idempotency_keys_come_back_from_the_log_into_the_projection() {
         Some((first.seq, first.ts.clone()))
     );
 }
+
+#[tokio::test]
+async fn a_resume_from_memory_sends_exactly_what_the_log_would() {
+    let (_log, _store, tournaments) = venue().await;
+    let t = created(&tournaments).await;
+    for data in [
+        serde_json::json!({"level": 1}),
+        serde_json::json!({"player": "Zoë \"Ace\" Müller", "seat": 4}),
+        serde_json::json!({}),
+    ] {
+        tournaments
+            .append(t, event("note", data), &actor())
+            .await
+            .unwrap();
+    }
+    let feed = tournaments.feed();
+    let from_memory = feed.recent_messages(t, Seq(0), Seq(3)).unwrap();
+    let from_log: Vec<_> = feed
+        .events(t, Seq(0), 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| Feed::message(t, e))
+        .collect();
+    assert_eq!(from_memory, from_log);
+    assert_eq!(
+        feed.recent_messages(t, Seq(1), Seq(3)).unwrap(),
+        from_log[1..]
+    );
+    feed.shutdown().await;
+}

@@ -2,7 +2,8 @@
 //!
 //! - `?tournament=<uuid>&token=<jwt>`: one tournament (a TD's token, or a viewer token for
 //!   that tournament). Then `snapshot` (the state at the current seq), or with `&since=N` the
-//!   events N+1… from the log, then live events, with no gap and no duplicate.
+//!   events N+1… (from memory, or from the log further back), then live events, with no gap
+//!   and no duplicate.
 //! - `?token=<TD jwt>`: every tournament's events and the announcements.
 //! - no token: a lobby screen: announcements only.
 //!
