@@ -55,7 +55,7 @@ where
     let mut figures = Figures::new(system, scenario.clients);
     let rss_before = rss_bytes(server_pid);
     let begun = Instant::now();
-    let clients = connect_all(scenario.clients, &connect).await?;
+    let clients = connect_all((0..scenario.clients).map(|i| connect(i, None))).await?;
     figures.connect_all = begun.elapsed();
     if let (Some(before), Some(after)) = (rss_before, rss_bytes(server_pid)) {
         figures.rss_per_client = Some(after.saturating_sub(before) / scenario.clients as u64);
@@ -111,38 +111,44 @@ where
     figures.drops = drops.load(Ordering::Relaxed);
 
     if scenario.kind == Kind::Storm {
-        storm(scenario, &mut figures, clients, &connect, &append).await?;
+        // Futures do nothing until polled: these are the plan, run in order by `storm`.
+        let first = scenario.warm_up() + scenario.appends() + 1;
+        let missed: Vec<usize> = (first..first + scenario.backlog()).collect();
+        let backlog = missed.iter().map(|&n| append(n)).collect();
+        let tournaments = scenario.tournaments;
+        let returning = clients
+            .iter()
+            .enumerate()
+            .map(|(i, client)| {
+                let expected = missed.iter().copied();
+                let expected = expected.filter(|n| n % tournaments == i % tournaments);
+                (connect(i, client.position()), expected.collect())
+            })
+            .collect();
+        drop(clients);
+        storm(&mut figures, backlog, returning).await?;
     }
     Ok(figures)
 }
 
-/// Every client goes away, the TD carries on for `backlog` appends, and then every client
-/// comes back at once from where it was. Figures: each client's time from the storm's start
-/// until it holds every append it missed, and the time until the last one does.
-async fn storm<C, Connect, Connecting, Append, Appending>(
-    scenario: &Scenario,
+/// Every client has gone away: the TD makes the `backlog` appends, and then every client
+/// comes back at once from where it was, expecting the appends it missed. Figures: each
+/// client's time from the storm's start until it holds them all, and the time until the last
+/// one does.
+async fn storm<C, Connecting, Appending>(
     figures: &mut Figures,
-    clients: Vec<C>,
-    connect: &Connect,
-    append: &Append,
+    backlog: Vec<Appending>,
+    returning: Vec<(Connecting, Vec<usize>)>,
 ) -> anyhow::Result<()>
 where
     C: Client,
-    Connect: Fn(usize, Option<u64>) -> Connecting,
     Connecting: Future<Output = anyhow::Result<C>> + Send + 'static,
-    Append: Fn(usize) -> Appending,
     Appending: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let positions: Vec<Option<u64>> = clients.iter().map(Client::position).collect();
-    drop(clients);
-
-    let first = scenario.warm_up() + scenario.appends() + 1;
-    let missed = first..first + scenario.backlog();
     let gate = Arc::new(Semaphore::new(BACKLOG_IN_FLIGHT));
-    let mut appends = Vec::with_capacity(missed.len());
-    for n in missed.clone() {
+    let mut appends = Vec::with_capacity(backlog.len());
+    for appending in backlog {
         let permit = gate.clone().acquire_owned().await?;
-        let appending = append(n);
         appends.push(tokio::spawn(async move {
             let done = appending.await;
             drop(permit);
@@ -153,17 +159,10 @@ where
         appending.await??;
     }
 
-    let tournaments = scenario.tournaments;
     let begun = Instant::now();
-    let returning: Vec<_> = positions
+    let returning: Vec<_> = returning
         .into_iter()
-        .enumerate()
-        .map(|(i, position)| {
-            let expected = missed
-                .clone()
-                .filter(|n| n % tournaments == i % tournaments);
-            let expected: Vec<usize> = expected.collect();
-            let reconnect = connect(i, position);
+        .map(|(reconnect, expected)| {
             tokio::spawn(async move {
                 tokio::time::timeout(CATCH_UP_LIMIT, catch_up(reconnect, expected))
                     .await
@@ -201,20 +200,18 @@ async fn catch_up<C: Client>(
     Ok(())
 }
 
-async fn connect_all<C, Connect, Connecting>(
-    clients: usize,
-    connect: &Connect,
+/// Runs the connects, a bounded number at a time.
+async fn connect_all<C, Connecting>(
+    connects: impl Iterator<Item = Connecting>,
 ) -> anyhow::Result<Vec<C>>
 where
     C: Client,
-    Connect: Fn(usize, Option<u64>) -> Connecting,
     Connecting: Future<Output = anyhow::Result<C>> + Send + 'static,
 {
     let gate = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
-    let connecting: Vec<_> = (0..clients)
-        .map(|i| {
+    let connecting: Vec<_> = connects
+        .map(|client| {
             let gate = gate.clone();
-            let client = connect(i, None);
             tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await?;
                 client.await

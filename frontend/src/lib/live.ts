@@ -146,7 +146,7 @@ export class LiveTournament {
 				this.refuse(ev.reason || `closed by leaf (${ev.code})`);
 			} else if (ev.code === RESYNC) {
 				// We fell behind and leaf dropped messages: resume at once from what we hold.
-				this.reconnectNow();
+				this.schedule(0);
 			} else {
 				this.retry(!opened);
 			}
@@ -228,16 +228,6 @@ export class LiveTournament {
 		if (this.stopped) return;
 		if (now) this.schedule(0);
 		else this.retry(false);
-	}
-
-	private reconnectNow(): void {
-		const socket = this.socket;
-		if (socket) {
-			this.reconnect(socket, true);
-		} else if (!this.stopped) {
-			this.clearTimers();
-			this.schedule(0);
-		}
 	}
 
 	private async retry(neverOpened: boolean): Promise<void> {
