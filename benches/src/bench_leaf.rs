@@ -64,7 +64,7 @@ impl BenchLeaf {
             .await?;
         let (token, _) = state
             .auth
-            .keys
+            .keys()
             .issue(
                 &Principal::Td { name: TD.into() },
                 Duration::from_secs(24 * 3600),

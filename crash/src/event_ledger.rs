@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use leaf::event::TournamentId;
-use leaf::feed::state::StatePayload;
+use leaf::log::record::StateRecord;
 use serde_json::Value;
 
 use crate::display::Seen;
@@ -20,7 +20,7 @@ pub struct Answer {
 }
 
 /// One tournament's STATE messages as the log holds them, in stream order.
-pub type TournamentLog = Vec<StatePayload>;
+pub type TournamentLog = Vec<StateRecord>;
 
 #[derive(Debug, Default)]
 pub struct EventLedger {
@@ -60,10 +60,10 @@ impl EventLedger {
     /// no key is stored twice; no key turns up under another tournament.
     pub fn check_log(&self, logs: &BTreeMap<TournamentId, TournamentLog>) -> Findings {
         let mut findings = Findings::problems(self.problems.clone());
-        let mut where_is: HashMap<&str, Vec<(TournamentId, &StatePayload)>> = HashMap::new();
+        let mut where_is: HashMap<&str, Vec<(TournamentId, &StateRecord)>> = HashMap::new();
         for (tournament, log) in logs {
             for (i, event) in log.iter().enumerate() {
-                if event.seq != i as u64 + 1 {
+                if event.seq.0 != i as u64 + 1 {
                     findings.inconsistent.push(format!(
                         "{tournament}: event #{} of the log has seq {}",
                         i + 1,
@@ -100,7 +100,7 @@ impl EventLedger {
                     findings.lost.insert(key.clone());
                 }
                 Some((_, event)) => {
-                    if event.seq != answer.seq
+                    if event.seq.0 != answer.seq
                         || event.kind != answer.kind
                         || event.data != answer.data
                     {
@@ -141,13 +141,13 @@ impl EventLedger {
                     "projection of {tournament} is at seq {projected}, the log at {head}"
                 ));
             }
-            let mut latest: BTreeMap<&str, &StatePayload> = BTreeMap::new();
+            let mut latest: BTreeMap<&str, &StateRecord> = BTreeMap::new();
             for event in log.iter().take(projected as usize) {
                 latest.insert(event.kind.as_str(), event);
             }
             for (kind, event) in &latest {
                 match projection.latest.get(&(*tournament, (*kind).to_owned())) {
-                    Some((seq, data)) if *seq == event.seq && *data == event.data => {}
+                    Some((seq, data)) if *seq == event.seq.0 && *data == event.data => {}
                     other => findings.inconsistent.push(format!(
                         "projection of {tournament}: latest {kind} is {other:?}, the log says seq {} {}",
                         event.seq, event.data
@@ -236,9 +236,9 @@ mod tests {
         TournamentId::from_uuid(uuid::Uuid::from_u128(n))
     }
 
-    fn logged(seq: u64, kind: &str, key: &str) -> StatePayload {
-        StatePayload {
-            seq,
+    fn logged(seq: u64, kind: &str, key: &str) -> StateRecord {
+        StateRecord {
+            seq: leaf::event::Seq(seq),
             ts: "2026-11-30T00:00:00.000Z".into(),
             kind: kind.into(),
             data: json!({"n": seq}),

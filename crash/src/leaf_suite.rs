@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use leaf::event::{Seq, TournamentId};
-use leaf::feed::state::StatePayload;
-use leaf::log::jetstream::ServerKind;
+use leaf::log::ServerKind;
+use leaf::log::record::StateRecord;
 use leaf::log::{EventLog, Filter, JetStreamLog, StreamName};
 use tokio::sync::watch;
 
@@ -244,7 +244,7 @@ async fn read_logs(
             let Some(last) = page.last() else { break };
             after = last.stream_seq;
             for entry in page {
-                let event: StatePayload = serde_json::from_slice(&entry.payload).map_err(|e| {
+                let event: StateRecord = serde_json::from_slice(&entry.payload).map_err(|e| {
                     HarnessError::Log(format!("{} seq {}: {e}", entry.subject, entry.stream_seq.0))
                 })?;
                 events.push(event);

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use leaf::log::JetStreamLog;
-use leaf::log::jetstream::ServerKind;
+use leaf::log::ServerKind;
 use tokio::sync::watch;
 
 use crate::HarnessError;

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use leaf::feed::state::StatePayload;
 use leaf::log::StreamName;
+use leaf::log::record::StateRecord;
 
 use crate::log::Stored;
 use crate::plan::{Fault, Plan};
@@ -27,7 +27,7 @@ pub fn events_by_tournament(venue: &Venue) -> Vec<Vec<Stored>> {
 }
 
 fn key_of(stored: &Stored) -> Option<String> {
-    serde_json::from_slice::<StatePayload>(&stored.entry.payload)
+    serde_json::from_slice::<StateRecord>(&stored.entry.payload)
         .ok()
         .and_then(|p| p.key)
 }
@@ -92,7 +92,7 @@ pub fn contents(venue: &Venue, log: &[Vec<Stored>], violations: &mut Vec<String>
         for d in &display.deliveries {
             let logged = log[d.tournament]
                 .get(d.seq as usize - 1)
-                .and_then(|s| serde_json::from_slice::<StatePayload>(&s.entry.payload).ok())
+                .and_then(|s| serde_json::from_slice::<StateRecord>(&s.entry.payload).ok())
                 .map(|p| p.data.to_string());
             if logged.as_deref() != Some(d.data.as_str()) {
                 violations.push(format!(

@@ -16,7 +16,7 @@ impl SimListener {
     }
 }
 
-impl leaf::http::extract::PeerListener for SimListener {}
+impl leaf::http::PeerListener for SimListener {}
 
 impl Listener for SimListener {
     type Io = TcpStream;

@@ -1,7 +1,7 @@
 //! The simulated venue: what the hosts share, and the leaf host itself.
 //!
-//! The leaf host runs the production pieces (router, handlers, hub, feed, projection,
-//! `Tournaments`) over turmoil's network. Per incarnation it gets a fresh in-memory LibSQL, so
+//! The leaf host runs the production pieces (router, handlers, hub, feed, projection, writer),
+//! wired by production's own [`leaf::app::wire`], over turmoil's network. Per incarnation it gets a fresh in-memory LibSQL, so
 //! a crash loses the database and the projection is rebuilt from the log; the [`SimLog`] and
 //! everything else in [`Venue`] outlive the host.
 
@@ -11,15 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use leaf::auth::{AuthState, Principal, TokenKeys, VIEWER_TOKEN_TTL};
+use leaf::app::Parts;
+use leaf::auth::{Principal, TokenKeys, VIEWER_TOKEN_TTL};
 use leaf::event::{OperatorName, Seq, TournamentId};
-use leaf::feed::Feed;
 use leaf::http::{self, AppState};
-use leaf::hub::{ClientConfig, Hub};
+use leaf::hub::ClientConfig;
 use leaf::log::{EventLog, StreamName};
 use leaf::planted::PlantedBugs;
 use leaf::store::{Store, ViewerLink};
-use leaf::tournaments::Tournaments;
 use leaf::world::World;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -256,20 +255,12 @@ async fn leaf_state(
     }
 
     let log: Arc<dyn EventLog> = Arc::new(venue.log.clone());
-    let server_id = Uuid::from_u64_pair(venue.plan.seed, u64::from(incarnation));
-    let hub = Hub::with_planted_bugs(server_id.to_string(), client_config(), venue.planted);
-    let feed = Feed::start(log.clone(), hub.clone(), store.clone()).await?;
-    let tournaments = Tournaments::new(log.clone(), feed, store.clone())
-        .with_world(venue.world.clone())
-        .with_planted_bugs(venue.planted);
-    Ok(AppState {
-        tournaments: Arc::new(tournaments),
-        log,
-        auth: Arc::new(AuthState::new(venue.keys())),
-        store,
-        hub,
-        server_id,
-        started: tokio::time::Instant::now(),
-        dev: false,
-    })
+    let parts = Parts {
+        server_id: Uuid::from_u64_pair(venue.plan.seed, u64::from(incarnation)),
+        clients: client_config(),
+        world: venue.world.clone(),
+        planted: venue.planted,
+        ..Parts::new(log, store, venue.keys())
+    };
+    Ok(leaf::app::wire(parts).await?)
 }

@@ -1,6 +1,12 @@
-//! The shared vocabulary of leaf: identifiers and positions that every room uses.
+//! The shared vocabulary of leaf: identifiers, positions and the events themselves, used by
+//! every room.
 //!
-//! These are newtypes on purpose. A `TournamentId` can only be built from a UUID, and a
+//! - [`Event`]: one event of a tournament as clients see it; [`TournamentSummary`]: one
+//!   tournament as the API lists it.
+//! - [`TournamentId`], [`Seq`], [`MsgId`], [`SubjectToken`], [`OperatorName`]: ids and
+//!   positions.
+//!
+//! The ids are newtypes on purpose. A `TournamentId` can only be built from a UUID, and a
 //! `SubjectToken` only from text that is safe inside a NATS subject, so a wildcard or a dot
 //! from user input can never widen a subscription or a publish to another tournament.
 
@@ -75,6 +81,19 @@ impl SubjectToken {
     }
 }
 
+impl SubjectToken {
+    /// A token read back from a subject the log stored. The log may hold messages that other
+    /// writers put there, with tokens a TD could not send (uppercase, longer); NATS still
+    /// guarantees each is one plain token, and the type of its event must be read as it is,
+    /// or the tournament's seqs would skip it. `None` for text no stored subject can hold.
+    pub(crate) fn from_stored(token: &str) -> Option<Self> {
+        let plain = !token.is_empty()
+            && !token.contains(['.', '*', '>'])
+            && !token.contains(char::is_whitespace);
+        plain.then(|| Self(token.to_owned()))
+    }
+}
+
 impl fmt::Display for SubjectToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -126,6 +145,26 @@ impl<'de> Deserialize<'de> for SubjectToken {
 )]
 #[serde(transparent)]
 pub struct Seq(pub u64);
+
+impl Seq {
+    /// Before the first: nothing yet.
+    pub const ZERO: Seq = Seq(0);
+
+    /// The position right after this one.
+    pub fn next(self) -> Seq {
+        Seq(self.0 + 1)
+    }
+
+    /// The position right before this one (`ZERO` stays `ZERO`).
+    pub fn prev(self) -> Seq {
+        Seq(self.0.saturating_sub(1))
+    }
+
+    /// How many positions `self` is past `earlier`; 0 when it is not past it.
+    pub fn since(self, earlier: Seq) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
 
 impl fmt::Display for Seq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -201,6 +240,32 @@ impl FromStr for OperatorName {
     }
 }
 
+/// One event of a tournament, as clients see it: in the API's event pages and, wrapped, in
+/// the WebSocket `event` message.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Event {
+    /// The tournament's own count: 1, 2, 3, … with no gaps.
+    #[schema(value_type = u64)]
+    pub seq: Seq,
+    pub ts: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// One tournament as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TournamentSummary {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: TournamentId,
+    pub name: String,
+    pub created_at: String,
+    /// The seq of its newest event; 0 before the first.
+    #[schema(value_type = u64)]
+    pub last_seq: Seq,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +313,22 @@ mod tests {
         );
         assert!("x".repeat(64).parse::<SubjectToken>().is_ok());
         assert!("level_up-2".parse::<SubjectToken>().is_ok());
+    }
+
+    #[test]
+    fn stored_tokens_are_any_one_plain_token() {
+        assert!(SubjectToken::from_stored("Clock").is_some());
+        for bad in ["", "a.b", "*", ">", "a b"] {
+            assert!(SubjectToken::from_stored(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn seq_steps() {
+        assert_eq!(Seq::ZERO.next(), Seq(1));
+        assert_eq!(Seq::ZERO.prev(), Seq::ZERO);
+        assert_eq!(Seq(5).since(Seq(2)), 3);
+        assert_eq!(Seq(2).since(Seq(5)), 0);
     }
 
     #[test]

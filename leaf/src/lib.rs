@@ -4,31 +4,38 @@
 //! durable log; displays and phones watching that tournament see it live over WebSocket.
 //!
 //! # Layout
-//! - [`app`]: builds and wires the subsystems, owns the startup and shutdown order.
-//! - [`auth`]: TD accounts, PINs, signed tokens and roles, login rate limits.
-//! - [`config`]: the command line: flags with environment fallbacks, subcommands.
-//! - [`datadir`]: the data directory and its lock.
-//! - [`event`]: the shared vocabulary: `TournamentId`, `SubjectToken`, `Seq`, `MsgId`.
-//! - [`feed`]: from the log to the screens: the in-memory projection and the hub's source.
-//! - [`log`]: the event log (the truth): the `EventLog` trait, JetStream and memory
-//!   implementations, and the supervised nats-server child.
+//! The path of one event, then the rooms around it:
+//! - [`http`]: the axum router, middleware, thin handlers, the WebSocket upgrade and the
+//!   embedded web app. Handlers call the writer, the feed or the auth service, nothing deeper.
+//! - [`writer`]: the write side: creating tournaments and appending events, durable in the
+//!   log first.
+//! - [`log`]: the event log, the truth: the `EventLog` trait, its JetStream and memory
+//!   implementations, the record format, subjects, and the supervised nats-server child.
+//! - [`feed`]: the read side, from the log to the screens: the in-memory view, the resume
+//!   cache, the broadcast of each event, and the projection into LibSQL.
+//! - [`hub`]: the WebSocket hub: clients by scope, bounded queues, fan-out, disconnects, and
+//!   the [`hub::protocol`] they speak.
+//! - [`store`]: LibSQL: migrations, TD accounts, viewer links, the projection tables.
+//! - [`auth`]: TD accounts and PINs, signed tokens, viewer links, login rate limits, all
+//!   behind one `AuthService`.
+//! - [`event`]: the shared vocabulary: `Event`, `TournamentSummary`, `TournamentId`, `Seq`,
+//!   `MsgId`, `SubjectToken`, `OperatorName`.
+//! - [`app`]: builds and [`app::wire`]s the subsystems (one wiring, shared with leaf-sim) and
+//!   owns the startup and shutdown order.
+//! - [`config`] (the command line), `datadir` (the data directory and its lock), `qr` (QR
+//!   codes of viewer links), [`td`] (the offline `leaf td` subcommands), [`telemetry`]
+//!   (tracing), [`world`] (the clock and fresh ids, from the system or leaf-sim's seed).
 //! - `planted` (only with the `planted-bugs` feature): bugs leaf-sim's checker must catch.
-//! - [`qr`]: QR codes of viewer join links.
-//! - [`store`]: LibSQL, migrations and derived state; knows nothing of HTTP or NATS.
-//! - [`hub`]: the WebSocket hub: clients by scope, bounded queues, fan-out, disconnects.
-//! - [`http`]: the axum router, middleware, thin handlers and the embedded web app.
-//! - [`td`]: the offline `leaf td` subcommands for TD accounts.
-//! - [`telemetry`]: tracing setup.
-//! - [`tournaments`]: creating tournaments and appending events: durable in the log first.
-//! - [`world`]: the clock and fresh ids, from the system (or from leaf-sim's seed).
 //!
-//! Dependencies point one way: `http` uses `hub`, `store` and `log`; those three use only
-//! `event`; `app` wires them all.
+//! Dependencies point one way: `app` → `http` → `writer`, `feed`, `auth` → `hub`, `log`,
+//! `store` → `event`. `writer` uses `feed` (to learn heads and wait for its own appends);
+//! `feed` uses `hub`, `log` and `store`; `log`, `store` and `hub` know nothing of each other,
+//! of HTTP, or of the rooms above them.
 
 pub mod app;
 pub mod auth;
 pub mod config;
-pub mod datadir;
+mod datadir;
 pub mod event;
 pub mod feed;
 pub mod http;
@@ -36,9 +43,9 @@ pub mod hub;
 pub mod log;
 #[cfg(feature = "planted-bugs")]
 pub mod planted;
-pub mod qr;
+mod qr;
 pub mod store;
 pub mod td;
 pub mod telemetry;
-pub mod tournaments;
 pub mod world;
+pub mod writer;

@@ -2,7 +2,7 @@
 //! promise: a checker that never fails proves nothing.
 //!
 //! This module exists only with the `planted-bugs` feature, which only leaf-sim turns on, and
-//! even then every bug is off until a test plants it in one hub or one `Tournaments`. The
+//! even then every bug is off until a test plants it in one hub or one `TournamentWriter`. The
 //! release binary (`cargo build -p leaf`) contains none of it.
 
 /// One broken promise.

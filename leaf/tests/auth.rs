@@ -21,7 +21,7 @@ async fn a_td_signs_in_and_the_token_names_them() {
     let leaf = TestLeaf::start().await;
     add_td(&leaf, "alice", "482193").await;
     let token = login(&leaf, "alice", "482193").await;
-    let principal = leaf.app_state.auth.keys.verify(&token).unwrap();
+    let principal = leaf.app_state.auth.keys().verify(&token).unwrap();
     assert_eq!(
         principal,
         leaf::auth::Principal::Td {

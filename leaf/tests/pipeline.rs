@@ -201,15 +201,15 @@ async fn a_second_writer_never_gets_a_seq_leaf_handed_out() {
     for i in 0..20 {
         let state = leaf.app_state.clone();
         tasks.push(tokio::spawn(async move {
-            let actor = leaf::tournaments::Actor {
+            let actor = leaf::writer::Actor {
                 who: "td:test".into(),
                 request_id: None,
             };
             state
-                .tournaments
+                .writer
                 .append(
                     t,
-                    leaf::tournaments::NewEvent::new(
+                    leaf::writer::NewEvent::new(
                         "tick".parse().unwrap(),
                         serde_json::json!({"i": i}),
                     ),
@@ -225,7 +225,7 @@ async fn a_second_writer_never_gets_a_seq_leaf_handed_out() {
         seqs.push(task.await.unwrap());
     }
     seqs.sort();
-    assert_eq!(seqs, (4..=23).collect::<Vec<_>>());
+    assert_eq!(seqs, (4..=23).map(leaf::event::Seq).collect::<Vec<_>>());
     let (_, events) = leaf
         .call(
             "GET",
@@ -281,8 +281,11 @@ async fn deleting_leaf_db_rebuilds_the_same_state_from_the_log() {
     let store = leaf::store::Store::open(&dir.path().join("data").join("leaf.db"))
         .await
         .unwrap();
-    let row = store.projected_tournament(t).await.unwrap().unwrap();
-    assert_eq!((row.name.as_str(), row.last_seq), ("Main Event", 5));
+    let row = store.tournament_row(t).await.unwrap().unwrap();
+    assert_eq!(
+        (row.name.as_str(), row.last_seq),
+        ("Main Event", leaf::event::Seq(5))
+    );
     store.close().await;
 }
 
@@ -646,7 +649,7 @@ async fn a_client_too_far_behind_gets_the_snapshot_instead_of_a_replay() {
         vec![behind - 1, behind]
     );
     // Behind by more than leaf keeps in memory, but within the replay limit: from the log.
-    let since = behind - leaf::feed::state::RECENT_MESSAGES as u64 - 50;
+    let since = behind - leaf::feed::RECENT_MESSAGES as u64 - 50;
     let (mut from_log, _) = ws_connect(&leaf.ws_url(&format!(
         "?tournament={t}&since={since}&token={}",
         leaf.td_token()

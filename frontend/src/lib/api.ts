@@ -10,7 +10,7 @@ export class ApiError extends Error {
 	}
 }
 
-export interface TournamentInfo {
+export interface TournamentSummary {
 	id: string;
 	name: string;
 	created_at: string;

@@ -1,4 +1,5 @@
-// The messages of leaf's WebSocket protocol (docs/protocol.md), as the app uses them.
+// The messages of leaf's WebSocket protocol (docs/protocol.md; the server's side is
+// leaf/src/hub/protocol.rs), as the app uses them.
 
 /** The newest event of one type, as a snapshot holds it. */
 export interface Latest {

@@ -1,8 +1,8 @@
 //! Wiring: builds every subsystem in order, serves, and tears down in reverse.
 //!
 //! Startup: data dir (lock) → HTTP listener bound (so a busy port fails before anything is
-//! started) → LibSQL → NATS (child + streams) → hub → feed (replays the log) → HTTP serving. Every step logs its
-//! duration. A failed step drops what was built before it; the nats-server child dies with
+//! started) → LibSQL → NATS (child + streams) → the services, [`wire`]d (hub, feed replaying
+//! the log, writer, auth) → HTTP serving. Every step logs its duration. A failed step drops what was built before it; the nats-server child dies with
 //! its owner, and nothing in the data dir is deleted.
 //!
 //! Shutdown (SIGINT/SIGTERM, see [`signals`]): HTTP stops accepting → the hub closes its
@@ -10,6 +10,7 @@
 //! the database is closed → the data-dir lock is released.
 
 mod signals;
+mod wiring;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,21 +22,17 @@ use axum::Router;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 pub use self::signals::shutdown_on_signals;
-use crate::auth::{AuthState, TokenKeys};
+pub use self::wiring::{Parts, wire};
+use crate::auth::TokenKeys;
 use crate::config::Config;
 use crate::datadir::DataDir;
-use crate::feed::Feed;
-use crate::http::extract::{ClientAddr, PeerListener};
-use crate::http::{self, AppState};
-use crate::hub::{ClientConfig, Hub};
-use crate::log::jetstream::ServerKind;
+use crate::http::{self, AppState, ClientAddr, PeerListener};
+use crate::log::ServerKind;
 use crate::log::supervisor::{self, NatsChild, SupervisorConfig};
 use crate::log::{EventLog, JetStreamLog};
 use crate::store::Store;
-use crate::tournaments::Tournaments;
 
 /// Graceful-shutdown budgets. With the nats-server stop timeout (1 s) they add up to 5 s,
 /// under the 5 s a service manager (or a TD pressing Ctrl-C) reasonably waits before killing.
@@ -116,24 +113,13 @@ impl App {
 
         let (jetstream, nats) = step("nats", start_nats(config, &data_dir)).await?;
 
-        let server_id = Uuid::new_v4();
-        let hub = step("hub", async {
-            Ok::<_, anyhow::Error>(Hub::new(server_id.to_string(), ClientConfig::default()))
-        })
-        .await?;
-
         let log = jetstream.clone() as Arc<dyn EventLog>;
-        let feed = step("feed", Feed::start(log.clone(), hub.clone(), store.clone())).await?;
-        let state = AppState {
-            tournaments: Arc::new(Tournaments::new(log.clone(), feed, store.clone())),
-            log,
-            auth: Arc::new(AuthState::new(keys)),
-            store,
-            hub,
-            server_id,
+        let parts = Parts {
             started,
             dev: config.dev,
+            ..Parts::new(log, store, keys)
         };
+        let state = step("services", wire(parts)).await?;
         Ok(Self {
             state,
             listener,
@@ -200,7 +186,7 @@ impl App {
         .await;
         teardown("hub", state.hub.shutdown(HUB_CLOSE)).await;
         teardown("feed", async {
-            if tokio::time::timeout(FEED_FLUSH, state.tournaments.feed().shutdown()).await.is_err() {
+            if tokio::time::timeout(FEED_FLUSH, state.feed.shutdown()).await.is_err() {
                 tracing::warn!("the projection did not flush within {FEED_FLUSH:?}; the next start re-applies it from the log");
             }
         })

@@ -1,7 +1,9 @@
-//! Who may do what: TD accounts with PINs, signed tokens, and login rate limits.
+//! Who may do what: TD accounts with PINs, signed tokens, viewer links, login rate limits.
 //!
+//! - [`AuthService`] ([`service`]): sign-in, token checks and viewer-link issuance; the only
+//!   door handlers use.
 //! - [`pin`]: PIN rules and argon2id hashing.
-//! - [`tokens`]: the signing key and the JWTs it mints and checks.
+//! - `tokens`: the signing key and the JWTs it mints and checks.
 //! - [`limiter`]: login attempts per client address.
 //!
 //! A verified token becomes a [`Principal`]: a TD (every mutation, every tournament) or a
@@ -9,33 +11,20 @@
 
 pub mod limiter;
 pub mod pin;
-pub mod tokens;
+mod service;
+mod tokens;
 
 pub use self::limiter::LoginLimiter;
 pub use self::pin::{InvalidPin, Pin};
+pub use self::service::{AuthService, Issued, IssuedLink};
 pub use self::tokens::{Role, TokenKeys};
 use crate::event::TournamentId;
+use crate::store::StoreError;
 
 /// How long a TD's sign-in lasts: a long tournament night.
 pub const TD_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(16 * 3600);
 /// How long a viewer link works: a tournament weekend.
 pub const VIEWER_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
-
-/// What the HTTP layer needs for auth; built once in `app`.
-#[derive(Debug)]
-pub struct AuthState {
-    pub keys: TokenKeys,
-    pub limiter: LoginLimiter,
-}
-
-impl AuthState {
-    pub fn new(keys: TokenKeys) -> Self {
-        Self {
-            keys,
-            limiter: LoginLimiter::default(),
-        }
-    }
-}
 
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +60,7 @@ impl Principal {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("no token: sign in and send it as `Authorization: Bearer <token>`")]
     Missing,
@@ -89,6 +78,9 @@ pub enum AuthError {
     BadCredentials,
     #[error("too many sign-in attempts; retry in {0} s")]
     RateLimited(u64),
+    /// The accounts and links in leaf.db could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("auth: {0}")]
     Internal(String),
 }

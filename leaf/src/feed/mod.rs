@@ -1,31 +1,36 @@
 //! The feed: from the log to the screens.
 //!
 //! One tail on STATE and one on AUDIT apply every message, in log order, to the in-memory
-//! projection ([`state`]) and broadcast each event to its tournament's clients. The hub is fed
-//! from the log, never from an HTTP handler, so an event written by anything else reaches the
-//! displays the same way. `Feed::start` replays the whole log before returning: leaf serves
-//! only once heads and snapshots are as new as what was acknowledged.
+//! [`view`] and broadcast each event to its tournament's clients, keeping the newest ones in
+//! the [`recent`] resume cache. The hub is fed from the log, never from an HTTP handler, so an
+//! event written by anything else reaches the displays the same way. The [`projector`] writes
+//! the same changes into LibSQL, off the broadcast path. `Feed::start` replays the whole log
+//! before returning: leaf serves only once heads and snapshots are as new as what was
+//! acknowledged.
 //!
 //! Lock order: the feed's lock, then the hub's. Registering a client under the feed's lock
 //! makes "snapshot at head, then every event after head" exact.
 
 mod projector;
-pub mod state;
+mod recent;
+mod view;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
-use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use self::state::{Event, FeedState, Head, TournamentInfo};
-use crate::event::{Seq, TournamentId};
-use crate::hub::{Hub, HubError, Scope, Session};
-use crate::log::{EventLog, Filter, LogError, StreamName};
+use self::recent::ResumeCache;
+pub use self::recent::{RECENT_BYTES, RECENT_MESSAGES, RECENT_TOURNAMENTS};
+use self::view::View;
+pub use self::view::{Head, Latest};
+use crate::event::{Event, Seq, TournamentId, TournamentSummary};
+use crate::hub::{Hub, HubError, Scope, Session, protocol};
+use crate::log::{Entry, EntryStream, EventLog, Filter, LogError, StreamName};
 use crate::store::{Cursor, ProjectionUpdate, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,13 +44,21 @@ pub enum FeedError {
 /// The last stream sequence the log holds.
 async fn last_seq(log: &dyn EventLog, stream: StreamName) -> Result<Seq, LogError> {
     // Read pages from the start: cheap for a venue's log, and it needs no extra log API.
-    let mut last = Seq(0);
+    let mut last = Seq::ZERO;
     loop {
         let page = log.read(stream, Filter::All, last, PAGE).await?;
         match page.last() {
             Some(entry) => last = entry.stream_seq,
             None => return Ok(last),
         }
+    }
+}
+
+/// How far `cursor` has applied `stream`.
+fn applied_through(cursor: Cursor, stream: StreamName) -> Seq {
+    match stream {
+        StreamName::State => cursor.state,
+        StreamName::Audit => cursor.audit,
     }
 }
 
@@ -72,9 +85,9 @@ struct Inner {
     projected: Cursor,
     projector: Mutex<Option<JoinHandle<()>>>,
     // A std mutex: applying a message and registering a client are map work, never an await.
-    state: Mutex<FeedState>,
-    /// (STATE, AUDIT) positions applied so far, for callers waiting on their own appends.
-    applied: watch::Sender<(Seq, Seq)>,
+    memory: Mutex<Memory>,
+    /// The positions applied so far, for callers waiting on their own appends.
+    applied: watch::Sender<Cursor>,
     stop: CancellationToken,
     /// Someone just heard from the log (an append was acknowledged): a tail waiting out its
     /// back-off should try again now rather than leave displays stale for seconds.
@@ -82,22 +95,11 @@ struct Inner {
     log_answered: watch::Sender<u64>,
 }
 
-/// The `event` message of the WebSocket protocol.
-#[derive(Serialize)]
-struct EventMessage<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    tournament_id: TournamentId,
-    seq: u64,
-    ts: &'a str,
-    event: EventBody<'a>,
-}
-
-#[derive(Serialize)]
-struct EventBody<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    data: &'a serde_json::Value,
+/// What the feed holds in memory, under one lock.
+#[derive(Default)]
+struct Memory {
+    view: View,
+    recent: ResumeCache,
 }
 
 impl Feed {
@@ -124,8 +126,8 @@ impl Feed {
                 projection: Mutex::new(Some(projection)),
                 projected,
                 projector: Mutex::new(Some(projector)),
-                state: Mutex::new(FeedState::default()),
-                applied: watch::Sender::new((Seq(0), Seq(0))),
+                memory: Mutex::new(Memory::default()),
+                applied: watch::Sender::new(Cursor::default()),
                 stop: CancellationToken::new(),
                 log_answered: watch::Sender::new(0),
             }),
@@ -161,16 +163,12 @@ impl Feed {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, FeedState> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Memory> {
+        self.inner.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn position(&self, stream: StreamName) -> Seq {
-        let state = self.lock();
-        match stream {
-            StreamName::State => state.state_pos,
-            StreamName::Audit => state.audit_pos,
-        }
+        applied_through(self.lock().view.applied(), stream)
     }
 
     async fn catch_up(&self, stream: StreamName) -> Result<(), LogError> {
@@ -190,7 +188,7 @@ impl Feed {
         }
     }
 
-    async fn follow(self, stream: StreamName, mut tail: crate::log::EntryStream) {
+    async fn follow(self, stream: StreamName, mut tail: EntryStream) {
         loop {
             let next = tokio::select! {
                 // Fixed order, not tokio's random one, so a simulated run replays from its
@@ -218,7 +216,7 @@ impl Feed {
 
     /// Opens a new tail from where the feed is, retrying with back-off until it works or the
     /// feed stops. Without a tail, displays freeze and appends cannot learn their heads.
-    async fn reopen(&self, stream: StreamName) -> Option<crate::log::EntryStream> {
+    async fn reopen(&self, stream: StreamName) -> Option<EntryStream> {
         let mut delay = Duration::from_millis(100);
         // Both tails (STATE and AUDIT) may be waiting: each has its own view of the nudges.
         let mut answered = self.inner.log_answered.subscribe();
@@ -239,27 +237,30 @@ impl Feed {
         }
     }
 
-    fn apply(&self, stream: StreamName, entry: &crate::log::Entry) {
-        let mut state = self.lock();
+    fn apply(&self, stream: StreamName, entry: &Entry) {
+        let mut memory = self.lock();
         let update = match stream {
-            StreamName::Audit => state
-                .apply_audit(entry)
-                .map(|(tournament, name, created_at)| ProjectionUpdate::Created {
-                    tournament,
-                    name,
-                    created_at,
-                    audit_seq: entry.stream_seq,
-                }),
-            StreamName::State => state.apply_state(entry).map(|applied| {
+            StreamName::Audit => {
+                memory
+                    .view
+                    .apply_audit(entry)
+                    .map(|created| ProjectionUpdate::Created {
+                        tournament: created.tournament,
+                        name: created.name,
+                        created_at: created.created_at,
+                        audit_seq: entry.stream_seq,
+                    })
+            }
+            StreamName::State => memory.view.apply_state(entry).map(|applied| {
                 let (tournament, event) = (applied.tournament, applied.event);
-                let text = message(tournament, &event);
-                state.remember(tournament, Seq(event.seq), text.clone());
+                let text = protocol::event(tournament, &event);
+                memory.recent.remember(tournament, event.seq, text.clone());
                 self.inner
                     .hub
                     .broadcast_raw(Scope::Tournament(tournament), text);
                 ProjectionUpdate::Event {
                     tournament,
-                    seq: Seq(event.seq),
+                    seq: event.seq,
                     stream_seq: entry.stream_seq,
                     kind: event.kind,
                     ts: event.ts,
@@ -268,13 +269,10 @@ impl Feed {
                 }
             }),
         };
-        let positions = (state.state_pos, state.audit_pos);
-        drop(state);
-        self.inner.applied.send_replace(positions);
-        let already = match stream {
-            StreamName::State => self.inner.projected.state,
-            StreamName::Audit => self.inner.projected.audit,
-        };
+        let applied = memory.view.applied();
+        drop(memory);
+        self.inner.applied.send_replace(applied);
+        let already = applied_through(self.inner.projected, stream);
         let Some(update) = update.filter(|_| entry.stream_seq > already) else {
             return;
         };
@@ -288,57 +286,51 @@ impl Feed {
         }
     }
 
-    /// Waits until the feed has applied `stream` up to `seq` (or the timeout passes).
-    /// The caller has just heard from the log, so the log is up: a broken tail reopens at once.
-    pub async fn applied(&self, stream: StreamName, seq: Seq) -> bool {
+    /// Waits until the feed has applied `stream` up to `seq`; `false` if [`APPLY_TIMEOUT`]
+    /// passed first. The caller has just heard from the log, so the log is up: a broken tail
+    /// reopens at once.
+    pub async fn wait_applied(&self, stream: StreamName, seq: Seq) -> bool {
         // Seen by every waiting tail; one that is between two attempts sees it at its next wait.
         self.inner
             .log_answered
             .send_modify(|n| *n = n.wrapping_add(1));
         let mut applied = self.inner.applied.subscribe();
-        let reached = applied.wait_for(|(state, audit)| match stream {
-            StreamName::State => *state >= seq,
-            StreamName::Audit => *audit >= seq,
-        });
+        let reached = applied.wait_for(|applied| applied_through(*applied, stream) >= seq);
         matches!(
             tokio::time::timeout(APPLY_TIMEOUT, reached).await,
             Ok(Ok(_))
         )
     }
 
-    pub fn info(&self, id: TournamentId) -> Option<TournamentInfo> {
-        self.lock().info(id)
+    /// A created tournament; `None` for one that was never created.
+    pub fn summary(&self, id: TournamentId) -> Option<TournamentSummary> {
+        self.lock().view.summary(id)
     }
 
-    pub fn list(&self) -> Vec<TournamentInfo> {
-        self.lock().list()
+    /// Every created tournament, oldest first.
+    pub fn list(&self) -> Vec<TournamentSummary> {
+        self.lock().view.list()
     }
 
     /// Where a tournament's log ends now; `None` if it was never created.
     pub fn head(&self, id: TournamentId) -> Option<Head> {
-        let state = self.lock();
-        let t = state.tournaments.get(&id)?;
-        t.name.as_ref()?;
-        Some(t.head())
+        Some(self.lock().view.created(id)?.head())
     }
 
     /// The seq of the event stored at `stream_seq` in tournament `id`.
     pub fn seq_at(&self, id: TournamentId, stream_seq: Seq) -> Option<Seq> {
-        self.lock().tournaments.get(&id)?.seq_at(stream_seq)
+        self.lock().view.tournament(id)?.seq_at(stream_seq)
     }
 
     /// The messages of a tournament's events `after + 1 ..= until`, from memory, if it still
-    /// holds all of them (see [`state::RECENT_MESSAGES`]).
+    /// holds all of them (see [`RECENT_MESSAGES`]).
     pub fn recent_messages(
         &self,
         id: TournamentId,
         after: Seq,
         until: Seq,
     ) -> Option<Vec<Utf8Bytes>> {
-        self.lock()
-            .tournaments
-            .get(&id)?
-            .recent_between(after, until)
+        self.lock().recent.between(id, after, until)
     }
 
     /// Events `since + 1 ..` of a tournament, at most `limit`, from the log.
@@ -350,8 +342,8 @@ impl Feed {
     ) -> Result<Vec<Event>, LogError> {
         let Some(after) = self
             .lock()
-            .tournaments
-            .get(&id)
+            .view
+            .tournament(id)
             .and_then(|t| t.position_of(since))
         else {
             return Ok(Vec::new());
@@ -361,16 +353,7 @@ impl Feed {
             .log
             .read(StreamName::State, Filter::Tournament(id), after, limit)
             .await?;
-        let mut scratch = FeedState::default();
-        // Seqs come from positions, not from payloads: the log's order is the truth.
-        if let Some(t) = self.lock().tournaments.get(&id) {
-            scratch.tournaments.entry(id).or_default().positions =
-                t.positions[..since.0 as usize].to_vec();
-        }
-        Ok(entries
-            .iter()
-            .filter_map(|entry| scratch.apply_state(entry).map(|applied| applied.event))
-            .collect())
+        Ok(view::events_after(since, &entries))
     }
 
     /// Registers a client. For a tournament scope it also returns the head and the snapshot
@@ -379,40 +362,21 @@ impl Feed {
         &self,
         scope: Scope,
     ) -> Result<(Session, Option<(Head, serde_json::Value)>), HubError> {
-        let state = self.lock();
+        let memory = self.lock();
         let at = match scope {
             Scope::Tournament(t) => Some(
-                state
-                    .tournaments
-                    .get(&t)
+                memory
+                    .view
+                    .tournament(t)
                     .map(|t| (t.head(), t.snapshot()))
                     .unwrap_or_default(),
             ),
             Scope::All | Scope::Lobby => None,
         };
         let session = self.inner.hub.register(scope)?;
-        drop(state);
+        drop(memory);
         Ok((session, at))
     }
-
-    /// The `event` message for one event, serialised once for every client.
-    pub fn message(tournament: TournamentId, event: &Event) -> Utf8Bytes {
-        message(tournament, event)
-    }
-}
-
-fn message(tournament: TournamentId, event: &Event) -> Utf8Bytes {
-    let message = EventMessage {
-        kind: "event",
-        tournament_id: tournament,
-        seq: event.seq,
-        ts: &event.ts,
-        event: EventBody {
-            kind: &event.kind,
-            data: &event.data,
-        },
-    };
-    Utf8Bytes::from(serde_json::to_string(&message).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! The feed over the memory log and an in-memory LibSQL.
 
 use super::*;
-use crate::hub::ClientConfig;
+use crate::hub::{ClientConfig, protocol};
 use crate::log::{MemoryLog, PublishOptions, Subject};
 use crate::store::ProjectionUpdate;
-use crate::tournaments::{Actor, NewEvent, Tournaments};
+use crate::writer::{Actor, NewEvent, TournamentWriter};
 
 fn event(kind: &str, data: serde_json::Value) -> NewEvent {
     NewEvent::new(kind.parse().unwrap(), data)
@@ -17,7 +17,7 @@ fn actor() -> Actor {
     }
 }
 
-async fn venue() -> (Arc<MemoryLog>, Store, Tournaments) {
+async fn venue() -> (Arc<MemoryLog>, Store, TournamentWriter, Feed) {
     let log = Arc::new(MemoryLog::new());
     let store = Store::open_in_memory().await.unwrap();
     let hub = Hub::new("test".into(), ClientConfig::default());
@@ -25,11 +25,12 @@ async fn venue() -> (Arc<MemoryLog>, Store, Tournaments) {
     (
         log.clone(),
         store.clone(),
-        Tournaments::new(log, feed, store),
+        TournamentWriter::new(log, feed.clone(), store),
+        feed,
     )
 }
 
-async fn created(tournaments: &Tournaments) -> TournamentId {
+async fn created(tournaments: &TournamentWriter) -> TournamentId {
     tournaments
         .create("Main Event".into(), &actor())
         .await
@@ -39,7 +40,7 @@ async fn created(tournaments: &Tournaments) -> TournamentId {
 
 #[tokio::test]
 async fn the_projection_in_libsql_follows_the_log() {
-    let (_log, store, tournaments) = venue().await;
+    let (_log, store, tournaments, feed) = venue().await;
     let t = created(&tournaments).await;
     for n in 1..=3 {
         tournaments
@@ -47,22 +48,22 @@ async fn the_projection_in_libsql_follows_the_log() {
             .await
             .unwrap();
     }
-    tournaments.feed().shutdown().await;
-    let row = store.projected_tournament(t).await.unwrap().unwrap();
-    assert_eq!((row.name.as_str(), row.last_seq), ("Main Event", 3));
+    feed.shutdown().await;
+    let row = store.tournament_row(t).await.unwrap().unwrap();
+    assert_eq!((row.name.as_str(), row.last_seq), ("Main Event", Seq(3)));
     let cursor = store.projection_cursor().await.unwrap();
     assert_eq!(cursor.state, Seq(3));
 }
 
 #[tokio::test]
 async fn a_restart_applies_only_what_libsql_lacks_and_a_projection_ahead_of_the_log_is_rebuilt() {
-    let (log, store, tournaments) = venue().await;
+    let (log, store, tournaments, feed) = venue().await;
     let t = created(&tournaments).await;
     tournaments
         .append(t, event("level", serde_json::json!({})), &actor())
         .await
         .unwrap();
-    tournaments.feed().shutdown().await;
+    feed.shutdown().await;
 
     // A projection that claims more than the log holds (the log was replaced): rebuilt.
     store
@@ -80,9 +81,10 @@ async fn a_restart_applies_only_what_libsql_lacks_and_a_projection_ahead_of_the_
     let hub = Hub::new("test".into(), ClientConfig::default());
     let feed = Feed::start(log.clone(), hub, store.clone()).await.unwrap();
     feed.shutdown().await;
-    let row = store.projected_tournament(t).await.unwrap().unwrap();
+    let row = store.tournament_row(t).await.unwrap().unwrap();
     assert_eq!(
-        row.last_seq, 1,
+        row.last_seq,
+        Seq(1),
         "the projection still claims a seq the log does not hold"
     );
     assert_eq!(store.projection_cursor().await.unwrap().state, Seq(1));
@@ -90,9 +92,9 @@ async fn a_restart_applies_only_what_libsql_lacks_and_a_projection_ahead_of_the_
 
 #[tokio::test]
 async fn an_event_from_another_writer_reaches_subscribers_like_any_other() {
-    let (log, _store, tournaments) = venue().await;
+    let (log, _store, tournaments, feed) = venue().await;
     let t = created(&tournaments).await;
-    let (mut session, at) = tournaments.feed().subscribe(Scope::Tournament(t)).unwrap();
+    let (mut session, at) = feed.subscribe(Scope::Tournament(t)).unwrap();
     assert_eq!(at.unwrap().0.seq, Seq(0));
     log.publish(
         Subject::State(t, "clock".parse().unwrap()),
@@ -112,7 +114,7 @@ async fn an_event_from_another_writer_reaches_subscribers_like_any_other() {
 
 #[tokio::test]
 async fn idempotency_keys_come_back_from_the_log_into_the_projection() {
-    let (_log, store, tournaments) = venue().await;
+    let (_log, store, tournaments, feed) = venue().await;
     let t = created(&tournaments).await;
     let first = tournaments
         .append(
@@ -122,7 +124,7 @@ async fn idempotency_keys_come_back_from_the_log_into_the_projection() {
         )
         .await
         .unwrap();
-    tournaments.feed().shutdown().await;
+    feed.shutdown().await;
     assert_eq!(
         store.idempotent_answer(t, "console-1:7").await.unwrap(),
         Some((first.seq, first.ts.clone()))
@@ -131,7 +133,7 @@ async fn idempotency_keys_come_back_from_the_log_into_the_projection() {
 
 #[tokio::test]
 async fn a_resume_from_memory_sends_exactly_what_the_log_would() {
-    let (_log, _store, tournaments) = venue().await;
+    let (_log, _store, tournaments, feed) = venue().await;
     let t = created(&tournaments).await;
     for data in [
         serde_json::json!({"level": 1}),
@@ -143,14 +145,13 @@ async fn a_resume_from_memory_sends_exactly_what_the_log_would() {
             .await
             .unwrap();
     }
-    let feed = tournaments.feed();
     let from_memory = feed.recent_messages(t, Seq(0), Seq(3)).unwrap();
     let from_log: Vec<_> = feed
         .events(t, Seq(0), 3)
         .await
         .unwrap()
         .iter()
-        .map(|e| Feed::message(t, e))
+        .map(|e| protocol::event(t, e))
         .collect();
     assert_eq!(from_memory, from_log);
     assert_eq!(

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Td};
-use crate::hub::Scope;
+use crate::hub::{Scope, protocol};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(announce))
@@ -39,7 +39,9 @@ async fn announce(
     Td(td): Td,
     ApiJson(body): ApiJson<Announcement>,
 ) -> Result<(StatusCode, Json<Delivered>), ApiError> {
-    let clients = state.hub.broadcast(Scope::All, "announcement", &body.data);
+    let clients = state
+        .hub
+        .broadcast(Scope::All, protocol::ANNOUNCEMENT, &body.data);
     tracing::info!(td = %td.actor(), clients, "announcement sent");
     Ok((StatusCode::ACCEPTED, Json(Delivered { clients })))
 }

@@ -9,6 +9,11 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::AuthError;
+use crate::log::LogError;
+use crate::store::StoreError;
+use crate::writer::TournamentError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -137,24 +142,23 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no API endpoint at {}", uri.path()))
 }
 
-impl From<crate::auth::AuthError> for ApiError {
-    fn from(e: crate::auth::AuthError) -> Self {
-        use crate::auth::AuthError;
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
         match e {
             AuthError::Forbidden => ApiError::Forbidden(e.to_string()),
             AuthError::RateLimited(s) => ApiError::TooManyRequests {
                 message: e.to_string(),
                 retry_after_s: s,
             },
+            AuthError::Store(store) => store.into(),
             AuthError::Internal(cause) => ApiError::Internal(cause),
             other => ApiError::Unauthorized(other.to_string()),
         }
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        use crate::store::StoreError;
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         match e {
             StoreError::Busy | StoreError::Closed | StoreError::TimedOut(_) => {
                 ApiError::Unavailable(e.to_string())
@@ -165,9 +169,8 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-impl From<crate::log::LogError> for ApiError {
-    fn from(e: crate::log::LogError) -> Self {
-        use crate::log::LogError;
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
         match e {
             LogError::Unavailable(_) | LogError::TimedOut => ApiError::Unavailable(format!(
                 "the event log is not available right now ({e}); retry, with the same Idempotency-Key"
@@ -175,6 +178,20 @@ impl From<crate::log::LogError> for ApiError {
             LogError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
             LogError::Conflict { .. } => ApiError::Conflict(e.to_string()),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<TournamentError> for ApiError {
+    fn from(e: TournamentError) -> Self {
+        match e {
+            TournamentError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            TournamentError::Conflict(_) => ApiError::Conflict(e.to_string()),
+            TournamentError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
+            TournamentError::NotYetApplied(_) | TournamentError::ForeignDuplicate { .. } => {
+                ApiError::Internal(e.to_string())
+            }
+            TournamentError::Log(log) => log.into(),
         }
     }
 }

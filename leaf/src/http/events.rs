@@ -11,9 +11,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Readable, ReqId, Td, tournament_id};
-use crate::event::{Seq, SubjectToken};
-use crate::feed::state::Event;
-use crate::tournaments::{self, Actor, Appended};
+use crate::event::{Event, Seq, SubjectToken};
+use crate::writer::{Actor, Appended, NewEvent};
 
 /// Events per page when the client does not say, and at most.
 const DEFAULT_LIMIT: usize = 100;
@@ -26,9 +25,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read, append))
 }
 
+/// The body of an append: [`NewEvent`] before its type is checked.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewEvent {
+#[schema(as = NewEvent)]
+pub struct AppendBody {
     /// One subject token: `[a-z0-9_-]{1,64}`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -53,7 +54,7 @@ pub struct Events {
 
 /// Appends an event (TD). Answers once JetStream has it durably; `seq` is contiguous per
 /// tournament. A retry with the same `Idempotency-Key` returns the original answer.
-#[utoipa::path(post, path = "/api/v1/tournaments/{id}/events", tag = "events", request_body = NewEvent,
+#[utoipa::path(post, path = "/api/v1/tournaments/{id}/events", tag = "events", request_body = AppendBody,
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "tournament id (UUID)"),
@@ -75,7 +76,7 @@ async fn append(
     ReqId(request_id): ReqId,
     Path(raw): Path<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<NewEvent>,
+    ApiJson(body): ApiJson<AppendBody>,
 ) -> Result<(StatusCode, Json<Appended>), ApiError> {
     let id = tournament_id(&raw)?;
     let kind: SubjectToken = body
@@ -87,14 +88,8 @@ async fn append(
         who: td.actor(),
         request_id,
     };
-    let appended = state
-        .tournaments
-        .append(
-            id,
-            tournaments::NewEvent::new(kind, serde_json::Value::Object(body.data)).with_key(key),
-            &actor,
-        )
-        .await?;
+    let event = NewEvent::new(kind, serde_json::Value::Object(body.data)).with_key(key);
+    let appended = state.writer.append(id, event, &actor).await?;
     Ok((StatusCode::CREATED, Json(appended)))
 }
 
@@ -112,9 +107,9 @@ async fn read(
     Readable(id): Readable,
     Query(page): Query<Page>,
 ) -> Result<Json<Events>, ApiError> {
-    let feed = state.tournaments.feed();
     let limit = page.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let events = feed.events(id, Seq(page.since.unwrap_or(0)), limit).await?;
+    let since = Seq(page.since.unwrap_or(0));
+    let events = state.feed.events(id, since, limit).await?;
     Ok(Json(Events { events }))
 }
 

@@ -52,7 +52,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or(AuthError::Missing)?;
-        Ok(Self(state.authorize(token).await?))
+        Ok(Self(state.auth.authorize(token).await?))
     }
 }
 
@@ -150,7 +150,7 @@ impl FromRequestParts<AppState> for Readable {
                 "this token is for another tournament".into(),
             ));
         }
-        if state.tournaments.feed().info(id).is_none() {
+        if state.feed.summary(id).is_none() {
             return Err(ApiError::NotFound(format!("no tournament {id}")));
         }
         Ok(Self(id))

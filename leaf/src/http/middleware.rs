@@ -143,12 +143,12 @@ pub async fn mutations_need_a_td(
     }
     let verdict = match super::extract::bearer(request.headers()) {
         None => Err(ApiError::from(crate::auth::AuthError::Missing)),
-        Some(token) => match state.authorize(token).await {
+        Some(token) => match state.auth.authorize(token).await {
             Ok(principal) if principal.is_td() => Ok(()),
             Ok(_) => Err(ApiError::Forbidden(
                 "this needs a Tournament Director's token; viewer tokens are read-only".into(),
             )),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         },
     };
     match verdict {

@@ -6,9 +6,9 @@
 
 mod announcements;
 mod auth;
-pub mod error;
+mod error;
 mod events;
-pub mod extract;
+mod extract;
 mod health;
 pub mod middleware;
 mod spa;
@@ -25,20 +25,27 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 pub use self::error::ApiError;
+pub use self::extract::{ClientAddr, PeerListener};
 pub use self::health::Health;
 pub use self::ws::MAX_REPLAY;
-use crate::auth::AuthState;
+use crate::auth::AuthService;
+use crate::feed::Feed;
 use crate::hub::Hub;
 use crate::log::EventLog;
 use crate::store::Store;
-use crate::tournaments::Tournaments;
+use crate::writer::TournamentWriter;
 
-/// Everything a handler may use. Cheap to clone; built once in `app`.
+/// Everything a handler may use. Cheap to clone; built in one place, [`crate::app::wire`], by
+/// production and leaf-sim alike.
 #[derive(Clone)]
 pub struct AppState {
     pub log: Arc<dyn EventLog>,
-    pub auth: Arc<AuthState>,
-    pub tournaments: Arc<Tournaments>,
+    /// Sign-in, token checks, viewer links.
+    pub auth: Arc<AuthService>,
+    /// The write side: creating tournaments, appending events.
+    pub writer: Arc<TournamentWriter>,
+    /// The read side: heads, snapshots, event pages, subscriptions.
+    pub feed: Feed,
     pub store: Store,
     pub hub: Hub,
     /// Names this leaf run; the same value the hub sends in `connected`.
@@ -46,33 +53,6 @@ pub struct AppState {
     pub started: Instant,
     /// `--dev`: permissive CORS for the frontend dev server.
     pub dev: bool,
-}
-
-impl AppState {
-    /// Who a token speaks for, checked now: its signature and expiry, and that the TD account
-    /// or the viewer link behind it still exists, so `leaf td remove` and deleting a link take
-    /// effect at once.
-    pub async fn authorize(&self, token: &str) -> Result<crate::auth::Principal, ApiError> {
-        use crate::auth::{AuthError, Principal};
-        let principal = self.auth.keys.verify(token)?;
-        let exists = match &principal {
-            Principal::Td { name } => {
-                let name = name
-                    .parse()
-                    .map_err(|_| ApiError::from(AuthError::Malformed))?;
-                self.store.operator_pin_hash(&name).await?.is_some()
-            }
-            Principal::Viewer { link, tournament } => self
-                .store
-                .viewer_link(link)
-                .await?
-                .is_some_and(|l| l.tournament == *tournament),
-        };
-        if !exists {
-            return Err(AuthError::Revoked.into());
-        }
-        Ok(principal)
-    }
 }
 
 /// The whole application: routes wrapped in [`middleware::apply`].

@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Readable, ReqId, Td};
-use crate::feed::state::TournamentInfo;
-use crate::tournaments::{Actor, TournamentError};
+use crate::event::TournamentSummary;
+use crate::writer::Actor;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,14 +28,14 @@ pub struct NewTournament {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TournamentList {
-    pub tournaments: Vec<TournamentInfo>,
+    pub tournaments: Vec<TournamentSummary>,
 }
 
 /// Creates a tournament (TD). Recorded in the log first.
 #[utoipa::path(post, path = "/api/v1/tournaments", tag = "tournaments", request_body = NewTournament,
     security(("bearer" = [])),
     responses(
-        (status = 201, body = TournamentInfo),
+        (status = 201, body = TournamentSummary),
         (status = 400, body = super::error::ErrorBody),
         (status = 401, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody),
@@ -45,7 +45,7 @@ async fn create(
     Td(td): Td,
     ReqId(request_id): ReqId,
     ApiJson(body): ApiJson<NewTournament>,
-) -> Result<(StatusCode, Json<TournamentInfo>), ApiError> {
+) -> Result<(StatusCode, Json<TournamentSummary>), ApiError> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(ApiError::BadRequest(
@@ -56,9 +56,9 @@ async fn create(
         who: td.actor(),
         request_id,
     };
-    let info = state.tournaments.create(name.to_owned(), &actor).await?;
-    tracing::info!(tournament = %info.id, name = %info.name, "tournament created");
-    Ok((StatusCode::CREATED, Json(info)))
+    let created = state.writer.create(name.to_owned(), &actor).await?;
+    tracing::info!(tournament = %created.id, name = %created.name, "tournament created");
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// Every tournament (TD).
@@ -66,7 +66,7 @@ async fn create(
     responses((status = 200, body = TournamentList), (status = 401, body = super::error::ErrorBody)))]
 async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> {
     Json(TournamentList {
-        tournaments: state.tournaments.feed().list(),
+        tournaments: state.feed.list(),
     })
 }
 
@@ -74,7 +74,7 @@ async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> 
 #[utoipa::path(get, path = "/api/v1/tournaments/{id}", tag = "tournaments", security(("bearer" = [])),
     params(("id" = String, Path, description = "tournament id (UUID)")),
     responses(
-        (status = 200, body = TournamentInfo),
+        (status = 200, body = TournamentSummary),
         (status = 400, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody),
@@ -82,22 +82,10 @@ async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> 
 async fn read(
     State(state): State<AppState>,
     Readable(id): Readable,
-) -> Result<Json<TournamentInfo>, ApiError> {
+) -> Result<Json<TournamentSummary>, ApiError> {
     state
-        .tournaments
-        .feed()
-        .info(id)
+        .feed
+        .summary(id)
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no tournament {id}")))
-}
-
-impl From<TournamentError> for ApiError {
-    fn from(e: TournamentError) -> Self {
-        match e {
-            TournamentError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            TournamentError::Conflict(_) => ApiError::Conflict(e.to_string()),
-            TournamentError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
-            TournamentError::Log(log) => log.into(),
-        }
-    }
 }

@@ -16,9 +16,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Td, tournament_id};
-use crate::auth::{Principal, VIEWER_TOKEN_TTL};
+use crate::auth::VIEWER_TOKEN_TTL;
 use crate::qr;
-use crate::store::ViewerLink;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,7 +55,7 @@ async fn create(
     ApiJson(body): ApiJson<NewLink>,
 ) -> Result<(StatusCode, Json<Link>), ApiError> {
     let tournament = tournament_id(&raw)?;
-    if state.tournaments.feed().info(tournament).is_none() {
+    if state.feed.summary(tournament).is_none() {
         return Err(ApiError::NotFound(format!("no tournament {tournament}")));
     }
     let ttl = match body.ttl_hours {
@@ -64,12 +63,6 @@ async fn create(
         Some(h @ 1..=720) => std::time::Duration::from_secs(h * 3600),
         Some(_) => return Err(ApiError::BadRequest("ttl_hours: 1 to 720".into())),
     };
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let viewer = Principal::Viewer {
-        link: id.clone(),
-        tournament,
-    };
-    let (token, expires_at) = state.auth.keys.issue(&viewer, ttl)?;
     // The display page of the web app, on whatever address the TD reached leaf by.
     let host = headers
         .get(header::HOST)
@@ -77,23 +70,18 @@ async fn create(
         // A hostname and port, not a way to make the QR code too big to encode.
         .filter(|h| h.len() <= 260 && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("leaf.local:8080");
-    let url = format!("http://{host}/display/{tournament}?token={token}");
-    let qr_svg = qr::svg(&url).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let link = ViewerLink {
-        id: id.clone(),
-        tournament,
-        url: url.clone(),
-        expires_at,
-    };
-    state.store.add_viewer_link(&link, &td.actor()).await?;
-    tracing::info!(%tournament, link = %id, "viewer link created");
+    let link = state
+        .auth
+        .issue_viewer_link(tournament, ttl, host, &td)
+        .await?;
+    let qr_svg = qr::svg(&link.url).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((
         StatusCode::CREATED,
         Json(Link {
-            id,
-            token,
-            url,
-            expires_at,
+            id: link.id,
+            token: link.token,
+            url: link.url,
+            expires_at: link.expires_at,
             qr_svg,
         }),
     ))
@@ -110,12 +98,15 @@ async fn revoke(
     Path((raw, link)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let tournament = tournament_id(&raw)?;
-    if !state.store.remove_viewer_link(tournament, &link).await? {
+    if !state
+        .auth
+        .revoke_viewer_link(tournament, &link, &td)
+        .await?
+    {
         return Err(ApiError::NotFound(format!(
             "no viewer link {link:.40} for tournament {tournament}"
         )));
     }
-    tracing::info!(%tournament, link = %link, td = %td.actor(), "viewer link revoked");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -131,10 +122,9 @@ async fn qr_png(
 ) -> Result<Response, ApiError> {
     let tournament = tournament_id(&raw)?;
     let found = state
-        .store
-        .viewer_link(&link)
+        .auth
+        .viewer_link(tournament, &link)
         .await?
-        .filter(|l| l.tournament == tournament)
         .ok_or_else(|| {
             ApiError::NotFound(format!(
                 "no viewer link {link:.40} for tournament {tournament}"

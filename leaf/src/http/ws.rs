@@ -18,17 +18,15 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use futures_util::{Stream, StreamExt};
-use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{bearer, tournament_id};
 use crate::auth::{AuthError, Principal};
 use crate::event::{Seq, TournamentId};
-use crate::feed::Feed;
-use crate::feed::state::Head;
+use crate::feed::{Feed, Head};
 use crate::hub::client::{self, ReadError};
-use crate::hub::{HubError, Scope, Session};
+use crate::hub::{HubError, Scope, Session, protocol};
 
 /// Events read from the log per request while replaying.
 const REPLAY_PAGE: usize = 1000;
@@ -42,15 +40,6 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 
-#[derive(Serialize)]
-struct Snapshot<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    tournament_id: TournamentId,
-    seq: u64,
-    state: &'a serde_json::Value,
-}
-
 async fn upgrade(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
@@ -62,7 +51,7 @@ async fn upgrade(
         .map(String::as_str)
         .or_else(|| bearer(&headers));
     let principal = match token {
-        Some(token) => Some(state.authorize(token).await?),
+        Some(token) => Some(state.auth.authorize(token).await?),
         None => None,
     };
     let scope = scope(&state, params.get("tournament"), principal.as_ref())?;
@@ -86,7 +75,7 @@ async fn upgrade(
         }
         other => other,
     };
-    let feed = state.tournaments.feed();
+    let feed = &state.feed;
     let (mut session, at) = feed.subscribe(scope).map_err(|e| match e {
         HubError::ShuttingDown => ApiError::Unavailable(e.to_string()),
     })?;
@@ -128,7 +117,7 @@ fn scope(
         (None, None) => Scope::Lobby,
     };
     if let Scope::Tournament(t) = scope
-        && state.tournaments.feed().info(t).is_none()
+        && state.feed.summary(t).is_none()
     {
         return Err(ApiError::NotFound(format!("no tournament {t}")));
     }
@@ -145,7 +134,7 @@ async fn catch_up(
     since: Option<Seq>,
 ) -> Result<(), ApiError> {
     match since {
-        Some(mut position) if position <= head.seq && head.seq.0 - position.0 <= MAX_REPLAY => {
+        Some(mut position) if position <= head.seq && head.seq.since(position) <= MAX_REPLAY => {
             // A room reconnecting after a blip is served from memory; the log only for a
             // client further behind.
             if let Some(messages) = feed.recent_messages(t, position, head.seq) {
@@ -153,7 +142,7 @@ async fn catch_up(
                 return Ok(());
             }
             while position < head.seq {
-                let want = ((head.seq.0 - position.0) as usize).min(REPLAY_PAGE);
+                let want = (head.seq.since(position) as usize).min(REPLAY_PAGE);
                 let events = feed.events(t, position, want).await?;
                 let Some(last) = events.last() else {
                     // The log holds fewer events than the feed has applied: never send a gap.
@@ -161,25 +150,17 @@ async fn catch_up(
                         "the event log did not return events after {position}; retry"
                     )));
                 };
-                position = Seq(last.seq);
+                position = last.seq;
                 session
                     .preamble
-                    .extend(events.iter().map(|event| Feed::message(t, event)));
+                    .extend(events.iter().map(|event| protocol::event(t, event)));
             }
         }
         // No since, one too far behind, or one from beyond the log (a client of a rebuilt
         // leaf): start over from the snapshot.
-        _ => {
-            let message = Snapshot {
-                kind: "snapshot",
-                tournament_id: t,
-                seq: head.seq.0,
-                state: snapshot,
-            };
-            session
-                .preamble
-                .push(serde_json::to_string(&message).unwrap_or_default().into());
-        }
+        _ => session
+            .preamble
+            .push(protocol::snapshot(t, head.seq, snapshot)),
     }
     Ok(())
 }

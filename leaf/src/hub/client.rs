@@ -20,7 +20,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::message::{self, ClientMessage};
+use super::protocol::{self, ClientMessage};
 use super::queue::{Closer, Push, QueueReceiver, QueueSender};
 use super::{Disconnect, Session};
 
@@ -249,16 +249,16 @@ where
                 return;
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Binary(_))) => message::error(
+            Some(Ok(Message::Binary(_))) => protocol::error(
                 "bad_request",
                 "binary frames are not supported; send JSON text",
             ),
             Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMessage>(&text) {
-                Ok(ClientMessage::Ping) => message::pong(),
-                Err(e) => message::error("bad_request", &format!("unknown message: {e}")),
+                Ok(ClientMessage::Ping) => protocol::pong(),
+                Err(e) => protocol::error("bad_request", &format!("unknown message: {e}")),
             },
         };
-        if reply.push(answer.into()) == Push::Full {
+        if reply.push(answer) == Push::Full {
             closer.close(Disconnect::Slow);
             return;
         }

@@ -5,13 +5,14 @@
 //! - [`client`] runs one connection: a writer that drains the queue and pings, a reader that
 //!   watches for pongs, closes and bad frames, and a single close path.
 //! - [`disconnect`] lists why the server closes a connection, with documented codes.
+//! - [`protocol`] is every message of the WebSocket protocol.
 //!
 //! The hub knows clients and messages; it knows nothing of HTTP, storage or the event log.
 
-pub mod client;
-pub mod disconnect;
-pub mod message;
-pub mod queue;
+pub(crate) mod client;
+mod disconnect;
+pub mod protocol;
+mod queue;
 mod registry;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -187,16 +188,15 @@ impl Hub {
         let id = ClientId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let (reply, queue) = queue::queue(self.inner.config.queue_capacity);
         let closer = Closer::default();
-        let connected = message::Connected {
-            kind: "connected",
-            protocol: message::PROTOCOL_VERSION,
+        let connected = protocol::Connected {
+            protocol: protocol::PROTOCOL_VERSION,
             server_id: &self.inner.server_id,
             client_id: id,
             scope: &scope,
             ping_interval_ms: self.inner.config.ping_interval.as_millis() as u64,
             snapshot: serde_json::json!({}),
         };
-        let connected = Utf8Bytes::from(json(&connected));
+        let connected = protocol::text(&connected);
         let mut registry = self.registry();
         if !registry.accepting {
             return Err(HubError::ShuttingDown);
@@ -229,12 +229,12 @@ impl Hub {
             Scope::Tournament(t) => Some(t),
             Scope::All | Scope::Lobby => None,
         };
-        let envelope = message::Envelope {
+        let message = protocol::Broadcast {
             kind: message_type,
             tournament_id,
             data,
         };
-        self.broadcast_raw(scope, Utf8Bytes::from(json(&envelope)))
+        self.broadcast_raw(scope, protocol::text(&message))
     }
 
     /// Pushes one already serialised message to every client in `scope`. The bytes are
@@ -310,11 +310,6 @@ impl Hub {
             );
         }
     }
-}
-
-fn json<T: Serialize>(value: &T) -> String {
-    // Serialising our own types (strings, numbers, maps with string keys) cannot fail.
-    serde_json::to_string(value).unwrap_or_else(|e| message::error("internal", &e.to_string()))
 }
 
 #[cfg(test)]

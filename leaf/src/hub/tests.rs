@@ -27,7 +27,7 @@ fn the_first_message_is_connected_with_the_clients_scope() {
     assert_eq!(messages.len(), 1);
     let connected = &messages[0];
     assert_eq!(connected["type"], "connected");
-    assert_eq!(connected["protocol"], message::PROTOCOL_VERSION);
+    assert_eq!(connected["protocol"], protocol::PROTOCOL_VERSION);
     assert_eq!(connected["server_id"], "test-server");
     assert_eq!(connected["scope"]["kind"], "tournament");
     assert_eq!(connected["scope"]["tournament_id"], t.to_string());

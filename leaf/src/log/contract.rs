@@ -52,7 +52,7 @@ pub async fn sequences_increase_by_one_per_stream(log: &dyn EventLog) -> Result<
         if ack.stream != StreamName::State || ack.duplicate {
             return Err(format!("publish {n} was acked as {ack:?}"));
         }
-        if let Some(prev) = previous.filter(|prev| ack.seq.0 != prev.0 + 1) {
+        if let Some(prev) = previous.filter(|prev| ack.seq != prev.next()) {
             return Err(format!("stream sequence jumped from {prev} to {}", ack.seq));
         }
         previous = Some(ack.seq);
@@ -207,7 +207,7 @@ pub async fn a_tail_delivers_the_backlog_then_live_messages(
     )
     .await?;
     let mut tail = log
-        .tail(StreamName::State, Seq(before.seq.0 - 1))
+        .tail(StreamName::State, before.seq.prev())
         .await
         .map_err(|e| e.to_string())?;
     let first = next_entry(&mut tail).await?;

@@ -13,13 +13,17 @@
 //!   message survives a crash or power loss of the box.
 //! - A publish with a [`MsgId`] is idempotent within the duplicate window: a repeat returns
 //!   the original sequence with `duplicate: true` and stores nothing new.
+//!
+//! What leaf writes into the two streams is defined in [`record`]; [`contract`] (behind the
+//! `contract-tests` feature) checks any implementation against the contract above.
 
+#[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
-pub mod jetstream;
-pub mod memory;
-pub mod supervisor;
-
+mod jetstream;
+mod memory;
+pub mod record;
 mod subject;
+pub(crate) mod supervisor;
 
 use std::time::Duration;
 
@@ -27,10 +31,10 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-pub use self::jetstream::JetStreamLog;
+pub use self::jetstream::{JetStreamLog, ServerKind};
 pub use self::memory::MemoryLog;
-pub use self::subject::{StreamName, Subject};
-use crate::event::{MsgId, Seq, TournamentId};
+pub use self::subject::{Filter, StreamName, Subject};
+use crate::event::{MsgId, Seq};
 
 /// How long JetStream remembers message ids for deduplication. Long enough to cover a TD's
 /// retries across a Wi-Fi drop; every id in the window costs memory in the server.
@@ -75,24 +79,6 @@ pub struct PublishOptions {
     /// Store only if the last STATE message of the subject's tournament has this stream
     /// sequence (`Seq(0)`: the tournament has none yet); else [`LogError::Conflict`].
     pub expect_last: Option<Seq>,
-}
-
-/// Which messages of a stream a read wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Filter {
-    All,
-    Tournament(TournamentId),
-}
-
-impl Filter {
-    /// The NATS subject filter within `stream`.
-    pub fn subject(self, stream: StreamName) -> String {
-        match (self, stream) {
-            (Filter::All, s) => s.filter().to_owned(),
-            (Filter::Tournament(t), StreamName::Audit) => format!("tournament.{t}.audit"),
-            (Filter::Tournament(t), StreamName::State) => format!("tournament.{t}.state.*"),
-        }
-    }
 }
 
 /// One stored message.

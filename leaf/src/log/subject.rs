@@ -1,4 +1,4 @@
-//! NATS subjects and the streams that hold them.
+//! NATS subjects and the streams that hold them: built here, parsed here, filtered here.
 //!
 //! Subjects are built only from typed parts ([`TournamentId`], [`SubjectToken`]), so their
 //! shape is fixed: exactly one tournament, never a wildcard. This is the first line of
@@ -72,11 +72,45 @@ impl Subject {
     }
 }
 
+impl Subject {
+    /// The subject of a stored message, the inverse of `Display`; `None` for any other shape
+    /// (a message some other writer put under a malformed tournament id, for example).
+    pub fn parse(subject: &str) -> Option<Self> {
+        let mut parts = subject.split('.');
+        let parsed = match (parts.next()?, parts.next()?, parts.next()?, parts.next()) {
+            ("tournament", id, "audit", None) => Subject::Audit(id.parse().ok()?),
+            ("tournament", id, "state", Some(token)) => {
+                Subject::State(id.parse().ok()?, SubjectToken::from_stored(token)?)
+            }
+            _ => return None,
+        };
+        parts.next().is_none().then_some(parsed)
+    }
+}
+
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Subject::Audit(t) => write!(f, "tournament.{t}.audit"),
             Subject::State(t, token) => write!(f, "tournament.{t}.state.{token}"),
+        }
+    }
+}
+
+/// Which messages of a stream a read wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    Tournament(TournamentId),
+}
+
+impl Filter {
+    /// The NATS subject filter within `stream`.
+    pub fn subject(self, stream: StreamName) -> String {
+        match (self, stream) {
+            (Filter::All, s) => s.filter().to_owned(),
+            (Filter::Tournament(t), StreamName::Audit) => Subject::Audit(t).to_string(),
+            (Filter::Tournament(t), StreamName::State) => format!("tournament.{t}.state.*"),
         }
     }
 }
@@ -120,6 +154,46 @@ mod tests {
             "tournament.0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11.state.clock"
         );
         assert_eq!(s.stream(), StreamName::State);
+    }
+
+    #[test]
+    fn parse_reads_back_exactly_what_display_writes() {
+        let t: TournamentId = "0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11".parse().unwrap();
+        for subject in [
+            Subject::Audit(t),
+            Subject::State(t, "clock".parse().unwrap()),
+        ] {
+            assert_eq!(Subject::parse(&subject.to_string()), Some(subject));
+        }
+        // Another writer's token that a TD could not have sent is still one event type.
+        let foreign = Subject::parse(&format!("tournament.{t}.state.Clock")).unwrap();
+        assert_eq!(foreign.to_string(), format!("tournament.{t}.state.Clock"));
+        for bad in [
+            String::new(),
+            format!("tournament.{t}"),
+            format!("tournament.{t}.state"),
+            format!("tournament.{t}.state.a.b"),
+            format!("tournament.{t}.audit.x"),
+            format!("tournament.{t}.other"),
+            "tournament.not-a-uuid.audit".to_owned(),
+            format!("other.{t}.audit"),
+        ] {
+            assert_eq!(Subject::parse(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tournament_filters_select_one_tournament() {
+        let t: TournamentId = "0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11".parse().unwrap();
+        let audit = Filter::Tournament(t).subject(StreamName::Audit);
+        let state = Filter::Tournament(t).subject(StreamName::State);
+        assert!(filter_matches(&audit, &Subject::Audit(t).to_string()));
+        let clock = Subject::State(t, "clock".parse().unwrap()).to_string();
+        assert!(filter_matches(&state, &clock));
+        assert_eq!(
+            Filter::All.subject(StreamName::State),
+            "tournament.*.state.*"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 pub use self::migrations::MIGRATIONS;
 pub use self::operators::Operator;
-pub use self::projection::{Cursor, ProjectedTournament, ProjectionDump, ProjectionUpdate};
+pub use self::projection::{Cursor, ProjectionDump, ProjectionUpdate, TournamentRow};
 pub use self::viewer_links::ViewerLink;
 use self::worker::Worker;
 

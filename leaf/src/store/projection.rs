@@ -31,12 +31,12 @@ pub struct Cursor {
     pub audit: Seq,
 }
 
-/// A tournament row as the projection holds it.
+/// A row of the projection's `tournaments` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectedTournament {
+pub struct TournamentRow {
     pub name: String,
-    pub last_seq: u64,
-    pub last_stream_seq: u64,
+    pub last_seq: Seq,
+    pub last_stream_seq: Seq,
 }
 
 /// Everything the projection holds, in a fixed order and as text, so two projections can be
@@ -190,10 +190,10 @@ impl Store {
         .await
     }
 
-    pub async fn projected_tournament(
+    pub async fn tournament_row(
         &self,
         id: TournamentId,
-    ) -> Result<Option<ProjectedTournament>, StoreError> {
+    ) -> Result<Option<TournamentRow>, StoreError> {
         self.call(move |conn| async move {
             let mut rows = conn
                 .query(
@@ -204,10 +204,10 @@ impl Store {
             let Some(row) = rows.next().await? else {
                 return Ok(None);
             };
-            Ok(Some(ProjectedTournament {
+            Ok(Some(TournamentRow {
                 name: row.get(0)?,
-                last_seq: row.get::<i64>(1)?.max(0) as u64,
-                last_stream_seq: row.get::<i64>(2)?.max(0) as u64,
+                last_seq: Seq(row.get::<i64>(1)?.max(0) as u64),
+                last_stream_seq: Seq(row.get::<i64>(2)?.max(0) as u64),
             }))
         })
         .await
@@ -218,7 +218,7 @@ impl Store {
         &self,
         tournament: TournamentId,
         key: &str,
-    ) -> Result<Option<(u64, String)>, StoreError> {
+    ) -> Result<Option<(Seq, String)>, StoreError> {
         let key = key.to_owned();
         self.call(move |conn| async move {
             let mut rows = conn
@@ -228,7 +228,7 @@ impl Store {
                 )
                 .await?;
             match rows.next().await? {
-                Some(row) => Ok(Some((row.get::<i64>(0)?.max(0) as u64, row.get(1)?))),
+                Some(row) => Ok(Some((Seq(row.get::<i64>(0)?.max(0) as u64), row.get(1)?))),
                 None => Ok(None),
             }
         })

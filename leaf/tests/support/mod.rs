@@ -105,7 +105,7 @@ impl TestLeaf {
         };
         self.app_state
             .auth
-            .keys
+            .keys()
             .issue(&td, std::time::Duration::from_secs(3600))
             .unwrap()
             .0
@@ -127,12 +127,12 @@ impl TestLeaf {
 
     /// Creates a tournament through the service, as a TD would.
     pub async fn tournament(&self, name: &str) -> leaf::event::TournamentId {
-        let actor = leaf::tournaments::Actor {
+        let actor = leaf::writer::Actor {
             who: "td:test".into(),
             request_id: None,
         };
         self.app_state
-            .tournaments
+            .writer
             .create(name.into(), &actor)
             .await
             .unwrap()
@@ -267,20 +267,21 @@ impl TestLeaf {
         kind: &str,
         data: serde_json::Value,
     ) -> u64 {
-        let actor = leaf::tournaments::Actor {
+        let actor = leaf::writer::Actor {
             who: format!("td:{TEST_TD}"),
             request_id: None,
         };
         self.app_state
-            .tournaments
+            .writer
             .append(
                 t,
-                leaf::tournaments::NewEvent::new(kind.parse().unwrap(), data),
+                leaf::writer::NewEvent::new(kind.parse().unwrap(), data),
                 &actor,
             )
             .await
             .unwrap()
             .seq
+            .0
     }
 
     /// Appends an event through the API as a TD; returns its seq.

@@ -1,5 +1,7 @@
-//! What a Tournament Director does to tournaments: create them and append events to them.
-//! Both become durable in the log first; everything else follows from the [`Feed`].
+//! The write side: what a Tournament Director does to tournaments, create them and append
+//! events to them. Both become durable in the log first, in the format of
+//! [`crate::log::record`]; everything else (the screens, the projection, the answer's seq)
+//! follows from the [`Feed`] reading the log back.
 //!
 //! Appends to one tournament are serialised by a per-tournament lock and guarded in the log
 //! by the tournament's last stream sequence (see `docs/pipeline.md`), so two events can never
@@ -11,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::event::{MsgId, Seq, SubjectToken, TournamentId};
+use crate::event::{MsgId, Seq, SubjectToken, TournamentId, TournamentSummary};
 use crate::feed::Feed;
-use crate::feed::state::{AuditRecord, CREATED, StatePayload, TournamentInfo};
+use crate::log::record::{APPENDED, AuditRecord, CREATED, StateRecord};
 use crate::log::{EventLog, LogError, PublishOptions, StreamName, Subject};
 use crate::store::Store;
 use crate::world::{SystemWorld, World, rfc3339_millis};
@@ -33,6 +35,17 @@ pub enum TournamentError {
     Conflict(TournamentId),
     #[error("the event's data is {0} bytes; the limit is {MAX_EVENT_DATA}")]
     TooLarge(usize),
+    /// The log acknowledged the creation, but the feed did not apply it within
+    /// [`crate::feed::APPLY_TIMEOUT`]: the tournament exists and shows up once it does.
+    #[error("tournament {0} was stored but the feed has not seen it yet")]
+    NotYetApplied(TournamentId),
+    /// A retry's message id matched a stored message of another tournament: the id was
+    /// reused by another writer.
+    #[error("a retry matched stream message {stream_seq}, which is not in tournament {tournament}")]
+    ForeignDuplicate {
+        tournament: TournamentId,
+        stream_seq: Seq,
+    },
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -71,11 +84,13 @@ impl NewEvent {
 /// What an append returns: the event's place in its tournament.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Appended {
-    pub seq: u64,
+    #[schema(value_type = u64)]
+    pub seq: Seq,
     pub ts: String,
 }
 
-pub struct Tournaments {
+/// Creates tournaments and appends their events; one per leaf.
+pub struct TournamentWriter {
     log: Arc<dyn EventLog>,
     feed: Feed,
     /// Idempotency keys older than JetStream's duplicate window.
@@ -88,7 +103,7 @@ pub struct Tournaments {
     planted: crate::planted::PlantedBugs,
 }
 
-impl Tournaments {
+impl TournamentWriter {
     pub fn new(log: Arc<dyn EventLog>, feed: Feed, store: Store) -> Self {
         Self {
             log,
@@ -114,16 +129,12 @@ impl Tournaments {
         self
     }
 
-    pub fn feed(&self) -> &Feed {
-        &self.feed
-    }
-
     /// Records the creation in the log and returns the tournament once the feed knows it.
     pub async fn create(
         &self,
         name: String,
         actor: &Actor,
-    ) -> Result<TournamentInfo, TournamentError> {
+    ) -> Result<TournamentSummary, TournamentError> {
         let id = self.world.new_tournament_id();
         let record = AuditRecord {
             action: CREATED.into(),
@@ -145,12 +156,10 @@ impl Tournaments {
                 },
             )
             .await?;
-        self.feed.applied(StreamName::Audit, ack.seq).await;
-        self.feed.info(id).ok_or_else(|| {
-            TournamentError::Log(LogError::Other(format!(
-                "tournament {id} was stored but the feed has not seen it"
-            )))
-        })
+        self.feed.wait_applied(StreamName::Audit, ack.seq).await;
+        self.feed
+            .summary(id)
+            .ok_or(TournamentError::NotYetApplied(id))
     }
 
     /// Appends one event; returns its seq once the log has it durably.
@@ -201,8 +210,8 @@ impl Tournaments {
                 .feed
                 .head(tournament)
                 .ok_or(TournamentError::NotFound(tournament))?;
-            let payload = StatePayload {
-                seq: head.seq.0 + 1,
+            let payload = StateRecord {
+                seq: head.seq.next(),
                 ts: self.now(),
                 kind: kind.to_string(),
                 data: data.clone(),
@@ -233,7 +242,7 @@ impl Tournaments {
             {
                 Ok(ack) if ack.duplicate => return self.original(tournament, ack.seq).await,
                 Ok(ack) => {
-                    self.feed.applied(StreamName::State, ack.seq).await;
+                    self.feed.wait_applied(StreamName::State, ack.seq).await;
                     self.audit(tournament, kind, payload.seq, actor).await;
                     return Ok(Appended {
                         seq: payload.seq,
@@ -243,7 +252,7 @@ impl Tournaments {
                 Err(LogError::Conflict { last }) => {
                     tracing::warn!(%tournament, ?last, "sequence conflict: another writer appended; catching up");
                     if let Some(last) = last {
-                        self.feed.applied(StreamName::State, last).await;
+                        self.feed.wait_applied(StreamName::State, last).await;
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -258,22 +267,24 @@ impl Tournaments {
         tournament: TournamentId,
         stream_seq: Seq,
     ) -> Result<Appended, TournamentError> {
-        self.feed.applied(StreamName::State, stream_seq).await;
-        let seq = self.feed.seq_at(tournament, stream_seq).ok_or_else(|| {
-            TournamentError::Log(LogError::Other(format!(
-                "a retry matched stream message {stream_seq}, which is not in tournament {tournament}"
-            )))
-        })?;
-        let event = self.feed.events(tournament, Seq(seq.0 - 1), 1).await?;
+        self.feed.wait_applied(StreamName::State, stream_seq).await;
+        let seq =
+            self.feed
+                .seq_at(tournament, stream_seq)
+                .ok_or(TournamentError::ForeignDuplicate {
+                    tournament,
+                    stream_seq,
+                })?;
+        let event = self.feed.events(tournament, seq.prev(), 1).await?;
         let ts = event.first().map(|e| e.ts.clone()).unwrap_or_default();
-        Ok(Appended { seq: seq.0, ts })
+        Ok(Appended { seq, ts })
     }
 
     /// The audit record of an append. The event is already durable; a failure here is
     /// logged, not returned, so the TD is never told an event failed that did not.
-    async fn audit(&self, tournament: TournamentId, kind: &SubjectToken, seq: u64, actor: &Actor) {
+    async fn audit(&self, tournament: TournamentId, kind: &SubjectToken, seq: Seq, actor: &Actor) {
         let record = AuditRecord {
-            action: "event.appended".into(),
+            action: APPENDED.into(),
             actor: actor.who.clone(),
             request_id: actor.request_id.clone(),
             ts: self.now(),
@@ -290,7 +301,7 @@ impl Tournaments {
             .publish(Subject::Audit(tournament), json_bytes(&record), options)
             .await
         {
-            tracing::error!(%tournament, seq, error = %e, "the audit record of an appended event was not stored");
+            tracing::error!(%tournament, %seq, error = %e, "the audit record of an appended event was not stored");
         }
     }
 

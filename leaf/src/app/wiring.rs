@@ -1,0 +1,95 @@
+//! The one wiring of leaf's services into the [`AppState`] every handler shares.
+//!
+//! Production ([`super::App::start`]) and leaf-sim both call [`wire`]: they differ only in
+//! the [`Parts`] they hand it (a JetStream log or a simulated one, the system clock or a
+//! seeded one), never in how the parts are put together, so the simulation cannot drift from
+//! what runs at a venue.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::auth::{AuthService, TokenKeys};
+use crate::feed::{Feed, FeedError};
+use crate::http::AppState;
+use crate::hub::{ClientConfig, Hub};
+use crate::log::EventLog;
+use crate::store::Store;
+use crate::world::{SystemWorld, World};
+use crate::writer::TournamentWriter;
+
+/// What leaf is made of, before it is wired.
+pub struct Parts {
+    /// The truth.
+    pub log: Arc<dyn EventLog>,
+    /// leaf.db: accounts, viewer links, the projection.
+    pub store: Store,
+    pub keys: TokenKeys,
+    /// Names this run in health and in every `connected` message.
+    pub server_id: Uuid,
+    /// How the hub treats its WebSocket clients.
+    pub clients: ClientConfig,
+    /// Time and fresh ids.
+    pub world: Arc<dyn World>,
+    /// When startup began, for the uptime and the startup time in the log.
+    pub started: Instant,
+    /// `--dev`: permissive CORS for the frontend dev server.
+    pub dev: bool,
+    #[cfg(feature = "planted-bugs")]
+    pub planted: crate::planted::PlantedBugs,
+}
+
+impl Parts {
+    /// Parts with production's defaults for everything but the log, the store and the keys.
+    pub fn new(log: Arc<dyn EventLog>, store: Store, keys: TokenKeys) -> Self {
+        Self {
+            log,
+            store,
+            keys,
+            server_id: Uuid::new_v4(),
+            clients: ClientConfig::default(),
+            world: Arc::new(SystemWorld),
+            started: Instant::now(),
+            dev: false,
+            #[cfg(feature = "planted-bugs")]
+            planted: crate::planted::PlantedBugs::default(),
+        }
+    }
+}
+
+/// Builds the hub, starts the feed (which replays the log before it returns), and puts the
+/// writer and the auth service beside them.
+pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
+    let Parts {
+        log,
+        store,
+        keys,
+        server_id,
+        clients,
+        world,
+        started,
+        dev,
+        #[cfg(feature = "planted-bugs")]
+        planted,
+    } = parts;
+    #[cfg(not(feature = "planted-bugs"))]
+    let hub = Hub::new(server_id.to_string(), clients);
+    #[cfg(feature = "planted-bugs")]
+    let hub = Hub::with_planted_bugs(server_id.to_string(), clients, planted);
+    let feed = Feed::start(log.clone(), hub.clone(), store.clone()).await?;
+    let writer = TournamentWriter::new(log.clone(), feed.clone(), store.clone()).with_world(world);
+    #[cfg(feature = "planted-bugs")]
+    let writer = writer.with_planted_bugs(planted);
+    Ok(AppState {
+        log,
+        auth: Arc::new(AuthService::new(keys, store.clone())),
+        writer: Arc::new(writer),
+        feed,
+        store,
+        hub,
+        server_id,
+        started,
+        dev,
+    })
+}

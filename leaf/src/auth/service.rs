@@ -1,0 +1,169 @@
+//! The auth service: the one owner of sign-in, token checks and viewer-link issuance, so the
+//! handlers that need them stay thin and the rules (same answer for unknown names and wrong
+//! PINs, revocation checked on every use) live in one place.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{AuthError, LoginLimiter, Pin, Principal, TD_TOKEN_TTL, TokenKeys, pin};
+use crate::event::{OperatorName, TournamentId};
+use crate::store::{Store, ViewerLink};
+
+/// A token and when it stops working (seconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub token: String,
+    pub expires_at: u64,
+}
+
+/// A viewer link as it was issued: its token and the join URL that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedLink {
+    pub id: String,
+    pub token: String,
+    pub url: String,
+    pub expires_at: u64,
+}
+
+/// Sign-in, token checks and viewer links; built once in `app`.
+#[derive(Debug)]
+pub struct AuthService {
+    keys: TokenKeys,
+    limiter: LoginLimiter,
+    /// TD accounts and viewer links: a token is only as good as the row behind it.
+    store: Store,
+}
+
+impl AuthService {
+    pub fn new(keys: TokenKeys, store: Store) -> Self {
+        Self {
+            keys,
+            limiter: LoginLimiter::default(),
+            store,
+        }
+    }
+
+    /// The signing key, for tests and tools that mint or read tokens themselves.
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    /// A TD's name and PIN for a TD token. Unknown names, malformed input and wrong PINs all
+    /// answer [`AuthError::BadCredentials`], after the same work, so an answer tells a guesser
+    /// nothing about which names exist.
+    pub async fn login(
+        &self,
+        name: &str,
+        pin: &str,
+        from: Option<IpAddr>,
+    ) -> Result<Issued, AuthError> {
+        if let Err(retry) = self.limiter.attempt(from) {
+            return Err(AuthError::RateLimited(retry.as_secs().max(1)));
+        }
+        let name = name.parse::<OperatorName>().ok();
+        let stored = match &name {
+            Some(name) => self.store.operator_pin_hash(name).await?,
+            None => None,
+        };
+        let pin = Pin::new(pin).ok();
+        // Argon2 is deliberately slow: off the async workers.
+        let matches = tokio::task::spawn_blocking(move || {
+            let hash = stored.as_deref().unwrap_or_else(|| pin::decoy_hash());
+            pin.is_some_and(|pin| pin.verify(hash)) && stored.is_some()
+        })
+        .await
+        .map_err(|e| AuthError::Internal(format!("PIN check failed: {e}")))?;
+        let Some(name) = name.filter(|_| matches) else {
+            tracing::info!(addr = ?from, "failed sign-in");
+            return Err(AuthError::BadCredentials);
+        };
+        let principal = Principal::Td {
+            name: name.to_string(),
+        };
+        let (token, expires_at) = self.keys.issue(&principal, TD_TOKEN_TTL)?;
+        tracing::info!(td = %name, "TD signed in");
+        Ok(Issued { token, expires_at })
+    }
+
+    /// Who a token speaks for, checked now: its signature and expiry, and that the TD account
+    /// or the viewer link behind it still exists, so `leaf td remove` and deleting a link take
+    /// effect at once.
+    pub async fn authorize(&self, token: &str) -> Result<Principal, AuthError> {
+        let principal = self.keys.verify(token)?;
+        let exists = match &principal {
+            Principal::Td { name } => {
+                let name = name.parse().map_err(|_| AuthError::Malformed)?;
+                self.store.operator_pin_hash(&name).await?.is_some()
+            }
+            Principal::Viewer { link, tournament } => self
+                .store
+                .viewer_link(link)
+                .await?
+                .is_some_and(|l| l.tournament == *tournament),
+        };
+        if !exists {
+            return Err(AuthError::Revoked);
+        }
+        Ok(principal)
+    }
+
+    /// A new read-only link for `tournament`, valid for `ttl`, opening the web app's display
+    /// page at `host` (the address the TD reached leaf by). Recorded in leaf.db, so it can be
+    /// revoked.
+    pub async fn issue_viewer_link(
+        &self,
+        tournament: TournamentId,
+        ttl: Duration,
+        host: &str,
+        by: &Principal,
+    ) -> Result<IssuedLink, AuthError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let viewer = Principal::Viewer {
+            link: id.clone(),
+            tournament,
+        };
+        let (token, expires_at) = self.keys.issue(&viewer, ttl)?;
+        let url = format!("http://{host}/display/{tournament}?token={token}");
+        let link = ViewerLink {
+            id: id.clone(),
+            tournament,
+            url: url.clone(),
+            expires_at,
+        };
+        self.store.add_viewer_link(&link, &by.actor()).await?;
+        tracing::info!(%tournament, link = %id, "viewer link created");
+        Ok(IssuedLink {
+            id,
+            token,
+            url,
+            expires_at,
+        })
+    }
+
+    /// Deletes a viewer link; its token stops working at once. `false` if there was none.
+    pub async fn revoke_viewer_link(
+        &self,
+        tournament: TournamentId,
+        link: &str,
+        by: &Principal,
+    ) -> Result<bool, AuthError> {
+        let removed = self.store.remove_viewer_link(tournament, link).await?;
+        if removed {
+            tracing::info!(%tournament, link = %link, td = %by.actor(), "viewer link revoked");
+        }
+        Ok(removed)
+    }
+
+    /// Tournament `tournament`'s viewer link `link`, if it exists.
+    pub async fn viewer_link(
+        &self,
+        tournament: TournamentId,
+        link: &str,
+    ) -> Result<Option<ViewerLink>, AuthError> {
+        Ok(self
+            .store
+            .viewer_link(link)
+            .await?
+            .filter(|l| l.tournament == tournament))
+    }
+}

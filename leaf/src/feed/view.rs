@@ -1,0 +1,305 @@
+//! The in-memory view of the log: per tournament its name, its events' positions and the
+//! newest `data` of each event type. Rebuilt from the log at every start, so it can never
+//! claim a seq the log does not hold; pure data, no I/O, so it is tested on its own.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::event::{Event, Seq, TournamentId, TournamentSummary};
+use crate::log::record::{AuditRecord, CREATED, StateRecord};
+use crate::log::{Entry, Subject};
+use crate::store::Cursor;
+
+/// The newest event of one type: a snapshot holds one of these per type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Latest {
+    pub seq: Seq,
+    pub ts: String,
+    pub data: serde_json::Value,
+}
+
+/// Where a tournament's log ends: the next event's seq is `seq + 1` and its publish must
+/// expect `stream_seq` as the tournament's last STATE message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Head {
+    pub seq: Seq,
+    pub stream_seq: Seq,
+}
+
+/// One tournament as the log describes it so far.
+#[derive(Debug, Default)]
+pub struct TournamentView {
+    /// (name, created_at) from the AUDIT creation record; `None` for events some other
+    /// writer put in the log.
+    created: Option<(String, String)>,
+    /// `positions[i]` is the stream sequence of the event with seq `i + 1`.
+    positions: Vec<Seq>,
+    latest: BTreeMap<String, Latest>,
+}
+
+impl TournamentView {
+    pub fn head(&self) -> Head {
+        Head {
+            seq: Seq(self.positions.len() as u64),
+            stream_seq: self.positions.last().copied().unwrap_or(Seq::ZERO),
+        }
+    }
+
+    /// The stream sequence of event `seq` (`ZERO`: before the first).
+    pub fn position_of(&self, seq: Seq) -> Option<Seq> {
+        match seq {
+            Seq::ZERO => Some(Seq::ZERO),
+            Seq(n) => self.positions.get(n as usize - 1).copied(),
+        }
+    }
+
+    /// The seq of the event stored at `stream_seq`.
+    pub fn seq_at(&self, stream_seq: Seq) -> Option<Seq> {
+        self.positions
+            .binary_search(&stream_seq)
+            .ok()
+            .map(|i| Seq(i as u64 + 1))
+    }
+
+    /// The newest event of each type, by type.
+    pub fn snapshot(&self) -> serde_json::Value {
+        serde_json::to_value(&self.latest).unwrap_or_default()
+    }
+}
+
+/// What applying one STATE message produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub tournament: TournamentId,
+    pub event: Event,
+    pub idempotency_key: Option<String>,
+}
+
+/// What applying an AUDIT creation record produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub tournament: TournamentId,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// Every tournament of the log, and how far each stream has been applied.
+#[derive(Debug, Default)]
+pub struct View {
+    tournaments: BTreeMap<TournamentId, TournamentView>,
+    applied: Cursor,
+}
+
+impl View {
+    /// The last stream sequence applied, per stream.
+    pub fn applied(&self) -> Cursor {
+        self.applied
+    }
+
+    pub fn tournament(&self, id: TournamentId) -> Option<&TournamentView> {
+        self.tournaments.get(&id)
+    }
+
+    /// Applies one STATE message; what it became.
+    pub fn apply_state(&mut self, entry: &Entry) -> Option<Applied> {
+        self.applied.state = self.applied.state.max(entry.stream_seq);
+        let (tournament, kind) = state_subject(&entry.subject)?;
+        let t = self.tournaments.entry(tournament).or_default();
+        if t.positions
+            .last()
+            .is_some_and(|last| *last >= entry.stream_seq)
+        {
+            return None; // already applied (a tail that restarted from an older position)
+        }
+        t.positions.push(entry.stream_seq);
+        let (event, idempotency_key) = decode_state(entry, t.head().seq, kind);
+        t.latest.insert(
+            event.kind.clone(),
+            Latest {
+                seq: event.seq,
+                ts: event.ts.clone(),
+                data: event.data.clone(),
+            },
+        );
+        Some(Applied {
+            tournament,
+            event,
+            idempotency_key,
+        })
+    }
+
+    /// Applies one AUDIT message; only a tournament's first creation record changes the view.
+    pub fn apply_audit(&mut self, entry: &Entry) -> Option<Created> {
+        self.applied.audit = self.applied.audit.max(entry.stream_seq);
+        let Some(Subject::Audit(tournament)) = Subject::parse(&entry.subject) else {
+            return None;
+        };
+        let record = serde_json::from_slice::<AuditRecord>(&entry.payload).ok()?;
+        if record.action != CREATED {
+            return None;
+        }
+        let t = self.tournaments.entry(tournament).or_default();
+        if t.created.is_some() {
+            return None;
+        }
+        let name = record.name.unwrap_or_default();
+        t.created = Some((name.clone(), record.ts.clone()));
+        Some(Created {
+            tournament,
+            name,
+            created_at: record.ts,
+        })
+    }
+
+    /// A created tournament; `None` for one that was never created.
+    pub fn created(&self, id: TournamentId) -> Option<&TournamentView> {
+        self.tournaments.get(&id).filter(|t| t.created.is_some())
+    }
+
+    pub fn summary(&self, id: TournamentId) -> Option<TournamentSummary> {
+        let t = self.tournaments.get(&id)?;
+        let (name, created_at) = t.created.clone()?;
+        Some(TournamentSummary {
+            id,
+            name,
+            created_at,
+            last_seq: t.head().seq,
+        })
+    }
+
+    /// Every created tournament, oldest first.
+    pub fn list(&self) -> Vec<TournamentSummary> {
+        let mut all: Vec<TournamentSummary> = self
+            .tournaments
+            .keys()
+            .filter_map(|id| self.summary(*id))
+            .collect();
+        all.sort_by(|a, b| (&a.created_at, a.id).cmp(&(&b.created_at, b.id)));
+        all
+    }
+}
+
+/// A tournament's STATE messages read back from the log, from just after event `since`, as
+/// events. Seqs come from the log's order, not from the payloads: the log is the truth.
+pub fn events_after(since: Seq, entries: &[Entry]) -> Vec<Event> {
+    let mut seq = since;
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let (_, kind) = state_subject(&entry.subject)?;
+            seq = seq.next();
+            Some(decode_state(entry, seq, kind).0)
+        })
+        .collect()
+}
+
+/// The tournament and event type of a STATE subject.
+fn state_subject(subject: &str) -> Option<(TournamentId, String)> {
+    match Subject::parse(subject)? {
+        Subject::State(tournament, kind) => Some((tournament, kind.to_string())),
+        Subject::Audit(_) => None,
+    }
+}
+
+/// The event stored in `entry`, as event `seq`, and its idempotency key.
+fn decode_state(entry: &Entry, seq: Seq, kind: String) -> (Event, Option<String>) {
+    let (ts, data, key) = match serde_json::from_slice::<StateRecord>(&entry.payload) {
+        Ok(r) => (r.ts, r.data, r.key),
+        // Written by something other than leaf: keep what it said, as it said it.
+        Err(_) => (
+            String::new(),
+            serde_json::from_slice(&entry.payload).unwrap_or(serde_json::Value::Null),
+            None,
+        ),
+    };
+    let event = Event {
+        seq,
+        ts,
+        kind,
+        data,
+    };
+    (event, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn entry(stream_seq: u64, subject: String, payload: serde_json::Value) -> Entry {
+        Entry {
+            stream_seq: Seq(stream_seq),
+            subject,
+            payload: Bytes::from(payload.to_string()),
+        }
+    }
+
+    #[test]
+    fn seqs_count_a_tournaments_events_across_types_and_interleaving() {
+        let (a, b) = (TournamentId::new_random(), TournamentId::new_random());
+        let mut view = View::default();
+        let mut n = 0;
+        for (t, kind) in [(a, "clock"), (b, "clock"), (a, "level"), (a, "clock")] {
+            n += 1;
+            let payload = serde_json::json!({"seq": 0, "ts": "t", "type": kind, "data": {"n": n}});
+            view.apply_state(&entry(n, format!("tournament.{t}.state.{kind}"), payload));
+        }
+        let ta = view.tournament(a).unwrap();
+        assert_eq!(
+            ta.head(),
+            Head {
+                seq: Seq(3),
+                stream_seq: Seq(4)
+            }
+        );
+        assert_eq!(ta.position_of(Seq(2)), Some(Seq(3)));
+        assert_eq!(ta.seq_at(Seq(4)), Some(Seq(3)));
+        assert_eq!(ta.latest["clock"].data, serde_json::json!({"n": 4}));
+        assert_eq!(view.tournament(b).unwrap().head().seq, Seq(1));
+        assert_eq!(view.applied().state, Seq(4));
+    }
+
+    #[test]
+    fn a_replayed_entry_is_not_applied_twice() {
+        let t = TournamentId::new_random();
+        let mut view = View::default();
+        let e = entry(1, format!("tournament.{t}.state.x"), serde_json::json!({}));
+        assert!(view.apply_state(&e).is_some());
+        assert!(view.apply_state(&e).is_none());
+        assert_eq!(view.tournament(t).unwrap().head().seq, Seq(1));
+    }
+
+    #[test]
+    fn creations_come_from_audit_records() {
+        let t = TournamentId::new_random();
+        let mut view = View::default();
+        let record = serde_json::json!({"action": CREATED, "actor": "td:alice", "ts": "2026-11-28T00:00:00Z", "name": "Main Event"});
+        view.apply_audit(&entry(1, format!("tournament.{t}.audit"), record));
+        let summary = view.summary(t).unwrap();
+        assert_eq!(
+            (summary.name.as_str(), summary.last_seq),
+            ("Main Event", Seq(0))
+        );
+        assert_eq!(view.list().len(), 1);
+        assert!(view.created(t).is_some());
+    }
+
+    #[test]
+    fn events_read_back_are_numbered_like_the_live_view() {
+        let t = TournamentId::new_random();
+        let mut view = View::default();
+        let entries: Vec<Entry> = (1..=4)
+            .map(|n| {
+                let payload =
+                    serde_json::json!({"seq": n, "ts": "t", "type": "x", "data": {"n": n}});
+                entry(n * 2, format!("tournament.{t}.state.x"), payload)
+            })
+            .collect();
+        let live: Vec<Event> = entries
+            .iter()
+            .filter_map(|e| view.apply_state(e).map(|a| a.event))
+            .collect();
+        assert_eq!(events_after(Seq(1), &entries[1..]), live[1..]);
+    }
+}
