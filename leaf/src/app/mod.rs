@@ -119,7 +119,7 @@ impl App {
             dev: config.dev,
             ..Parts::new(log, store, keys)
         };
-        let state = step("services", wire(parts)).await?;
+        let state = wire(parts).await?;
         Ok(Self {
             state,
             listener,

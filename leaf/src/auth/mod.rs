@@ -1,6 +1,6 @@
 //! Who may do what: TD accounts with PINs, signed tokens, viewer links, login rate limits.
 //!
-//! - [`AuthService`] ([`service`]): sign-in, token checks and viewer-link issuance; the only
+//! - [`AuthService`] (`service`): sign-in, token checks and viewer-link issuance; the only
 //!   door handlers use.
 //! - [`pin`]: PIN rules and argon2id hashing.
 //! - `tokens`: the signing key and the JWTs it mints and checks.

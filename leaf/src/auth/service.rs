@@ -16,13 +16,15 @@ pub struct Issued {
     pub expires_at: u64,
 }
 
-/// A viewer link as it was issued: its token and the join URL that carries it.
+/// A viewer link as it was issued: its token, the join URL that carries it, and that URL as a
+/// QR code (SVG) for a TD to show at a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedLink {
     pub id: String,
     pub token: String,
     pub url: String,
     pub expires_at: u64,
+    pub qr_svg: String,
 }
 
 /// Sign-in, token checks and viewer links; built once in `app`.
@@ -124,6 +126,8 @@ impl AuthService {
         };
         let (token, expires_at) = self.keys.issue(&viewer, ttl)?;
         let url = format!("http://{host}/display/{tournament}?token={token}");
+        // Before the link is stored: a link nobody could be shown must not exist.
+        let qr_svg = crate::qr::svg(&url).map_err(|e| AuthError::Internal(e.to_string()))?;
         let link = ViewerLink {
             id: id.clone(),
             tournament,
@@ -137,6 +141,7 @@ impl AuthService {
             token,
             url,
             expires_at,
+            qr_svg,
         })
     }
 

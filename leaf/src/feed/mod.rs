@@ -1,9 +1,9 @@
 //! The feed: from the log to the screens.
 //!
 //! One tail on STATE and one on AUDIT apply every message, in log order, to the in-memory
-//! [`view`] and broadcast each event to its tournament's clients, keeping the newest ones in
-//! the [`recent`] resume cache. The hub is fed from the log, never from an HTTP handler, so an
-//! event written by anything else reaches the displays the same way. The [`projector`] writes
+//! `view` and broadcast each event to its tournament's clients, keeping the newest ones in
+//! the `recent` resume cache. The hub is fed from the log, never from an HTTP handler, so an
+//! event written by anything else reaches the displays the same way. The `projector` writes
 //! the same changes into LibSQL, off the broadcast path. `Feed::start` replays the whole log
 //! before returning: leaf serves only once heads and snapshots are as new as what was
 //! acknowledged.

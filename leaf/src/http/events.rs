@@ -25,7 +25,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read, append))
 }
 
-/// The body of an append: [`NewEvent`] before its type is checked.
+// The body of an append: the writer's `NewEvent` before its type is checked. Named `NewEvent`
+// in the API document, as it always was.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewEvent)]

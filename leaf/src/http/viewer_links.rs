@@ -74,7 +74,6 @@ async fn create(
         .auth
         .issue_viewer_link(tournament, ttl, host, &td)
         .await?;
-    let qr_svg = qr::svg(&link.url).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((
         StatusCode::CREATED,
         Json(Link {
@@ -82,7 +81,7 @@ async fn create(
             token: link.token,
             url: link.url,
             expires_at: link.expires_at,
-            qr_svg,
+            qr_svg: link.qr_svg,
         }),
     ))
 }

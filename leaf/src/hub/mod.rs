@@ -1,10 +1,10 @@
 //! The WebSocket hub: which clients are connected, to what, and fan-out to them.
 //!
-//! - [`registry`] holds the clients by scope; [`Hub::broadcast`] serialises a message once and
-//!   pushes the shared bytes into each target's bounded queue ([`queue`]) without waiting.
-//! - [`client`] runs one connection: a writer that drains the queue and pings, a reader that
+//! - `registry` holds the clients by scope; [`Hub::broadcast`] serialises a message once and
+//!   pushes the shared bytes into each target's bounded queue (`queue`) without waiting.
+//! - `client` runs one connection: a writer that drains the queue and pings, a reader that
 //!   watches for pongs, closes and bad frames, and a single close path.
-//! - [`disconnect`] lists why the server closes a connection, with documented codes.
+//! - `disconnect` lists why the server closes a connection, with documented codes.
 //! - [`protocol`] is every message of the WebSocket protocol.
 //!
 //! The hub knows clients and messages; it knows nothing of HTTP, storage or the event log.
@@ -109,7 +109,7 @@ struct Inner {
     broadcasts: AtomicU64,
 }
 
-/// One registered client, handed to [`client::run`]. Dropping it unregisters the client.
+/// One registered client, handed to `client::run`. Dropping it unregisters the client.
 #[derive(Debug)]
 pub struct Session {
     pub id: ClientId,

@@ -130,9 +130,12 @@ pub fn text<T: Serialize>(message: &T) -> Utf8Bytes {
     match serde_json::to_string(message) {
         Ok(text) => text.into(),
         Err(e) => {
-            serde_json::json!({"type": "error", "code": "internal", "message": e.to_string()})
-                .to_string()
-                .into()
+            let message = e.to_string();
+            let fallback = ErrorMessage {
+                code: "internal",
+                message: &message,
+            };
+            serde_json::to_string(&fallback).unwrap_or_default().into()
         }
     }
 }

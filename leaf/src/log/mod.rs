@@ -14,7 +14,7 @@
 //! - A publish with a [`MsgId`] is idempotent within the duplicate window: a repeat returns
 //!   the original sequence with `duplicate: true` and stores nothing new.
 //!
-//! What leaf writes into the two streams is defined in [`record`]; [`contract`] (behind the
+//! What leaf writes into the two streams is defined in [`record`]; `contract` (behind the
 //! `contract-tests` feature) checks any implementation against the contract above.
 
 #[cfg(any(test, feature = "contract-tests"))]
@@ -34,6 +34,7 @@ use serde::Serialize;
 pub use self::jetstream::{JetStreamLog, ServerKind};
 pub use self::memory::MemoryLog;
 pub use self::subject::{Filter, StreamName, Subject};
+pub use self::supervisor::ChildStatus;
 use crate::event::{MsgId, Seq};
 
 /// How long JetStream remembers message ids for deduplication. Long enough to cover a TD's
