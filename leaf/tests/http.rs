@@ -142,6 +142,39 @@ async fn request_ids_are_generated_or_echoed() {
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "td-console-7");
+
+    // An id is kept up to 128 printable characters; anything else is replaced, never echoed,
+    // logged or stored as it came.
+    let longest = "r".repeat(leaf::http::middleware::MAX_REQUEST_ID);
+    let kept = client
+        .get(leaf.url("/api/v1/health"))
+        .header("x-request-id", &longest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], longest.as_str());
+    let too_long = "r".repeat(leaf::http::middleware::MAX_REQUEST_ID + 1);
+    for bad in [too_long.as_str(), "tab\there", "caf\u{e9}"] {
+        let replaced = client
+            .get(leaf.url("/api/v1/health"))
+            .header(
+                "x-request-id",
+                reqwest::header::HeaderValue::from_bytes(bad.as_bytes()).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let id = replaced.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(id.len(), 36, "{bad:?} came back as {id:?}");
+    }
+    let twice = client
+        .get(leaf.url("/api/v1/health"))
+        .header("x-request-id", "one")
+        .header("x-request-id", "two")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.headers()["x-request-id"].len(), 36);
     leaf.stop().await;
 }
 
