@@ -15,7 +15,7 @@ use crate::store::{Store, StoreError};
 
 /// Runs one subcommand and prints what it did on stdout.
 pub async fn run(command: TdCommand, data_dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)
+    crate::datadir::create_private_dir(data_dir)
         .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
     let store = Store::open(&data_dir.join("leaf.db")).await?;
     let result = match command {

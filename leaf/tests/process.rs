@@ -164,6 +164,28 @@ fn sigterm_exits_zero_within_five_seconds_and_stops_nats_server() {
     ] {
         assert!(log.contains(step), "shutdown log lacks {step}:\n{log}");
     }
+    // PIN hashes, viewer tokens, the signing key and the event log: nothing in the data dir,
+    // the JetStream store included, is open to other users.
+    let open = open_to_others(&dir.path().join("data"));
+    assert!(open.is_empty(), "readable by other users: {open:?}");
+}
+
+/// Entries under `root` with any group or world permission bit.
+fn open_to_others(root: &Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            open.push((path.clone(), mode));
+        }
+        if meta.is_dir() {
+            pending.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    open
 }
 
 #[test]

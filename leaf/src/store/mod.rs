@@ -20,6 +20,7 @@ mod viewer_links;
 mod worker;
 
 use std::future::Future;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
@@ -89,6 +90,18 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the file, configures it and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        // Created 0600 before SQLite sees it: SQLite gives the WAL and shared-memory files the
+        // mode of the database file, and the database holds PIN hashes and viewer tokens.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         let worker = Worker::thread(path.to_path_buf()).await?;
         Ok(Self { worker })
     }

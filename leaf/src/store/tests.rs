@@ -2,6 +2,21 @@ use super::*;
 use crate::event::{Seq, TournamentId};
 
 #[tokio::test]
+async fn the_database_and_its_wal_are_private_to_leafs_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leaf.db");
+    let store = Store::open(&path).await.unwrap();
+    let name: crate::event::OperatorName = "alice".parse().unwrap();
+    store.add_operator(&name, "hash".into()).await.unwrap();
+    for file in ["leaf.db", "leaf.db-wal", "leaf.db-shm"] {
+        let meta = std::fs::metadata(dir.path().join(file)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{file}");
+    }
+    store.close().await;
+}
+
+#[tokio::test]
 async fn a_new_database_is_wal_with_foreign_keys_and_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("leaf.db")).await.unwrap();

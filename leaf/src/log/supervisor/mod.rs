@@ -179,9 +179,11 @@ impl Running {
 impl Launcher {
     fn new(config: SupervisorConfig) -> Result<Self, SupervisorError> {
         let ports_dir = config.dir.join("run");
-        std::fs::create_dir_all(&ports_dir).map_err(|source| SupervisorError::Prepare {
-            path: ports_dir.clone(),
-            source,
+        crate::datadir::create_private_dir(&ports_dir).map_err(|source| {
+            SupervisorError::Prepare {
+                path: ports_dir.clone(),
+                source,
+            }
         })?;
         Ok(Self {
             binary: config.binary,

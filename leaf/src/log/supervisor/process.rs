@@ -45,9 +45,12 @@ impl Spawner {
     pub async fn spawn(&self, mut command: Command) -> io::Result<Child> {
         let parent = std::process::id();
         // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
-        // functions (prctl, getppid); it allocates nothing.
+        // functions (umask, prctl, getppid); it allocates nothing.
         unsafe {
             command.pre_exec(move || {
+                // The JetStream store is the whole event log: private to leaf's user, whatever
+                // the modes nats-server asks for.
+                libc::umask(0o077);
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
                     return Err(io::Error::last_os_error());
                 }
