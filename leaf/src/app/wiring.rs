@@ -77,14 +77,22 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
     let hub = Hub::new(server_id.to_string(), clients);
     #[cfg(feature = "planted-bugs")]
     let hub = Hub::with_planted_bugs(server_id.to_string(), clients, planted);
+    // The replay is the one step of startup that grows with history: its time is logged
+    // on its own.
+    let begun = Instant::now();
     let feed = Feed::start(log.clone(), hub.clone(), store.clone()).await?;
-    let writer = TournamentWriter::new(log.clone(), feed.clone(), store.clone()).with_world(world);
+    tracing::info!(
+        step = "feed",
+        ms = begun.elapsed().as_millis() as u64,
+        "started"
+    );
+    let writer = TournamentWriter::new(log.clone(), feed.clone(), store.clone(), world);
     #[cfg(feature = "planted-bugs")]
     let writer = writer.with_planted_bugs(planted);
     Ok(AppState {
         log,
         auth: Arc::new(AuthService::new(keys, store.clone())),
-        writer: Arc::new(writer),
+        writer,
         feed,
         store,
         hub,

@@ -25,7 +25,12 @@ async fn venue() -> (Arc<MemoryLog>, Store, TournamentWriter, Feed) {
     (
         log.clone(),
         store.clone(),
-        TournamentWriter::new(log, feed.clone(), store),
+        TournamentWriter::new(
+            log,
+            feed.clone(),
+            store,
+            Arc::new(crate::world::SystemWorld),
+        ),
         feed,
     )
 }

@@ -188,9 +188,12 @@ impl From<TournamentError> for ApiError {
             TournamentError::NotFound(_) => ApiError::NotFound(e.to_string()),
             TournamentError::Conflict(_) => ApiError::Conflict(e.to_string()),
             TournamentError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
-            TournamentError::NotYetApplied(_) | TournamentError::ForeignDuplicate { .. } => {
-                ApiError::Internal(e.to_string())
+            TournamentError::KeysUnavailable(_) | TournamentError::OutcomeUnknown(_) => {
+                ApiError::Unavailable(e.to_string())
             }
+            TournamentError::NotYetApplied(_)
+            | TournamentError::ForeignDuplicate { .. }
+            | TournamentError::Failed(_) => ApiError::Internal(e.to_string()),
             TournamentError::Log(log) => log.into(),
         }
     }

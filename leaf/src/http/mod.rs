@@ -43,7 +43,7 @@ pub struct AppState {
     /// Sign-in, token checks, viewer links.
     pub auth: Arc<AuthService>,
     /// The write side: creating tournaments, appending events.
-    pub writer: Arc<TournamentWriter>,
+    pub writer: TournamentWriter,
     /// The read side: heads, snapshots, event pages, subscriptions.
     pub feed: Feed,
     pub store: Store,

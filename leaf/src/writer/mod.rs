@@ -17,11 +17,16 @@ use crate::event::{MsgId, Seq, SubjectToken, TournamentId, TournamentSummary};
 use crate::feed::Feed;
 use crate::log::record::{APPENDED, AuditRecord, CREATED, StateRecord};
 use crate::log::{EventLog, LogError, PublishOptions, StreamName, Subject};
-use crate::store::Store;
-use crate::world::{SystemWorld, World, rfc3339_millis};
+use crate::store::{Store, StoreError};
+use crate::world::{World, rfc3339_millis};
 
 /// Attempts after a sequence conflict before giving up with [`TournamentError::Conflict`].
 const CONFLICT_RETRIES: usize = 3;
+
+/// How long a caller waits for an append before being told its outcome is unknown. Under
+/// the HTTP request timeout (30 s), so the TD hears this rather than a bare 503; the append
+/// itself goes on (see [`TournamentWriter::append`]).
+pub const APPEND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Largest `data` of one event, as JSON. Events are small facts (a level, a seat, a payout);
 /// a display must be able to take thousands of them.
@@ -46,6 +51,19 @@ pub enum TournamentError {
         tournament: TournamentId,
         stream_seq: Seq,
     },
+    /// The idempotency key could not be looked up in leaf.db: appending anyway could store
+    /// the event twice, so the append is refused.
+    #[error("cannot check the Idempotency-Key in leaf.db ({0}); retry with the same key")]
+    KeysUnavailable(StoreError),
+    /// The append did not finish within [`APPEND_DEADLINE`]; it carries on, and may or may
+    /// not end up stored.
+    #[error(
+        "the append to tournament {0} is still in progress; retry with the same Idempotency-Key, which never appends twice"
+    )]
+    OutcomeUnknown(TournamentId),
+    /// The append's task failed (a bug); what it stored, if anything, is in the log.
+    #[error("the append failed: {0}")]
+    Failed(String),
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -89,8 +107,14 @@ pub struct Appended {
     pub ts: String,
 }
 
-/// Creates tournaments and appends their events; one per leaf.
+/// Creates tournaments and appends their events; one per leaf. A cheap handle: clones share
+/// one writer.
+#[derive(Clone)]
 pub struct TournamentWriter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     log: Arc<dyn EventLog>,
     feed: Feed,
     /// Idempotency keys older than JetStream's duplicate window.
@@ -104,33 +128,65 @@ pub struct TournamentWriter {
 }
 
 impl TournamentWriter {
-    pub fn new(log: Arc<dyn EventLog>, feed: Feed, store: Store) -> Self {
+    /// A writer with the system's clock and ids; `world` (and, for leaf-sim, planted bugs)
+    /// are fixed at construction, before the writer is shared.
+    pub fn new(log: Arc<dyn EventLog>, feed: Feed, store: Store, world: Arc<dyn World>) -> Self {
         Self {
-            log,
-            feed,
-            store,
-            locks: Mutex::new(HashMap::new()),
-            world: Arc::new(SystemWorld),
-            #[cfg(feature = "planted-bugs")]
-            planted: crate::planted::PlantedBugs::default(),
+            inner: Arc::new(Inner {
+                log,
+                feed,
+                store,
+                locks: Mutex::new(HashMap::new()),
+                world,
+                #[cfg(feature = "planted-bugs")]
+                planted: crate::planted::PlantedBugs::default(),
+            }),
         }
     }
 
     /// Plants bugs for leaf-sim's checker to catch.
     #[cfg(feature = "planted-bugs")]
     pub fn with_planted_bugs(mut self, planted: crate::planted::PlantedBugs) -> Self {
-        self.planted = planted;
-        self
-    }
-
-    /// Takes time and new ids from `world` instead of the system (leaf-sim does).
-    pub fn with_world(mut self, world: Arc<dyn World>) -> Self {
-        self.world = world;
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.planted = planted;
+        }
         self
     }
 
     /// Records the creation in the log and returns the tournament once the feed knows it.
     pub async fn create(
+        &self,
+        name: String,
+        actor: &Actor,
+    ) -> Result<TournamentSummary, TournamentError> {
+        self.inner.create(name, actor).await
+    }
+
+    /// Appends one event; returns its seq once the log has it durably.
+    ///
+    /// The append runs in a task of its own: once its publish is sent, nothing the caller does
+    /// (an HTTP timeout, a dropped connection) stops it half-way, so an event is never stored
+    /// without the feed learning of it or without its audit record. A caller that waits longer
+    /// than [`APPEND_DEADLINE`] gets [`TournamentError::OutcomeUnknown`] while it carries on.
+    pub async fn append(
+        &self,
+        tournament: TournamentId,
+        event: NewEvent,
+        actor: &Actor,
+    ) -> Result<Appended, TournamentError> {
+        let inner = self.inner.clone();
+        let actor = actor.clone();
+        let task = tokio::spawn(async move { inner.append(tournament, event, &actor).await });
+        match tokio::time::timeout(APPEND_DEADLINE, task).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(failed)) => Err(TournamentError::Failed(failed.to_string())),
+            Err(_) => Err(TournamentError::OutcomeUnknown(tournament)),
+        }
+    }
+}
+
+impl Inner {
+    async fn create(
         &self,
         name: String,
         actor: &Actor,
@@ -162,8 +218,7 @@ impl TournamentWriter {
             .ok_or(TournamentError::NotYetApplied(id))
     }
 
-    /// Appends one event; returns its seq once the log has it durably.
-    pub async fn append(
+    async fn append(
         &self,
         tournament: TournamentId,
         event: NewEvent,
@@ -183,8 +238,9 @@ impl TournamentWriter {
             match self.store.idempotent_answer(tournament, key).await {
                 Ok(Some((seq, ts))) => return Ok(Appended { seq, ts }),
                 Ok(None) => {}
-                // JetStream's own deduplication still covers the window; go on.
-                Err(e) => tracing::warn!(error = %e, "cannot check the idempotency key in leaf.db"),
+                // JetStream's own deduplication covers only its window; past it, an append
+                // now could store the event a second time.
+                Err(e) => return Err(TournamentError::KeysUnavailable(e)),
             }
         }
         // The key travels in the event itself; the projection keeps it beyond the window.
@@ -301,7 +357,7 @@ impl TournamentWriter {
             .publish(Subject::Audit(tournament), json_bytes(&record), options)
             .await
         {
-            tracing::error!(%tournament, %seq, error = %e, "the audit record of an appended event was not stored");
+            tracing::error!(%tournament, seq = seq.0, error = %e, "the audit record of an appended event was not stored");
         }
     }
 
@@ -318,3 +374,6 @@ impl TournamentWriter {
 fn json_bytes<T: Serialize>(value: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! The writer over the memory log, with a gate in front of its STATE publishes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use tokio::sync::{Notify, watch};
+
+use super::*;
+use crate::hub::{ClientConfig, Hub};
+use crate::log::{Ack, EntryStream, Filter, LogHealth, MemoryLog};
+use crate::world::SystemWorld;
+
+/// The memory log, except that a STATE publish waits while the gate is shut.
+struct GatedLog {
+    log: MemoryLog,
+    open: watch::Sender<bool>,
+    /// A STATE publish has reached the gate.
+    reached: Notify,
+}
+
+impl GatedLog {
+    fn new() -> Self {
+        Self {
+            log: MemoryLog::new(),
+            open: watch::Sender::new(true),
+            reached: Notify::new(),
+        }
+    }
+}
+
+impl EventLog for GatedLog {
+    fn publish(
+        &self,
+        subject: Subject,
+        payload: Bytes,
+        options: PublishOptions,
+    ) -> BoxFuture<'_, Result<Ack, LogError>> {
+        Box::pin(async move {
+            if subject.stream() == StreamName::State {
+                self.reached.notify_one();
+                let mut open = self.open.subscribe();
+                let _ = open.wait_for(|open| *open).await;
+            }
+            self.log.publish(subject, payload, options).await
+        })
+    }
+
+    fn read(
+        &self,
+        stream: StreamName,
+        filter: Filter,
+        after: Seq,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<crate::log::Entry>, LogError>> {
+        self.log.read(stream, filter, after, limit)
+    }
+
+    fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>> {
+        self.log.tail(stream, after)
+    }
+
+    fn health(&self) -> BoxFuture<'_, LogHealth> {
+        self.log.health()
+    }
+}
+
+fn actor() -> Actor {
+    Actor {
+        who: "td:test".into(),
+        request_id: None,
+    }
+}
+
+fn level(n: u64) -> NewEvent {
+    NewEvent::new("level".parse().unwrap(), serde_json::json!({"level": n}))
+}
+
+async fn venue() -> (Arc<GatedLog>, Store, Feed, TournamentWriter, TournamentId) {
+    let log = Arc::new(GatedLog::new());
+    let store = Store::open_in_memory().await.unwrap();
+    let hub = Hub::new("test".into(), ClientConfig::default());
+    let feed = Feed::start(log.clone(), hub, store.clone()).await.unwrap();
+    let writer = TournamentWriter::new(
+        log.clone(),
+        feed.clone(),
+        store.clone(),
+        Arc::new(SystemWorld),
+    );
+    let t = writer
+        .create("Main Event".into(), &actor())
+        .await
+        .unwrap()
+        .id;
+    (log, store, feed, writer, t)
+}
+
+#[tokio::test]
+async fn an_append_whose_caller_gives_up_is_still_stored_applied_and_audited() {
+    let (log, _store, feed, writer, t) = venue().await;
+    log.open.send_replace(false);
+    let td = actor();
+    // The caller (an HTTP request hitting its timeout, a TD closing the tab) gives up once
+    // the publish is on its way.
+    tokio::select! {
+        _ = writer.append(t, level(1), &td) => panic!("the gate is shut; the append cannot have finished"),
+        () = log.reached.notified() => {}
+    }
+    log.open.send_replace(true);
+
+    let applied = async {
+        while feed.head(t).map(|h| h.seq) != Some(Seq(1)) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), applied)
+        .await
+        .expect("the append was cancelled with its caller: the feed never got the event");
+    let audited = async {
+        loop {
+            let records = log
+                .read(StreamName::Audit, Filter::Tournament(t), Seq::ZERO, 10)
+                .await
+                .unwrap();
+            if records.len() == 2 {
+                return records;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let records = tokio::time::timeout(Duration::from_secs(5), audited)
+        .await
+        .expect("the event was stored without its audit record");
+    let appended: AuditRecord = serde_json::from_slice(&records[1].payload).unwrap();
+    assert_eq!(
+        (appended.action.as_str(), appended.seq),
+        (APPENDED, Some(Seq(1)))
+    );
+}
+
+#[tokio::test]
+async fn an_append_whose_key_cannot_be_checked_is_refused_not_risked_twice() {
+    let (_log, store, feed, writer, t) = venue().await;
+    store.close().await;
+    let keyed = level(1).with_key(Some("console-1:1".into()));
+    let refused = writer.append(t, keyed, &actor()).await.unwrap_err();
+    assert!(
+        matches!(refused, TournamentError::KeysUnavailable(_)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        feed.head(t).map(|h| h.seq),
+        Some(Seq::ZERO),
+        "nothing was appended"
+    );
+    // Without a key there is nothing to check: the append goes through.
+    assert_eq!(
+        writer.append(t, level(2), &actor()).await.unwrap().seq,
+        Seq(1)
+    );
+}
