@@ -6,19 +6,30 @@
 //!
 //! Everything in it is private to the user leaf runs as: the data dir holds PIN hashes (which
 //! can be cracked offline), every viewer link's URL with its token, the token signing key and
-//! the whole event log. The dir is 0700 and every file 0600; [`DataDir::open`] tightens what
-//! an older leaf (or a copy, or a restore) left readable by others, and says so in the log.
+//! the whole event log. The dir is 0700 and leaf creates its files 0600; [`DataDir::open`]
+//! takes group and world permissions off what an older leaf (or a copy, or a restore) left
+//! open among leaf's own entries ([`OWN_ENTRIES`]), and says so in the log. Nothing else in
+//! the dir is touched: a data dir may be a mount point, or a folder with other things in it.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The data dir and every dir below it: the owner only.
 pub const DIR_MODE: u32 = 0o700;
 /// Permission bits for anyone but the owner; none may be set on anything in the data dir.
 const OTHERS: u32 = 0o077;
+/// What leaf keeps in the data dir: all of it, and nothing else, is made private at start.
+pub const OWN_ENTRIES: &[&str] = &[
+    "leaf.lock",
+    "leaf.db",
+    "leaf.db-wal",
+    "leaf.db-shm",
+    "jwt.key",
+    "nats",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
@@ -57,6 +68,7 @@ impl DataDir {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&lock_path)
             .map_err(|source| DataDirError::NotWritable {
                 path: root.clone(),
@@ -81,19 +93,22 @@ impl DataDir {
             path: root.clone(),
             source,
         })?;
-        match make_private(&root) {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
+        // The root first: once it is 0700, nothing below it is reachable by other users, so
+        // a failure below is worth a warning, not a refusal to start.
+        let private = make_private_entry(&root).map_err(|source| DataDirError::NotWritable {
+            path: root.clone(),
+            source,
+        })?;
+        let mut changed = usize::from(private);
+        for entry in OWN_ENTRIES {
+            changed += make_private(&root.join(entry));
+        }
+        if changed > 0 {
+            tracing::warn!(
                 data_dir = %root.display(),
-                entries = n,
+                entries = changed,
                 "the data dir held files other users could read or write; made them private to this user"
-            ),
-            Err(e) => {
-                return Err(DataDirError::NotWritable {
-                    path: root.clone(),
-                    source: e,
-                });
-            }
+            );
         }
         Ok(Self { root, _lock: lock })
     }
@@ -120,27 +135,50 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
 }
 
 /// Takes every permission of others (group and world) off `root` and everything below it;
-/// how many entries it changed. Symlinks are not followed: nothing outside is touched.
-pub fn make_private(root: &Path) -> io::Result<usize> {
+/// how many entries it changed. Symlinks are not followed: nothing outside is touched. An
+/// entry that cannot be changed (another user's, a filesystem without modes) or that vanished
+/// is skipped with a warning naming it: by then the data dir itself is private.
+pub fn make_private(root: &Path) -> usize {
     let mut changed = 0;
     let mut pending = vec![root.to_path_buf()];
     while let Some(path) = pending.pop() {
-        let meta = fs::symlink_metadata(&path)?;
-        if meta.file_type().is_symlink() {
-            continue;
+        match make_private_entry(&path) {
+            Ok(true) => changed += 1,
+            Ok(false) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot make this entry of the data dir private");
+                continue;
+            }
         }
-        let mode = meta.permissions().mode();
-        if mode & OTHERS != 0 {
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode & 0o7700 & !OTHERS))?;
-            changed += 1;
-        }
-        if meta.is_dir() {
-            for entry in fs::read_dir(&path)? {
-                pending.push(entry?.path());
+        let is_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if is_dir {
+            match fs::read_dir(&path) {
+                Ok(entries) => pending.extend(entries.flatten().map(|e| e.path())),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot look into this dir of the data dir")
+                }
             }
         }
     }
-    Ok(changed)
+    changed
+}
+
+/// Takes group and world permissions off one entry (not through a symlink); whether it had
+/// any. A filesystem that ignores modes is an error here, not a change.
+fn make_private_entry(path: &Path) -> io::Result<bool> {
+    let meta = fs::symlink_metadata(path)?;
+    let mode = meta.permissions().mode();
+    if meta.file_type().is_symlink() || mode & OTHERS == 0 {
+        return Ok(false);
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7700 & !OTHERS))?;
+    if fs::symlink_metadata(path)?.permissions().mode() & OTHERS != 0 {
+        return Err(io::Error::other(
+            "its filesystem keeps permissions for other users",
+        ));
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -152,12 +190,14 @@ mod tests {
     }
 
     #[test]
-    fn a_new_data_dir_is_private() {
+    fn a_new_data_dir_is_private_from_the_start() {
         let parent = tempfile::tempdir().unwrap();
         let root = parent.path().join("data");
         let _dir = DataDir::open(&root).unwrap();
         assert_eq!(mode(&root), 0o700);
-        assert_eq!(mode(&root.join("leaf.lock")) & OTHERS, 0);
+        assert_eq!(mode(&root.join("leaf.lock")), 0o600);
+        // Nothing was left for the tightening to do (it would have warned on every install).
+        assert_eq!(make_private(&root), 0);
     }
 
     #[test]
@@ -177,10 +217,13 @@ mod tests {
         }
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
         fs::set_permissions(&jetstream, fs::Permissions::from_mode(0o775)).unwrap();
-        // A link out of the data dir is not followed.
+        // A link out of the data dir is not followed; what is not leaf's is not touched.
         let outside = tempfile::NamedTempFile::new().unwrap();
         fs::set_permissions(outside.path(), fs::Permissions::from_mode(0o644)).unwrap();
-        std::os::unix::fs::symlink(outside.path(), root.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("nats/elsewhere")).unwrap();
+        let not_leafs = root.path().join("notes.txt");
+        fs::write(&not_leafs, b"x").unwrap();
+        fs::set_permissions(&not_leafs, fs::Permissions::from_mode(0o644)).unwrap();
 
         let _dir = DataDir::open(root.path()).unwrap();
 
@@ -190,11 +233,12 @@ mod tests {
             assert_eq!(mode(file), 0o600, "{}", file.display());
         }
         assert_eq!(mode(outside.path()), 0o644);
-        assert_eq!(
-            make_private(root.path()).unwrap(),
-            0,
-            "a second pass finds nothing"
-        );
+        assert_eq!(mode(&not_leafs), 0o644);
+        let again: usize = OWN_ENTRIES
+            .iter()
+            .map(|e| make_private(&root.path().join(e)))
+            .sum();
+        assert_eq!(again, 0, "a second pass finds nothing");
     }
 
     #[test]

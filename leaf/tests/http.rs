@@ -143,8 +143,8 @@ async fn request_ids_are_generated_or_echoed() {
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "td-console-7");
 
-    // An id is kept up to 128 printable characters; anything else is replaced, never echoed,
-    // logged or stored as it came.
+    // An id is kept up to 128 characters of [A-Za-z0-9._:/+=@-]; anything else is replaced,
+    // never echoed, logged or stored as it came.
     let longest = "r".repeat(leaf::http::middleware::MAX_REQUEST_ID);
     let kept = client
         .get(leaf.url("/api/v1/health"))
@@ -154,7 +154,13 @@ async fn request_ids_are_generated_or_echoed() {
         .unwrap();
     assert_eq!(kept.headers()["x-request-id"], longest.as_str());
     let too_long = "r".repeat(leaf::http::middleware::MAX_REQUEST_ID + 1);
-    for bad in [too_long.as_str(), "tab\there", "caf\u{e9}"] {
+    for bad in [
+        too_long.as_str(),
+        "",
+        "tab\there",
+        "caf\u{e9}",
+        "x} path=/api/v1/forged",
+    ] {
         let replaced = client
             .get(leaf.url("/api/v1/health"))
             .header(

@@ -188,11 +188,19 @@ impl From<TournamentError> for ApiError {
             TournamentError::NotFound(_) => ApiError::NotFound(e.to_string()),
             TournamentError::Conflict(_) => ApiError::Conflict(e.to_string()),
             TournamentError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
-            TournamentError::KeysUnavailable(_) | TournamentError::OutcomeUnknown(_) => {
-                ApiError::Unavailable(e.to_string())
-            }
+            TournamentError::OutcomeUnknown { .. } => ApiError::Unavailable(e.to_string()),
+            // Busy, closed or slow: a retry may work. Anything else is a 500 with its cause
+            // logged, not SQLite's words sent to the TD.
+            TournamentError::KeysUnavailable(store) => match ApiError::from(store) {
+                ApiError::Unavailable(_) => ApiError::Unavailable(
+                    "cannot check the Idempotency-Key in leaf.db right now; retry with the same key"
+                        .into(),
+                ),
+                other => other,
+            },
             TournamentError::NotYetApplied(_)
             | TournamentError::ForeignDuplicate { .. }
+            | TournamentError::Abandoned
             | TournamentError::Failed(_) => ApiError::Internal(e.to_string()),
             TournamentError::Log(log) => log.into(),
         }

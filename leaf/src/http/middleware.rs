@@ -1,6 +1,6 @@
 //! The layers every request passes, outermost first:
-//! 1. request id: `x-request-id` taken from the request (at most [`MAX_REQUEST_ID`]
-//!    printable characters) or generated (UUID), echoed on the response;
+//! 1. request id: `x-request-id` taken from the request (1 to [`MAX_REQUEST_ID`] characters
+//!    of `[A-Za-z0-9._:/+=@-]`) or generated (UUID), echoed on the response;
 //! 2. tracing: one span per request with method, path and request id; one line per response
 //!    with status and latency;
 //! 3. API errors: any error response under `/api` that a handler did not shape itself (a
@@ -41,8 +41,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest `x-request-id` taken from a client. It is an id, echoed, logged with every line of
-/// the request and stored in audit records: a longer one, or one with anything but printable
-/// ASCII, is replaced by a generated id rather than carried into all of those.
+/// the request and stored in audit records: a longer one, or one with anything but letters,
+/// digits and `._:/+=@-` (no spaces or braces that could forge fields in a text log line), is
+/// replaced by a generated id rather than carried into all of those.
 pub const MAX_REQUEST_ID: usize = 128;
 
 /// Wraps `routes` in the layers above.
@@ -81,15 +82,19 @@ pub fn apply(routes: Router, dev: bool) -> Router {
     }
 }
 
-/// Removes a client's `x-request-id` that is too long, not printable, or given twice, so the
-/// next layer generates one.
+/// Removes a client's `x-request-id` that is empty, too long, has other characters, or is
+/// given twice, so the next layer generates one.
 async fn drop_unusable_request_id(mut request: Request) -> Request {
     let headers = request.headers();
     let mut given = headers.get_all(&REQUEST_ID).iter();
     let usable = match (given.next(), given.next()) {
         (None, _) => true,
         (Some(id), None) => {
-            id.len() <= MAX_REQUEST_ID && id.as_bytes().iter().all(|b| (b' '..=b'~').contains(b))
+            (1..=MAX_REQUEST_ID).contains(&id.len())
+                && id
+                    .as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._:/+=@-".contains(b))
         }
         (Some(_), Some(_)) => false,
     };

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::event::{MsgId, Seq, SubjectToken, TournamentId, TournamentSummary};
 use crate::feed::Feed;
@@ -53,19 +54,34 @@ pub enum TournamentError {
     },
     /// The idempotency key could not be looked up in leaf.db: appending anyway could store
     /// the event twice, so the append is refused.
-    #[error("cannot check the Idempotency-Key in leaf.db ({0}); retry with the same key")]
+    #[error("cannot check the Idempotency-Key in leaf.db: {0}")]
     KeysUnavailable(StoreError),
-    /// The append did not finish within [`APPEND_DEADLINE`]; it carries on, and may or may
-    /// not end up stored.
-    #[error(
-        "the append to tournament {0} is still in progress; retry with the same Idempotency-Key, which never appends twice"
-    )]
-    OutcomeUnknown(TournamentId),
+    /// The append did not finish within [`APPEND_DEADLINE`]; it may or may not end up
+    /// stored. `keyed`: it carries an `Idempotency-Key`, so a retry with it is safe.
+    #[error("{}", outcome_unknown(*tournament, *keyed))]
+    OutcomeUnknown {
+        tournament: TournamentId,
+        keyed: bool,
+    },
+    /// Its caller left before the publish was sent: nothing was stored.
+    #[error("the append was abandoned before it was sent: nobody waited for it")]
+    Abandoned,
     /// The append's task failed (a bug); what it stored, if anything, is in the log.
     #[error("the append failed: {0}")]
     Failed(String),
     #[error(transparent)]
     Log(#[from] LogError),
+}
+
+fn outcome_unknown(tournament: TournamentId, keyed: bool) -> String {
+    let advice = if keyed {
+        "retry with the same Idempotency-Key, which never appends twice"
+    } else {
+        "look at the tournament's events before sending it again: without an Idempotency-Key a retry may append it twice"
+    };
+    format!(
+        "the append to tournament {tournament} has not finished; its outcome is unknown: {advice}"
+    )
 }
 
 /// Who acts, for the audit record.
@@ -128,8 +144,8 @@ struct Inner {
 }
 
 impl TournamentWriter {
-    /// A writer with the system's clock and ids; `world` (and, for leaf-sim, planted bugs)
-    /// are fixed at construction, before the writer is shared.
+    /// A writer that takes time and new ids from `world` (the system's, or leaf-sim's seeded
+    /// one). Planted bugs, for leaf-sim, are added before the writer is shared.
     pub fn new(log: Arc<dyn EventLog>, feed: Feed, store: Store, world: Arc<dyn World>) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -164,10 +180,12 @@ impl TournamentWriter {
 
     /// Appends one event; returns its seq once the log has it durably.
     ///
-    /// The append runs in a task of its own: once its publish is sent, nothing the caller does
-    /// (an HTTP timeout, a dropped connection) stops it half-way, so an event is never stored
-    /// without the feed learning of it or without its audit record. A caller that waits longer
-    /// than [`APPEND_DEADLINE`] gets [`TournamentError::OutcomeUnknown`] while it carries on.
+    /// The append runs in a task of its own, in the caller's span. Until its publish is sent
+    /// it gives up with its caller (an append nobody waits for is not started late, after a TD
+    /// was told it failed); once the publish is sent, nothing the caller does (an HTTP
+    /// timeout, a dropped connection) stops it half-way, so the rest (waiting for the feed,
+    /// the audit record) happens too. A caller that waits longer than [`APPEND_DEADLINE`] gets
+    /// [`TournamentError::OutcomeUnknown`].
     pub async fn append(
         &self,
         tournament: TournamentId,
@@ -176,11 +194,29 @@ impl TournamentWriter {
     ) -> Result<Appended, TournamentError> {
         let inner = self.inner.clone();
         let actor = actor.clone();
-        let task = tokio::spawn(async move { inner.append(tournament, event, &actor).await });
-        match tokio::time::timeout(APPEND_DEADLINE, task).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(failed)) => Err(TournamentError::Failed(failed.to_string())),
-            Err(_) => Err(TournamentError::OutcomeUnknown(tournament)),
+        let keyed = event.idempotency_key.is_some();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let task = async move {
+            let waiting = || !answer.is_closed();
+            let result = inner.append(tournament, event, &actor, &waiting).await;
+            match &result {
+                Err(TournamentError::Abandoned) => {
+                    tracing::info!(%tournament, "append abandoned before its publish: its caller left")
+                }
+                _ if answer.is_closed() => {
+                    tracing::warn!(%tournament, outcome = ?result, "an append finished after its caller left")
+                }
+                _ => {}
+            }
+            let _ = answer.send(result);
+        };
+        tokio::spawn(task.instrument(tracing::Span::current()));
+        match tokio::time::timeout(APPEND_DEADLINE, answered).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(TournamentError::Failed(
+                "the append task ended without an answer".into(),
+            )),
+            Err(_) => Err(TournamentError::OutcomeUnknown { tournament, keyed }),
         }
     }
 }
@@ -218,11 +254,13 @@ impl Inner {
             .ok_or(TournamentError::NotYetApplied(id))
     }
 
+    /// `waiting` says whether anyone still waits for the answer; checked before each publish.
     async fn append(
         &self,
         tournament: TournamentId,
         event: NewEvent,
         actor: &Actor,
+        waiting: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<Appended, TournamentError> {
         let size = event.data.to_string().len();
         if size > MAX_EVENT_DATA {
@@ -240,11 +278,14 @@ impl Inner {
                 Ok(None) => {}
                 // JetStream's own deduplication covers only its window; past it, an append
                 // now could store the event a second time.
-                Err(e) => return Err(TournamentError::KeysUnavailable(e)),
+                Err(e) => {
+                    tracing::warn!(%tournament, error = %e, "cannot check the idempotency key in leaf.db; refusing the append");
+                    return Err(TournamentError::KeysUnavailable(e));
+                }
             }
         }
         // The key travels in the event itself; the projection keeps it beyond the window.
-        self.publish_event(tournament, &event, actor).await
+        self.publish_event(tournament, &event, actor, waiting).await
     }
 
     async fn publish_event(
@@ -252,6 +293,7 @@ impl Inner {
         tournament: TournamentId,
         event: &NewEvent,
         actor: &Actor,
+        waiting: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<Appended, TournamentError> {
         let NewEvent {
             kind,
@@ -262,6 +304,9 @@ impl Inner {
             .as_ref()
             .and_then(|key| MsgId::new(format!("{tournament}:{key}")).ok());
         for _ in 0..CONFLICT_RETRIES {
+            if !waiting() {
+                return Err(TournamentError::Abandoned);
+            }
             let head = self
                 .feed
                 .head(tournament)
