@@ -70,12 +70,10 @@ async fn repeated_attempts_from_one_address_are_rate_limited() {
     let leaf = TestLeaf::start().await;
     add_td(&leaf, "alice", "482193").await;
     let mut statuses = Vec::new();
-    for _ in 0..leaf::auth::limiter::MAX_ATTEMPTS + 1 {
-        statuses.push(
-            post_login(&leaf, r#"{"name":"alice","pin":"000000"}"#)
-                .await
-                .0,
-        );
+    // A different name each time: only the address's own limit is in play.
+    for n in 0..leaf::auth::limiter::MAX_ATTEMPTS + 1 {
+        let body = format!(r#"{{"name":"guess{n}","pin":"000000"}}"#);
+        statuses.push(post_login(&leaf, &body).await.0);
     }
     assert!(
         statuses[..leaf::auth::limiter::MAX_ATTEMPTS]
@@ -95,6 +93,53 @@ async fn repeated_attempts_from_one_address_are_rate_limited() {
         "even the right PIN waits out the limit"
     );
     assert!(response.headers().contains_key("retry-after"));
+    leaf.stop().await;
+}
+
+/// A sign-in from `from` (an address in 127.0.0.0/8: a client of its own to leaf).
+async fn login_from(leaf: &TestLeaf, from: [u8; 4], name: &str, pin: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap()
+        .post(leaf.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"name": name, "pin": pin}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn guesses_at_one_account_from_many_addresses_are_slowed_like_one() {
+    use leaf::auth::limiter::FREE_FAILURES;
+    let leaf = TestLeaf::start().await;
+    add_td(&leaf, "alice", "482193").await;
+    add_td(&leaf, "bob", "591204").await;
+    // 12 addresses, one guess each: only the first FREE_FAILURES reach a PIN check.
+    let mut statuses = Vec::new();
+    for n in 0..12u8 {
+        let response = login_from(&leaf, [127, 0, 0, 10 + n], "alice", "000000").await;
+        statuses.push(response.status().as_u16());
+    }
+    let free = FREE_FAILURES as usize;
+    assert!(statuses[..free].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[free..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Another account is not slowed by alice's guessers.
+    let bob = login_from(&leaf, [127, 0, 0, 40], "bob", "591204").await;
+    assert_eq!(bob.status(), 200);
+    // Alice herself waits out the back-off, then signs in, which clears it.
+    let waiting = login_from(&leaf, [127, 0, 0, 41], "alice", "482193").await;
+    assert_eq!(waiting.status(), 429);
+    let retry: u64 = waiting.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
+    let signed_in = login_from(&leaf, [127, 0, 0, 41], "alice", "482193").await;
+    assert_eq!(signed_in.status(), 200);
+    let again = login_from(&leaf, [127, 0, 0, 42], "alice", "000000").await;
+    assert_eq!(again.status(), 401, "a success starts the count over");
     leaf.stop().await;
 }
 

@@ -1,4 +1,15 @@
-//! Login attempts per client address: a PIN is short, so guessing must be slow.
+//! How fast sign-ins may be tried: a PIN is short, so guessing must be slow.
+//!
+//! Two limits, checked before any PIN is hashed:
+//! - per client address: at most [`MAX_ATTEMPTS`] per [`WINDOW`], whatever the name;
+//! - per name: after [`FREE_FAILURES`] failures in a row, each further attempt waits, from
+//!   1 s doubling up to [`MAX_BACKOFF`], until a sign-in to that name succeeds. So many
+//!   addresses together (a subnet, a botnet on the venue Wi-Fi) get no more guesses at one
+//!   account than one address would: with the defaults, a 6-digit PIN takes years.
+//!
+//! The trade-off: a flood of wrong PINs for a name also makes its TD wait, up to
+//! [`MAX_BACKOFF`] per attempt. The back-off applies to every well-formed name, existing or
+//! not, so a refusal says nothing about which names exist.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -7,28 +18,70 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// At most this many attempts per address per [`WINDOW`]: plenty for a TD who mistypes, and
-/// a million-PIN space then takes years to search from one address.
+use crate::event::OperatorName;
+
+/// At most this many attempts per address per [`WINDOW`]: plenty for a TD who mistypes.
 pub const MAX_ATTEMPTS: usize = 10;
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Addresses remembered before old ones are pruned, so a flood of addresses cannot grow memory.
-const MAX_ADDRESSES: usize = 10_000;
+/// Failures in a row a name may have before its attempts must wait.
+pub const FREE_FAILURES: u32 = 5;
+/// The longest wait between attempts at one name: 288 guesses a day at most.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+/// Addresses and names remembered before stale ones are pruned, so a flood of either cannot
+/// grow memory without bound.
+const MAX_REMEMBERED: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
     // A std mutex: a few map operations, never held across an await.
-    attempts: Mutex<HashMap<Option<IpAddr>, VecDeque<Instant>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    by_address: HashMap<Option<IpAddr>, VecDeque<Instant>>,
+    by_name: HashMap<OperatorName, Failures>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+impl Failures {
+    /// How long after the last failure the next attempt must wait.
+    fn backoff(&self) -> Duration {
+        match self.count.checked_sub(FREE_FAILURES) {
+            None => Duration::ZERO,
+            Some(over) => Duration::from_secs(1u64 << over.min(16)).min(MAX_BACKOFF),
+        }
+    }
 }
 
 impl LoginLimiter {
-    /// Records an attempt from `addr` (None when unknown); `Err(retry_after)` if over the limit.
-    pub fn attempt(&self, addr: Option<IpAddr>) -> Result<(), Duration> {
+    /// Records an attempt from `addr` (None when unknown) at `name` (None when it is not a
+    /// well-formed name, which can never sign in); `Err(retry_after)` if either limit says
+    /// wait. A refused attempt does not count against the address.
+    pub fn attempt(
+        &self,
+        addr: Option<IpAddr>,
+        name: Option<&OperatorName>,
+    ) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        if attempts.len() >= MAX_ADDRESSES {
-            attempts.retain(|_, times| times.back().is_some_and(|t| now - *t < WINDOW));
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(failures) = name.and_then(|name| state.by_name.get(name)) {
+            let wait = failures.backoff().saturating_sub(now - failures.last);
+            if !wait.is_zero() {
+                return Err(wait);
+            }
         }
-        let times = attempts.entry(addr).or_default();
+        if state.by_address.len() >= MAX_REMEMBERED {
+            state
+                .by_address
+                .retain(|_, times| times.back().is_some_and(|t| now - *t < WINDOW));
+        }
+        let times = state.by_address.entry(addr).or_default();
         while times.front().is_some_and(|t| now - *t >= WINDOW) {
             times.pop_front();
         }
@@ -39,11 +92,37 @@ impl LoginLimiter {
         times.push_back(now);
         Ok(())
     }
+
+    /// A wrong PIN (or no such account) for `name`.
+    pub fn failed(&self, name: &OperatorName) {
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.by_name.len() >= MAX_REMEMBERED {
+            // Names quiet for longer than the longest back-off have nothing left to wait out.
+            state.by_name.retain(|_, f| now - f.last < MAX_BACKOFF * 2);
+        }
+        let failures = state.by_name.entry(name.clone()).or_insert(Failures {
+            count: 0,
+            last: now,
+        });
+        failures.count = failures.count.saturating_add(1);
+        failures.last = now;
+    }
+
+    /// A sign-in to `name` succeeded: its failures are forgotten.
+    pub fn succeeded(&self, name: &OperatorName) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.by_name.remove(name);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn name(s: &str) -> OperatorName {
+        s.parse().unwrap()
+    }
 
     #[tokio::test(start_paused = true)]
     async fn an_address_is_slowed_after_its_attempts_and_others_are_not() {
@@ -51,12 +130,46 @@ mod tests {
         let a = Some("10.0.0.7".parse().unwrap());
         let b = Some("10.0.0.8".parse().unwrap());
         for _ in 0..MAX_ATTEMPTS {
-            limiter.attempt(a).unwrap();
+            limiter.attempt(a, None).unwrap();
         }
-        let retry = limiter.attempt(a).unwrap_err();
+        let retry = limiter.attempt(a, None).unwrap_err();
         assert!(retry <= WINDOW && retry > Duration::ZERO);
-        limiter.attempt(b).unwrap();
+        limiter.attempt(b, None).unwrap();
         tokio::time::advance(WINDOW).await;
-        limiter.attempt(a).unwrap();
+        limiter.attempt(a, None).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_at_one_name_slow_it_down_from_every_address() {
+        let limiter = LoginLimiter::default();
+        let alice = name("alice");
+        let address = |n: u8| Some(IpAddr::from([10, 0, 0, n]));
+        for n in 0..FREE_FAILURES as u8 {
+            limiter.attempt(address(n), Some(&alice)).unwrap();
+            limiter.failed(&alice);
+        }
+        // A fresh address is no way around it, nor is the right PIN.
+        assert_eq!(
+            limiter.attempt(address(99), Some(&alice)),
+            Err(Duration::from_secs(1))
+        );
+        // Other names are not slowed.
+        limiter.attempt(address(99), Some(&name("bob"))).unwrap();
+        // Each further failure doubles the wait, up to the ceiling.
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            let wait = limiter.attempt(address(1), Some(&alice)).unwrap_err();
+            waits.push(wait.as_secs());
+            tokio::time::advance(wait).await;
+            limiter.attempt(address(1), Some(&alice)).unwrap();
+            limiter.failed(&alice);
+        }
+        assert_eq!(&waits[..4], &[1, 2, 4, 8]);
+        assert_eq!(waits.last(), Some(&MAX_BACKOFF.as_secs()));
+        // A success clears the name's record.
+        tokio::time::advance(MAX_BACKOFF).await;
+        limiter.attempt(address(2), Some(&alice)).unwrap();
+        limiter.succeeded(&alice);
+        limiter.attempt(address(3), Some(&alice)).unwrap();
     }
 }

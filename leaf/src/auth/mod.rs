@@ -4,13 +4,15 @@
 //!   door handlers use.
 //! - [`pin`]: PIN rules and argon2id hashing.
 //! - `tokens`: the signing key and the JWTs it mints and checks.
-//! - [`limiter`]: login attempts per client address.
+//! - [`limiter`]: sign-in attempts per client address and per name.
+//! - [`pin_checks`]: the bounded pool that runs argon2 for sign-ins.
 //!
 //! A verified token becomes a [`Principal`]: a TD (every mutation, every tournament) or a
 //! viewer (read-only, exactly one tournament). Handlers ask the principal, never the token.
 
 pub mod limiter;
 pub mod pin;
+pub mod pin_checks;
 mod service;
 mod tokens;
 

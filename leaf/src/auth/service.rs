@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::pin_checks::PinChecks;
 use super::{AuthError, LoginLimiter, Pin, Principal, TD_TOKEN_TTL, TokenKeys, pin};
 use crate::event::{OperatorName, TournamentId};
 use crate::store::{Store, ViewerLink};
@@ -32,6 +33,7 @@ pub struct IssuedLink {
 pub struct AuthService {
     keys: TokenKeys,
     limiter: LoginLimiter,
+    pin_checks: PinChecks,
     /// TD accounts and viewer links: a token is only as good as the row behind it.
     store: Store,
 }
@@ -41,6 +43,7 @@ impl AuthService {
         Self {
             keys,
             limiter: LoginLimiter::default(),
+            pin_checks: PinChecks::default(),
             store,
         }
     }
@@ -52,33 +55,43 @@ impl AuthService {
 
     /// A TD's name and PIN for a TD token. Unknown names, malformed input and wrong PINs all
     /// answer [`AuthError::BadCredentials`], after the same work, so an answer tells a guesser
-    /// nothing about which names exist.
+    /// nothing about which names exist. Attempts are limited per address and per name (see
+    /// [`LoginLimiter`]), and PIN checks run on a small bounded pool: past it, 429 at once.
     pub async fn login(
         &self,
         name: &str,
         pin: &str,
         from: Option<IpAddr>,
     ) -> Result<Issued, AuthError> {
-        if let Err(retry) = self.limiter.attempt(from) {
+        let name = name.parse::<OperatorName>().ok();
+        if let Err(retry) = self.limiter.attempt(from, name.as_ref()) {
             return Err(AuthError::RateLimited(retry.as_secs().max(1)));
         }
-        let name = name.parse::<OperatorName>().ok();
         let stored = match &name {
             Some(name) => self.store.operator_pin_hash(name).await?,
             None => None,
         };
         let pin = Pin::new(pin).ok();
-        // Argon2 is deliberately slow: off the async workers.
-        let matches = tokio::task::spawn_blocking(move || {
-            let hash = stored.as_deref().unwrap_or_else(|| pin::decoy_hash());
-            pin.is_some_and(|pin| pin.verify(hash)) && stored.is_some()
-        })
-        .await
-        .map_err(|e| AuthError::Internal(format!("PIN check failed: {e}")))?;
-        let Some(name) = name.filter(|_| matches) else {
-            tracing::info!(addr = ?from, "failed sign-in");
-            return Err(AuthError::BadCredentials);
+        let matches = self
+            .pin_checks
+            .run(move || {
+                let hash = stored.as_deref().unwrap_or_else(|| pin::decoy_hash());
+                pin.is_some_and(|pin| pin.verify(hash)) && stored.is_some()
+            })
+            .await
+            .map_err(|_| AuthError::RateLimited(1))?
+            .ok_or_else(|| AuthError::Internal("the PIN check failed".into()))?;
+        let name = match name {
+            Some(name) if matches => name,
+            other => {
+                if let Some(name) = &other {
+                    self.limiter.failed(name);
+                }
+                tracing::info!(addr = ?from, "failed sign-in");
+                return Err(AuthError::BadCredentials);
+            }
         };
+        self.limiter.succeeded(&name);
         let principal = Principal::Td {
             name: name.to_string(),
         };
