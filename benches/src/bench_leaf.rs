@@ -58,7 +58,7 @@ impl BenchLeaf {
         let state = app.state().clone();
         let pin = leaf::auth::Pin::new("bench-pin-0").map_err(|e| anyhow::anyhow!("{e}"))?;
         let hash = pin.hash().map_err(|e| anyhow::anyhow!("{e}"))?;
-        state
+        let account = state
             .store
             .add_operator(&TD.parse().map_err(|e| anyhow::anyhow!("{e:?}"))?, hash)
             .await?;
@@ -66,7 +66,10 @@ impl BenchLeaf {
             .auth
             .keys()
             .issue(
-                &Principal::Td { name: TD.into() },
+                &Principal::Td {
+                    name: TD.into(),
+                    account,
+                },
                 Duration::from_secs(24 * 3600),
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -36,6 +36,8 @@ pub const LEAF_HOST: &str = "leaf";
 pub const LEAF_PORT: u16 = 8080;
 /// The TD account every console signs in as.
 pub const TD_NAME: &str = "td";
+/// Its account id: the same at every start of the leaf host, as a restored leaf.db keeps it.
+pub const TD_ACCOUNT: &str = "sim-td-account";
 /// What the simulated clock reads at the start of every run.
 pub const EPOCH_UNIX: i64 = 1_795_888_800; // 2026-11-28T18:00:00Z
 
@@ -106,6 +108,7 @@ impl Venue {
             .issue(
                 &Principal::Td {
                     name: TD_NAME.into(),
+                    account: TD_ACCOUNT.into(),
                 },
                 VIEWER_TOKEN_TTL,
             )
@@ -242,7 +245,11 @@ async fn leaf_state(
     // loses it.
     let td: OperatorName = TD_NAME.parse()?;
     store
-        .add_operator(&td, leaf::auth::pin::decoy_hash().to_owned())
+        .add_operator_account(
+            &td,
+            leaf::auth::pin::decoy_hash().to_owned(),
+            TD_ACCOUNT.into(),
+        )
         .await?;
     for (t, id) in venue.tournaments.iter().enumerate() {
         let link = ViewerLink {

@@ -33,7 +33,8 @@ pub enum TdCommand {
     Add { name: String },
     /// List the TDs.
     List,
-    /// Remove a TD. Tokens already issued to them stay valid until they expire.
+    /// Remove a TD. Their tokens are refused from then on, also by a running leaf; adding the
+    /// name again makes a new account, whose PIN must be used to sign in anew.
     Remove { name: String },
 }
 

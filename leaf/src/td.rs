@@ -41,7 +41,7 @@ async fn add(store: &Store, name: &str) -> anyhow::Result<()> {
         .context("hashing the PIN failed")?
         .map_err(|e| anyhow::anyhow!("hashing the PIN failed: {e}"))?;
     match store.add_operator(&name, hash).await {
-        Ok(()) => {
+        Ok(_account) => {
             println!("added TD {name}");
             Ok(())
         }

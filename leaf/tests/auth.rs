@@ -22,10 +22,18 @@ async fn a_td_signs_in_and_the_token_names_them() {
     add_td(&leaf, "alice", "482193").await;
     let token = login(&leaf, "alice", "482193").await;
     let principal = leaf.app_state.auth.keys().verify(&token).unwrap();
+    let account = leaf
+        .app_state
+        .store
+        .operator_account(&"alice".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         principal,
         leaf::auth::Principal::Td {
-            name: "alice".into()
+            name: "alice".into(),
+            account,
         }
     );
     leaf.stop().await;
@@ -169,6 +177,15 @@ async fn removing_a_td_revokes_their_tokens_at_once() {
             .await
             .unwrap()
     );
-    assert_eq!(list(token).await, 401);
+    assert_eq!(list(token.clone()).await, 401);
+    // The name added again is a new account: the old token stays refused, new ones work.
+    add_td(&leaf, "bob", "591204").await;
+    assert_eq!(
+        list(token).await,
+        401,
+        "a re-added name revived an old token"
+    );
+    let fresh = login(&leaf, "bob", "591204").await;
+    assert_eq!(list(fresh).await, 200);
     leaf.stop().await;
 }

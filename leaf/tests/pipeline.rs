@@ -345,6 +345,7 @@ async fn tampered_foreign_and_unsigned_tokens_are_401() {
         .issue(
             &leaf::auth::Principal::Td {
                 name: "mallory".into(),
+                account: "mallorys".into(),
             },
             Duration::from_secs(60),
         )

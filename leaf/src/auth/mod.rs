@@ -31,9 +31,9 @@ pub const VIEWER_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    Td {
-        name: String,
-    },
+    /// A TD account: its name, and the id of the account (a name removed and added again is
+    /// another account, whose tokens the old ones are not).
+    Td { name: String, account: String },
     Viewer {
         link: String,
         tournament: TournamentId,
@@ -56,7 +56,7 @@ impl Principal {
     /// The name recorded in audit records.
     pub fn actor(&self) -> String {
         match self {
-            Principal::Td { name } => format!("td:{name}"),
+            Principal::Td { name, .. } => format!("td:{name}"),
             Principal::Viewer { link, .. } => format!("viewer:{link}"),
         }
     }

@@ -68,22 +68,23 @@ impl AuthService {
             return Err(AuthError::RateLimited(retry.as_secs().max(1)));
         }
         let stored = match &name {
-            Some(name) => self.store.operator_pin_hash(name).await?,
+            Some(name) => self.store.operator_credentials(name).await?,
             None => None,
         };
+        let (hash, account) = stored.unzip();
         let pin = Pin::new(pin).ok();
         let matches = self
             .pin_checks
             .run(move || {
-                let hash = stored.as_deref().unwrap_or_else(|| pin::decoy_hash());
-                pin.is_some_and(|pin| pin.verify(hash)) && stored.is_some()
+                let checked = hash.as_deref().unwrap_or_else(|| pin::decoy_hash());
+                pin.is_some_and(|pin| pin.verify(checked)) && hash.is_some()
             })
             .await
             .map_err(|_| AuthError::RateLimited(1))?
             .ok_or_else(|| AuthError::Internal("the PIN check failed".into()))?;
-        let name = match name {
-            Some(name) if matches => name,
-            other => {
+        let (name, account) = match (name, account) {
+            (Some(name), Some(account)) if matches => (name, account),
+            (other, _) => {
                 if let Some(name) = &other {
                     self.limiter.failed(name);
                 }
@@ -92,8 +93,11 @@ impl AuthService {
             }
         };
         self.limiter.succeeded(&name);
+        // The token names the account whose PIN was checked: if that account was removed
+        // meanwhile, the token is refused at its first use.
         let principal = Principal::Td {
             name: name.to_string(),
+            account,
         };
         let (token, expires_at) = self.keys.issue(&principal, TD_TOKEN_TTL)?;
         tracing::info!(td = %name, "TD signed in");
@@ -106,9 +110,9 @@ impl AuthService {
     pub async fn authorize(&self, token: &str) -> Result<Principal, AuthError> {
         let principal = self.keys.verify(token)?;
         let exists = match &principal {
-            Principal::Td { name } => {
+            Principal::Td { name, account } => {
                 let name = name.parse().map_err(|_| AuthError::Malformed)?;
-                self.store.operator_pin_hash(&name).await?.is_some()
+                self.store.operator_account(&name).await?.as_ref() == Some(account)
             }
             Principal::Viewer { link, tournament } => self
                 .store

@@ -37,6 +37,10 @@ struct Claims {
     /// The one tournament a viewer may read; absent for a TD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tid: Option<TournamentId>,
+    /// A TD's account id; absent for a viewer (and in tokens from before accounts had ids,
+    /// which are refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acct: Option<String>,
     iat: u64,
     exp: u64,
 }
@@ -98,16 +102,19 @@ impl TokenKeys {
     pub fn issue(&self, principal: &Principal, ttl: Duration) -> Result<(String, u64), AuthError> {
         let now = unix_now();
         let exp = now + ttl.as_secs();
-        let (sub, role, tid) = match principal {
-            Principal::Td { name } => (name.clone(), Role::Td, None),
+        let (sub, role, tid, acct) = match principal {
+            Principal::Td { name, account } => {
+                (name.clone(), Role::Td, None, Some(account.clone()))
+            }
             Principal::Viewer { link, tournament } => {
-                (link.clone(), Role::Viewer, Some(*tournament))
+                (link.clone(), Role::Viewer, Some(*tournament), None)
             }
         };
         let claims = Claims {
             sub,
             role,
             tid,
+            acct,
             iat: now,
             exp,
         };
@@ -132,9 +139,15 @@ impl TokenKeys {
                 }
             })?;
         let claims = data.claims;
-        match (claims.role, claims.tid) {
-            (Role::Td, None) => Ok(Principal::Td { name: claims.sub }),
-            (Role::Viewer, Some(tournament)) => Ok(Principal::Viewer {
+        match (claims.role, claims.tid, claims.acct) {
+            (Role::Td, None, Some(account)) => Ok(Principal::Td {
+                name: claims.sub,
+                account,
+            }),
+            // Issued before TD accounts had ids: the account it names cannot be told apart
+            // from a later one of the same name.
+            (Role::Td, None, None) => Err(AuthError::Revoked),
+            (Role::Viewer, Some(tournament), None) => Ok(Principal::Viewer {
                 link: claims.sub,
                 tournament,
             }),
@@ -163,10 +176,28 @@ mod tests {
     fn a_td_token_round_trips() {
         let td = Principal::Td {
             name: "alice".into(),
+            account: "a1".into(),
         };
         let (token, exp) = keys().issue(&td, Duration::from_secs(60)).unwrap();
         assert!(exp > unix_now());
         assert_eq!(keys().verify(&token).unwrap(), td);
+    }
+
+    #[test]
+    fn a_td_token_from_before_account_ids_is_refused() {
+        let now = unix_now();
+        let claims = Claims {
+            sub: "alice".into(),
+            role: Role::Td,
+            tid: None,
+            acct: None,
+            iat: now,
+            exp: now + 60,
+        };
+        let keys = keys();
+        let old =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        assert!(matches!(keys.verify(&old), Err(AuthError::Revoked)));
     }
 
     #[test]
@@ -183,6 +214,7 @@ mod tests {
     fn forged_expired_and_alg_none_tokens_are_rejected() {
         let td = Principal::Td {
             name: "alice".into(),
+            account: "a1".into(),
         };
         let (token, _) = keys().issue(&td, Duration::from_secs(60)).unwrap();
         let other = TokenKeys::from_secret(b"another key, another box, 32 byte");
@@ -220,6 +252,7 @@ mod tests {
         assert_eq!(mode, 0o600);
         let td = Principal::Td {
             name: "alice".into(),
+            account: "a1".into(),
         };
         let (token, _) = first.issue(&td, Duration::from_secs(60)).unwrap();
         let again = TokenKeys::load_or_create(&path).unwrap();

@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "projection",
         sql: include_str!("migrations/0004_projection.sql"),
     },
+    Migration {
+        version: 5,
+        name: "operator_accounts",
+        sql: include_str!("migrations/0005_operator_accounts.sql"),
+    },
 ];
 
 /// Applies what is missing; returns the versions applied now.

@@ -14,18 +14,33 @@ pub struct Operator {
 }
 
 impl Store {
-    /// Adds a TD with an already hashed PIN. Fails with [`StoreError::AlreadyExists`].
+    /// Adds a TD with an already hashed PIN, as a new account; returns the account's id (see
+    /// [`Store::operator_account`]). Fails with [`StoreError::AlreadyExists`].
     pub async fn add_operator(
         &self,
         name: &OperatorName,
         pin_hash: String,
+    ) -> Result<String, StoreError> {
+        let account = uuid::Uuid::new_v4().simple().to_string();
+        self.add_operator_account(name, pin_hash, account.clone())
+            .await?;
+        Ok(account)
+    }
+
+    /// Adds a TD with a given account id, as a restore of leaf.db would bring it back (the
+    /// simulation does, at every start of its leaf).
+    pub async fn add_operator_account(
+        &self,
+        name: &OperatorName,
+        pin_hash: String,
+        account: String,
     ) -> Result<(), StoreError> {
         let name = name.as_str().to_owned();
         self.call(move |conn| async move {
             let inserted = conn
                 .execute(
-                    "INSERT INTO operators (name, pin_hash, role) VALUES (?1, ?2, 'td') ON CONFLICT (name) DO NOTHING",
-                    libsql::params![name.clone(), pin_hash],
+                    "INSERT INTO operators (name, pin_hash, role, account) VALUES (?1, ?2, 'td', ?3) ON CONFLICT (name) DO NOTHING",
+                    libsql::params![name.clone(), pin_hash, account],
                 )
                 .await?;
             if inserted == 0 {
@@ -72,7 +87,32 @@ impl Store {
         .await
     }
 
-    pub async fn operator_pin_hash(
+    /// What a sign-in to `name` is checked against: the PIN hash and the account it belongs
+    /// to, read together so a token is never issued to an account whose PIN was not checked.
+    pub async fn operator_credentials(
+        &self,
+        name: &OperatorName,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let name = name.as_str().to_owned();
+        self.call(move |conn| async move {
+            let mut rows = conn
+                .query(
+                    "SELECT pin_hash, account FROM operators WHERE name = ?1",
+                    libsql::params![name],
+                )
+                .await?;
+            match rows.next().await? {
+                Some(row) => Ok(Some((row.get(0)?, row.get(1)?))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// The id of the account that now holds `name`, if any. A TD token names the account it
+    /// was issued to: removing a TD and adding the name again makes a new account, and the old
+    /// tokens no longer match.
+    pub async fn operator_account(
         &self,
         name: &OperatorName,
     ) -> Result<Option<String>, StoreError> {
@@ -80,7 +120,7 @@ impl Store {
         self.call(move |conn| async move {
             let mut rows = conn
                 .query(
-                    "SELECT pin_hash FROM operators WHERE name = ?1",
+                    "SELECT account FROM operators WHERE name = ?1",
                     libsql::params![name],
                 )
                 .await?;

@@ -50,6 +50,8 @@ pub fn config(data_dir: PathBuf) -> Config {
 /// A leaf running inside the test process.
 pub struct TestLeaf {
     pub addr: SocketAddr,
+    /// The account id of [`TEST_TD`], whose tokens `td_token()` mints.
+    pub td_account: String,
     pub app_state: leaf::http::AppState,
     pub jetstream: std::sync::Arc<leaf::log::JetStreamLog>,
     shutdown: CancellationToken,
@@ -77,11 +79,18 @@ impl TestLeaf {
             .store
             .add_operator(&TEST_TD.parse().unwrap(), hash)
             .await;
+        let td_account = app_state
+            .store
+            .operator_account(&TEST_TD.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         let jetstream = app.jetstream().clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.serve(shutdown.clone()));
         Self {
             addr,
+            td_account,
             app_state,
             jetstream,
             shutdown,
@@ -98,10 +107,11 @@ impl TestLeaf {
         format!("ws://{}/ws{query}", self.addr)
     }
 
-    /// A TD's token, minted with this leaf's key (no account needed).
+    /// A TD's token for the test TD's account, minted with this leaf's key.
     pub fn td_token(&self) -> String {
         let td = leaf::auth::Principal::Td {
-            name: "test-td".into(),
+            name: TEST_TD.into(),
+            account: self.td_account.clone(),
         };
         self.app_state
             .auth
