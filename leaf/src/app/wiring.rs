@@ -89,9 +89,11 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
     let writer = TournamentWriter::new(log.clone(), feed.clone(), store.clone(), world);
     #[cfg(feature = "planted-bugs")]
     let writer = writer.with_planted_bugs(planted);
+    let auth = Arc::new(AuthService::new(keys, store.clone()));
+    auth.watch_outside_changes();
     Ok(AppState {
         log,
-        auth: Arc::new(AuthService::new(keys, store.clone())),
+        auth,
         writer,
         feed,
         store,

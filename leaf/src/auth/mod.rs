@@ -6,6 +6,7 @@
 //! - `tokens`: the signing key and the JWTs it mints and checks.
 //! - [`limiter`]: sign-in attempts per client address and per name.
 //! - [`pin_checks`]: the bounded pool that runs argon2 for sign-ins.
+//! - `rights`: when a token's rights end (revoked, expired), for the sockets opened with it.
 //!
 //! A verified token becomes a [`Principal`]: a TD (every mutation, every tournament) or a
 //! viewer (read-only, exactly one tournament). Handlers ask the principal, never the token.
@@ -13,13 +14,15 @@
 pub mod limiter;
 pub mod pin;
 pub mod pin_checks;
+mod rights;
 mod service;
 mod tokens;
 
 pub use self::limiter::LoginLimiter;
 pub use self::pin::{InvalidPin, Pin};
+pub use self::rights::{OUTSIDE_CHANGES_EVERY, RightsEnd};
 pub use self::service::{AuthService, Issued, IssuedLink};
-pub use self::tokens::{Role, TokenKeys};
+pub use self::tokens::{Role, TokenKeys, unix_now};
 use crate::event::TournamentId;
 use crate::store::StoreError;
 

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::pin_checks::PinChecks;
+use super::rights::Revisions;
 use super::{AuthError, LoginLimiter, Pin, Principal, TD_TOKEN_TTL, TokenKeys, pin};
 use crate::event::{OperatorName, TournamentId};
 use crate::store::{Store, ViewerLink};
@@ -34,8 +35,9 @@ pub struct AuthService {
     keys: TokenKeys,
     limiter: LoginLimiter,
     pin_checks: PinChecks,
+    pub(super) revisions: Revisions,
     /// TD accounts and viewer links: a token is only as good as the row behind it.
-    store: Store,
+    pub(super) store: Store,
 }
 
 impl AuthService {
@@ -44,6 +46,7 @@ impl AuthService {
             keys,
             limiter: LoginLimiter::default(),
             pin_checks: PinChecks::default(),
+            revisions: Revisions::default(),
             store,
         }
     }
@@ -108,8 +111,22 @@ impl AuthService {
     /// or the viewer link behind it still exists, so `leaf td remove` and deleting a link take
     /// effect at once.
     pub async fn authorize(&self, token: &str) -> Result<Principal, AuthError> {
-        let principal = self.keys.verify(token)?;
-        let exists = match &principal {
+        Ok(self.authorize_until(token).await?.0)
+    }
+
+    /// [`AuthService::authorize`], and when the token expires (seconds since the epoch): a
+    /// socket opened with it is closed then (see [`AuthService::until_rights_end`]).
+    pub async fn authorize_until(&self, token: &str) -> Result<(Principal, u64), AuthError> {
+        let (principal, expires_at) = self.keys.verify_until(token)?;
+        if !self.still_valid(&principal).await? {
+            return Err(AuthError::Revoked);
+        }
+        Ok((principal, expires_at))
+    }
+
+    /// Whether the TD account or the viewer link behind `principal` still exists.
+    pub async fn still_valid(&self, principal: &Principal) -> Result<bool, AuthError> {
+        Ok(match principal {
             Principal::Td { name, account } => {
                 let name = name.parse().map_err(|_| AuthError::Malformed)?;
                 self.store.operator_account(&name).await?.as_ref() == Some(account)
@@ -119,11 +136,7 @@ impl AuthService {
                 .viewer_link(link)
                 .await?
                 .is_some_and(|l| l.tournament == *tournament),
-        };
-        if !exists {
-            return Err(AuthError::Revoked);
-        }
-        Ok(principal)
+        })
     }
 
     /// A new read-only link for `tournament`, valid for `ttl`, opening the web app's display
@@ -171,6 +184,8 @@ impl AuthService {
     ) -> Result<bool, AuthError> {
         let removed = self.store.remove_viewer_link(tournament, link).await?;
         if removed {
+            // Its open sockets close now, not at their next reconnect.
+            self.revisions.bump();
             tracing::info!(%tournament, link = %link, td = %by.actor(), "viewer link revoked");
         }
         Ok(removed)

@@ -125,6 +125,11 @@ impl TokenKeys {
 
     /// Who a token speaks for, if it is well-formed, signed with this key and not expired.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// [`TokenKeys::verify`], and when the token expires (seconds since the epoch).
+    pub fn verify_until(&self, token: &str) -> Result<(Principal, u64), AuthError> {
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is exact: a TD's token ends when it says it ends.
         validation.leeway = 0;
@@ -139,7 +144,8 @@ impl TokenKeys {
                 }
             })?;
         let claims = data.claims;
-        match (claims.role, claims.tid, claims.acct) {
+        let exp = claims.exp;
+        let principal = match (claims.role, claims.tid, claims.acct) {
             (Role::Td, None, Some(account)) => Ok(Principal::Td {
                 name: claims.sub,
                 account,
@@ -153,11 +159,13 @@ impl TokenKeys {
             }),
             // A well-signed token with an impossible shape: treat as forged.
             _ => Err(AuthError::Malformed),
-        }
+        }?;
+        Ok((principal, exp))
     }
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch, by the system clock (as tokens count them).
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

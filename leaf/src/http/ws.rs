@@ -22,11 +22,11 @@ use futures_util::{Stream, StreamExt};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{bearer, tournament_id};
-use crate::auth::{AuthError, Principal};
+use crate::auth::{AuthError, Principal, RightsEnd};
 use crate::event::{Seq, TournamentId};
 use crate::feed::{Feed, Head};
 use crate::hub::client::{self, ReadError};
-use crate::hub::{HubError, Scope, Session, protocol};
+use crate::hub::{Disconnect, HubError, Scope, Session, protocol};
 
 /// Events read from the log per request while replaying.
 const REPLAY_PAGE: usize = 1000;
@@ -50,11 +50,12 @@ async fn upgrade(
         .get("token")
         .map(String::as_str)
         .or_else(|| bearer(&headers));
-    let principal = match token {
-        Some(token) => Some(state.auth.authorize(token).await?),
+    let holder = match token {
+        Some(token) => Some(state.auth.authorize_until(token).await?),
         None => None,
     };
-    let scope = scope(&state, params.get("tournament"), principal.as_ref())?;
+    let principal = holder.as_ref().map(|(principal, _)| principal);
+    let scope = scope(&state, params.get("tournament"), principal)?;
     let since = params
         .get("since")
         .map(|raw| raw.parse::<u64>().map(Seq))
@@ -91,7 +92,21 @@ async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
+            // The socket lives only as long as the rights it was opened with.
+            let guard = holder.map(|(principal, expires_at)| {
+                let (auth, closer) = (state.auth.clone(), session.closer.clone());
+                tokio::spawn(async move {
+                    let ended = auth.until_rights_end(&principal, expires_at).await;
+                    closer.close(match ended {
+                        RightsEnd::Revoked => Disconnect::Revoked,
+                        RightsEnd::Expired => Disconnect::Expired,
+                    });
+                })
+            });
             client::run(session, sink, read_errors(stream)).await;
+            if let Some(guard) = guard {
+                guard.abort();
+            }
         }))
 }
 

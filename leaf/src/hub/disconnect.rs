@@ -12,6 +12,8 @@
 //!   - `4011` [`Disconnect::WriteError`]: a write to your socket failed or timed out.
 //! - `4500`–`4999`: final; reconnecting with the same request will fail the same way.
 //!   - `4500` [`Disconnect::BadRequest`].
+//!   - `4501` [`Disconnect::Revoked`]: the token's TD account or viewer link was removed.
+//!   - `4502` [`Disconnect::Expired`]: the token expired; sign in again or scan a new link.
 //!
 //! A reason must fit a close frame: at most 123 bytes of UTF-8 (a unit test checks all).
 
@@ -27,10 +29,12 @@ pub enum Disconnect {
     WriteError,
     MessageTooBig,
     BadRequest,
+    Revoked,
+    Expired,
 }
 
 impl Disconnect {
-    pub const ALL: [Disconnect; 7] = [
+    pub const ALL: [Disconnect; 9] = [
         Disconnect::ConnectionClosed,
         Disconnect::Shutdown,
         Disconnect::Slow,
@@ -38,6 +42,8 @@ impl Disconnect {
         Disconnect::WriteError,
         Disconnect::MessageTooBig,
         Disconnect::BadRequest,
+        Disconnect::Revoked,
+        Disconnect::Expired,
     ];
 
     /// The close code to send, or `None` when the connection is already gone.
@@ -50,6 +56,8 @@ impl Disconnect {
             Disconnect::NoPong => Some(4010),
             Disconnect::WriteError => Some(4011),
             Disconnect::BadRequest => Some(4500),
+            Disconnect::Revoked => Some(4501),
+            Disconnect::Expired => Some(4502),
         }
     }
 
@@ -66,6 +74,10 @@ impl Disconnect {
             Disconnect::WriteError => "write to the socket failed",
             Disconnect::MessageTooBig => "message too big",
             Disconnect::BadRequest => "bad request",
+            Disconnect::Revoked => {
+                "revoked: this token's TD account or viewer link no longer exists"
+            }
+            Disconnect::Expired => "expired: sign in again, or scan a new viewer link",
         }
     }
 
@@ -85,6 +97,8 @@ impl Disconnect {
             Disconnect::WriteError => "write_error",
             Disconnect::MessageTooBig => "message_too_big",
             Disconnect::BadRequest => "bad_request",
+            Disconnect::Revoked => "revoked",
+            Disconnect::Expired => "expired",
         }
     }
 }

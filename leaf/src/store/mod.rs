@@ -143,6 +143,17 @@ impl Store {
         }
     }
 
+    /// SQLite's `PRAGMA data_version`: it changes whenever another connection (another
+    /// process, such as `leaf td remove`) commits to the database, and not for leaf's own.
+    pub async fn data_version(&self) -> Result<i64, StoreError> {
+        self.call(|conn| async move {
+            let mut rows = conn.query("PRAGMA data_version", ()).await?;
+            let row = rows.next().await?;
+            Ok(row.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
+        })
+        .await
+    }
+
     /// Finishes the job in progress and closes the database. Later calls get [`StoreError::Closed`].
     pub async fn close(&self) {
         self.worker.close().await;

@@ -212,3 +212,23 @@ async fn the_projection_dump_lists_every_row_in_a_fixed_order() {
         [format!("{b} k1 1 2026-11-28T18:00:01.000Z")]
     );
 }
+
+#[tokio::test]
+async fn data_version_changes_when_another_connection_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leaf.db");
+    let leaf = Store::open(&path).await.unwrap();
+    let before = leaf.data_version().await.unwrap();
+    let name: crate::event::OperatorName = "alice".parse().unwrap();
+    leaf.add_operator(&name, "hash".into()).await.unwrap();
+    assert_eq!(
+        leaf.data_version().await.unwrap(),
+        before,
+        "its own commits do not count"
+    );
+    let outside = Store::open(&path).await.unwrap();
+    assert!(outside.remove_operator(&name).await.unwrap());
+    outside.close().await;
+    assert_ne!(leaf.data_version().await.unwrap(), before);
+    leaf.close().await;
+}

@@ -103,6 +103,11 @@ impl TestLeaf {
         format!("http://{}{path}", self.addr)
     }
 
+    /// This leaf's leaf.db, for tests that open it as another process would (`leaf td`).
+    pub fn database_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("leaf.db")
+    }
+
     pub fn ws_url(&self, query: &str) -> String {
         format!("ws://{}/ws{query}", self.addr)
     }
