@@ -74,8 +74,7 @@ impl DataDir {
                 path: root.clone(),
                 source,
             })?;
-        // SAFETY: flock on a file descriptor we own for the duration of the call.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if !take_lock(&lock) {
             let holder = fs::read_to_string(&lock_path)
                 .ok()
                 .map(|pid| pid.trim().to_owned())
@@ -123,6 +122,27 @@ impl DataDir {
 
     pub fn nats(&self) -> PathBuf {
         self.root.join("nats")
+    }
+}
+
+/// How long a held lock is waited for before another leaf is taken to hold it. A lock can be
+/// held for a moment by no leaf at all: a child being started (by this process or another in
+/// it, nats-server) holds copies of the parent's descriptors between fork and exec, so a leaf
+/// restarted in the same process can find its old lock still held for microseconds.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Takes the exclusive lock on `lock`, waiting up to [`LOCK_PATIENCE`]; whether it was taken.
+fn take_lock(lock: &File) -> bool {
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        // SAFETY: flock on a file descriptor we own for the duration of the call.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

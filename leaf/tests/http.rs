@@ -17,7 +17,58 @@ async fn health_reports_every_subsystem_ok() {
         ".uptime_s" => "[uptime]",
         ".server_id" => "[uuid]",
         ".version" => "[version]",
+        ".open_files_limit" => "[limit]",
     });
+    leaf.stop().await;
+}
+
+/// A health request as if it came from `peer` (never sent anywhere: the router is called
+/// in-process with that connect info).
+async fn health_from(leaf: &TestLeaf, peer: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::get("/api/v1/health");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let mut request = request.body(axum::body::Body::empty()).unwrap();
+    let addr = leaf::http::ClientAddr(peer.parse().unwrap());
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    let response = leaf::http::router(leaf.app_state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn health_tells_the_venue_network_only_whether_leaf_works() {
+    let leaf = TestLeaf::start().await;
+    let (status, phone) = health_from(&leaf, "192.0.2.7:50000", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(phone["status"], "ok");
+    assert_eq!(phone["subsystems"]["nats"], serde_json::json!({"ok": true}));
+    assert_eq!(phone["subsystems"]["hub"], serde_json::json!({"ok": true}));
+    for detail in ["uptime_s", "open_files_limit"] {
+        assert!(phone.get(detail).is_none(), "{detail} shown: {phone}");
+    }
+    // A TD anywhere, and anything on the box itself, gets every detail.
+    let (_, td) = health_from(&leaf, "192.0.2.7:50000", Some(&leaf.td_token())).await;
+    assert!(td["subsystems"]["hub"]["clients"].is_number(), "{td}");
+    let (_, local) = health_from(&leaf, "127.0.0.1:50000", None).await;
+    assert!(
+        local["subsystems"]["nats"]["server_version"].is_string(),
+        "{local}"
+    );
+    assert!(
+        local["open_files_limit"].as_u64().unwrap() >= 1024,
+        "{local}"
+    );
     leaf.stop().await;
 }
 

@@ -9,6 +9,7 @@
 //! clients with 1001 → the feed stops and flushes the projection → the NATS connection is drained → the nats-server child is stopped →
 //! the database is closed → the data-dir lock is released.
 
+pub mod open_files;
 mod signals;
 mod wiring;
 
@@ -87,6 +88,7 @@ impl App {
     /// Builds everything; see the module doc for the order.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let started = Instant::now();
+        open_files::raise();
         let data_dir = step("data dir", async { DataDir::open(&config.data_dir) }).await?;
 
         let listener = step("HTTP listener", async {

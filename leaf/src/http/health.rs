@@ -9,14 +9,18 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::extract::{PeerIp, bearer};
 use crate::hub::HubHealth;
 use crate::log::LogHealth;
 use crate::store::StoreHealth;
+use axum::http::HeaderMap;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
 }
 
+/// What health shows on the box itself (a loopback client: the service manager, a
+/// monitoring agent, a TD at the console) or to a TD's token.
 #[derive(Debug, Serialize)]
 pub struct Health {
     pub status: &'static str,
@@ -24,7 +28,32 @@ pub struct Health {
     pub uptime_s: u64,
     /// Changes at every leaf start; the same value as in WebSocket `connected` messages.
     pub server_id: String,
+    /// The soft limit on open files, which bounds the clients leaf can hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_files_limit: Option<u64>,
     pub subsystems: Subsystems,
+}
+
+/// What anyone else on the venue network sees: whether leaf works, not how it is built or
+/// how many clients, restarts and drops it has had.
+#[derive(Debug, Serialize)]
+struct Summary {
+    status: &'static str,
+    version: &'static str,
+    server_id: String,
+    subsystems: SubsystemsOk,
+}
+
+#[derive(Debug, Serialize)]
+struct SubsystemsOk {
+    libsql: Up,
+    nats: Up,
+    hub: Up,
+}
+
+#[derive(Debug, Serialize)]
+struct Up {
+    ok: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,27 +63,53 @@ pub struct Subsystems {
     pub hub: HubHealth,
 }
 
-/// Every subsystem, checked for real: 200 when all work, 503 otherwise.
+/// Every subsystem, checked for real: 200 when all work, 503 otherwise. Loopback clients and
+/// TDs get every detail; anyone else on the network gets each subsystem's `ok` only.
 #[utoipa::path(get, path = "/api/v1/health", tag = "health",
     responses(
         (status = 200, description = "every subsystem works", body = Object),
         (status = 503, description = "a subsystem is degraded", body = Object),
     ))]
-async fn health(State(state): State<AppState>) -> Response {
+async fn health(
+    State(state): State<AppState>,
+    PeerIp(peer): PeerIp,
+    headers: HeaderMap,
+) -> Response {
     let (libsql, nats) = tokio::join!(state.store.health(), state.log.health());
     let hub = state.hub.health();
     let ok = libsql.ok && nats.ok && hub.ok;
-    let body = Health {
-        status: if ok { "ok" } else { "degraded" },
-        version: env!("CARGO_PKG_VERSION"),
-        uptime_s: state.started.elapsed().as_secs(),
-        server_id: state.server_id.to_string(),
-        subsystems: Subsystems { libsql, nats, hub },
-    };
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = if ok { "ok" } else { "degraded" };
+    // `None`: served without connect info (in-process tests), which is the box itself.
+    let on_the_box = peer.is_none_or(|ip| ip.is_loopback());
+    let td = match bearer(&headers) {
+        Some(token) if !on_the_box => state.auth.authorize(token).await.is_ok_and(|p| p.is_td()),
+        _ => false,
+    };
+    if !(on_the_box || td) {
+        let summary = Summary {
+            status: word,
+            version: env!("CARGO_PKG_VERSION"),
+            server_id: state.server_id.to_string(),
+            subsystems: SubsystemsOk {
+                libsql: Up { ok: libsql.ok },
+                nats: Up { ok: nats.ok },
+                hub: Up { ok: hub.ok },
+            },
+        };
+        return (status, Json(summary)).into_response();
+    }
+    let body = Health {
+        status: word,
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: state.started.elapsed().as_secs(),
+        server_id: state.server_id.to_string(),
+        open_files_limit: crate::app::open_files::limits().map(|(soft, _)| soft),
+        subsystems: Subsystems { libsql, nats, hub },
     };
     (status, Json(body)).into_response()
 }
