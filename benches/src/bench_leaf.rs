@@ -51,6 +51,10 @@ impl BenchLeaf {
             nats_url: None,
             nats_token: None,
             dev: false,
+            // Every bench client comes from 127.0.0.1.
+            max_connections: 100_000,
+            max_connections_per_address: 100_000,
+            header_read_timeout: 10,
             log_format: LogFormat::Text,
         };
         let app = App::start(&config).await?;

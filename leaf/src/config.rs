@@ -65,9 +65,32 @@ pub struct Config {
     #[arg(long, env = "LEAF_DEV")]
     pub dev: bool,
 
+    /// Most HTTP and WebSocket connections at once (each is an open file).
+    #[arg(long, env = "LEAF_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Most connections at once from one address (raise it when leaf sits behind a proxy or NAT).
+    #[arg(long, env = "LEAF_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: u32,
+
+    /// Seconds a client may take to send a request's headers before the connection is closed.
+    #[arg(long, env = "LEAF_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_read_timeout: u64,
+
     /// Log line format on stderr.
     #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The connection limits these flags ask for.
+    pub fn connection_limits(&self) -> crate::app::ConnectionLimits {
+        crate::app::ConnectionLimits {
+            total: self.max_connections as usize,
+            per_address: self.max_connections_per_address as usize,
+            header_read: std::time::Duration::from_secs(self.header_read_timeout),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -87,6 +110,14 @@ mod tests {
         assert_eq!(c.addr, "0.0.0.0:8080".parse().unwrap());
         assert!(!c.dev);
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(
+            (
+                c.max_connections,
+                c.max_connections_per_address,
+                c.header_read_timeout
+            ),
+            (16_384, 256, 10)
+        );
     }
 
     #[test]
@@ -96,6 +127,10 @@ mod tests {
             vec!["leaf", "--addr", "not-an-address"],
             vec!["leaf", "--addr", "127.0.0.1:99999"],
             vec!["leaf", "--log-format", "xml"],
+            vec!["leaf", "--max-connections", "0"],
+            vec!["leaf", "--max-connections-per-address", "-1"],
+            vec!["leaf", "--header-read-timeout", "0"],
+            vec!["leaf", "--header-read-timeout", "forever"],
         ] {
             let err = Cli::try_parse_from(&args).unwrap_err();
             assert!(!err.to_string().is_empty(), "{args:?}");

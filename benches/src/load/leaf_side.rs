@@ -58,6 +58,9 @@ impl LeafSide {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--nats-server")
             .arg(nats_server)
+            // Every load client comes from 127.0.0.1: the per-address limit is the box's.
+            .args(["--max-connections", "100000"])
+            .args(["--max-connections-per-address", "100000"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -10,6 +10,7 @@
 //! the database is closed → the data-dir lock is released.
 
 pub mod open_files;
+mod serve;
 mod signals;
 mod wiring;
 
@@ -24,12 +25,13 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use self::serve::{ConnectionLimits, serve as serve_within};
 pub use self::signals::shutdown_on_signals;
 pub use self::wiring::{Parts, wire};
 use crate::auth::TokenKeys;
 use crate::config::Config;
 use crate::datadir::DataDir;
-use crate::http::{self, AppState, ClientAddr, PeerListener};
+use crate::http::{self, AppState, PeerListener};
 use crate::log::ServerKind;
 use crate::log::supervisor::{self, NatsChild, SupervisorConfig};
 use crate::log::{EventLog, JetStreamLog};
@@ -59,8 +61,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     app.serve(shutdown).await
 }
 
-/// Serves `router` on any listener until `shutdown` resolves: a TCP listener in production,
-/// a simulated one in leaf-sim.
+/// Serves `router` on any listener until `shutdown` resolves, within the default
+/// [`ConnectionLimits`]: a TCP listener in production, a simulated one in leaf-sim.
 pub async fn serve<L>(
     listener: L,
     router: Router,
@@ -69,16 +71,14 @@ pub async fn serve<L>(
 where
     L: PeerListener,
 {
-    let service = router.into_make_service_with_connect_info::<ClientAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve::serve(listener, router, ConnectionLimits::default(), shutdown).await
 }
 
 /// A started leaf, not yet serving.
 pub struct App {
     state: AppState,
     listener: TcpListener,
+    limits: ConnectionLimits,
     jetstream: Arc<JetStreamLog>,
     nats: Option<NatsChild>,
     data_dir: DataDir,
@@ -125,6 +125,7 @@ impl App {
         Ok(Self {
             state,
             listener,
+            limits: config.connection_limits(),
             jetstream,
             nats,
             data_dir,
@@ -150,14 +151,16 @@ impl App {
         let App {
             state,
             listener,
+            limits,
             jetstream,
             nats,
             data_dir,
         } = self;
         let stop_http = CancellationToken::new();
-        let mut server = tokio::spawn(serve(
+        let mut server = tokio::spawn(serve::serve(
             listener,
             http::router(state.clone()),
+            limits,
             stop_http.clone().cancelled_owned(),
         ));
         tracing::info!(

@@ -12,7 +12,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -89,12 +89,6 @@ pub struct ClientAddr(pub SocketAddr);
 pub trait PeerListener: Listener<Addr = SocketAddr> {}
 
 impl PeerListener for tokio::net::TcpListener {}
-
-impl<L: PeerListener> axum::extract::connect_info::Connected<IncomingStream<'_, L>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, L>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
 
 /// The peer's IP address, when the router was served with [`ClientAddr`] connect info
 /// (`oneshot` tests are not).

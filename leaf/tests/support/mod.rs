@@ -43,6 +43,9 @@ pub fn config(data_dir: PathBuf) -> Config {
         nats_url: None,
         nats_token: None,
         dev: false,
+        max_connections: 16_384,
+        max_connections_per_address: 256,
+        header_read_timeout: 10,
         log_format: LogFormat::Text,
     }
 }
