@@ -89,11 +89,34 @@ async fn one_address_cannot_take_every_connection() {
         .unwrap();
     let served = read_until_closed(&mut other).await;
     assert!(served.starts_with("HTTP/1.1 200"), "{served:?}");
-    // That made three in all: a fourth, from yet another address, is refused.
-    let _held = connect_from([127, 0, 0, 23], addr).await;
+    // Its place was freed when it closed: a new connection gets it (and hears no 503)...
+    let mut third_in_all = connect_from([127, 0, 0, 23], addr).await;
+    let mut heard = [0u8; 64];
+    let quiet =
+        tokio::time::timeout(Duration::from_millis(300), third_in_all.read(&mut heard)).await;
+    assert!(quiet.is_err(), "the freed place was not given: {:?}", quiet);
+    // ... and with three open, a fourth, from yet another address, is refused.
     let mut fourth = connect_from([127, 0, 0, 24], addr).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let refused = read_until_closed(&mut fourth).await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused:?}");
+    leaf.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed() {
+    let leaf = TestLeaf::start().await;
+    let limits = ConnectionLimits {
+        header_read: Duration::from_millis(500),
+        ..ConnectionLimits::default()
+    };
+    let addr = serve_within(&leaf, limits).await;
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let begun = Instant::now();
+    let answer = read_until_closed(&mut silent).await;
+    let waited = begun.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+        "closed after {waited:?}: {answer:?}"
+    );
     leaf.stop().await;
 }

@@ -88,7 +88,7 @@ impl App {
     /// Builds everything; see the module doc for the order.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let started = Instant::now();
-        open_files::raise();
+        let open_files = open_files::raise();
         let data_dir = step("data dir", async { DataDir::open(&config.data_dir) }).await?;
 
         let listener = step("HTTP listener", async {
@@ -125,7 +125,7 @@ impl App {
         Ok(Self {
             state,
             listener,
-            limits: config.connection_limits(),
+            limits: fit_connections(config.connection_limits(), open_files),
             jetstream,
             nats,
             data_dir,
@@ -277,6 +277,31 @@ async fn teardown(name: &str, fut: impl Future<Output = ()>) {
         ms = begun.elapsed().as_millis() as u64,
         "stopped"
     );
+}
+
+/// Open files kept for everything but client connections: the log's connection, leaf.db and
+/// its WAL, nats-server's ports file, the executor's own.
+const OPEN_FILES_RESERVE: usize = 256;
+
+/// `limits` with no more connections than the open-files limit leaves room for: past it,
+/// accepting fails for everyone instead of refusing one client.
+fn fit_connections(mut limits: ConnectionLimits, open_files: Option<u64>) -> ConnectionLimits {
+    if let Some(soft) = open_files {
+        let room = usize::try_from(soft)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(OPEN_FILES_RESERVE)
+            .max(1);
+        if limits.total > room {
+            tracing::warn!(
+                asked = limits.total,
+                open_files = soft,
+                allowed = room,
+                "--max-connections is more than the open-files limit allows; lowered"
+            );
+            limits.total = room;
+        }
+    }
+    limits
 }
 
 /// Connections the kernel may hold before leaf accepts them (capped by `net.core.somaxconn`).

@@ -2,12 +2,15 @@
 //!
 //! axum's own `serve` has no limits: one client could open sockets until the open-files limit
 //! locks everyone else out, and a request whose headers never finish (slowloris) holds its
-//! connection for as long as the client likes. This is the same loop (hyper's automatic
-//! HTTP/1 and HTTP/2 connection, with upgrades for WebSockets) with:
+//! connection for as long as the client likes. This is the same loop, on hyper's HTTP/1
+//! connection with upgrades for WebSockets (browsers speak nothing else to a plain-HTTP
+//! server), with:
 //! - at most [`ConnectionLimits::total`] connections, and at most
 //!   [`ConnectionLimits::per_address`] from one address; past either, the connection is
 //!   answered `503` with `Retry-After` and closed;
-//! - a request's headers must arrive within [`ConnectionLimits::header_read`].
+//! - a request's headers must arrive within [`ConnectionLimits::header_read`] of the
+//!   connection opening or of the previous response: a connection that sends nothing is
+//!   closed too, and so is a keep-alive connection idle for that long.
 //!
 //! A connection counts until its socket closes, a WebSocket's included (the count travels
 //! with the socket into the upgrade).
@@ -23,10 +26,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -97,28 +100,34 @@ where
         let service = TowerToHyperService::new(service);
         let mut stopping = stopping.clone();
         connections.spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
+            let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read);
-            let connection = builder.serve_connection_with_upgrades(io, service);
+                .header_read_timeout(limits.header_read)
+                .serve_connection(io, service)
+                .with_upgrades();
             let mut connection = std::pin::pin!(connection);
-            loop {
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(%addr, error = %e, "connection ended with an error");
-                        }
-                        return;
-                    }
-                    _ = stopping.wait_for(|stop| *stop) => {
-                        connection.as_mut().graceful_shutdown();
-                    }
+            let stop = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            let finished = tokio::select! {
+                result = connection.as_mut() => Some(result),
+                () = stop => None,
+            };
+            let result = match finished {
+                Some(result) => result,
+                None => {
+                    // Once: finish the request in progress, then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
                 }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%addr, error = %e, "connection ended with an error");
             }
         });
     }
+    // New connections are refused by the kernel from now on, not left in the backlog.
+    drop(listener);
     let _ = stop.send(true);
     connections.close();
     connections.wait().await;
@@ -126,18 +135,23 @@ where
 }
 
 /// The answer to a connection over the limits: a plain `503` the client can read, then close.
-async fn refuse<Io: AsyncWrite + Unpin>(mut io: Io) {
+/// What the client sent is read and dropped before the close (briefly), so the kernel does
+/// not answer it with a reset that could destroy the 503 on its way.
+async fn refuse<Io: AsyncRead + AsyncWrite + Unpin>(mut io: Io) {
     const BODY: &str =
         r#"{"error":{"code":"unavailable","message":"too many connections; retry shortly"}}"#;
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
         BODY.len()
     );
-    let write = async {
+    let answer = async {
         io.write_all(response.as_bytes()).await?;
-        io.shutdown().await
+        io.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while io.read(&mut sink).await? > 0 {}
+        Ok::<_, io::Error>(())
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
 }
 
 /// Open connections, in all and per address.

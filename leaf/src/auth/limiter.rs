@@ -2,14 +2,17 @@
 //!
 //! Two limits, checked before any PIN is hashed:
 //! - per client address: at most [`MAX_ATTEMPTS`] per [`WINDOW`], whatever the name;
-//! - per name: after [`FREE_FAILURES`] failures in a row, each further attempt waits, from
-//!   1 s doubling up to [`MAX_BACKOFF`], until a sign-in to that name succeeds. So many
-//!   addresses together (a subnet, a botnet on the venue Wi-Fi) get no more guesses at one
-//!   account than one address would: with the defaults, a 6-digit PIN takes years.
+//! - per name: every attempt counts as a failure the moment it is let through (so requests
+//!   sent together cannot slip through one window), and a success clears the count. After
+//!   [`FREE_FAILURES`], each further attempt waits, from 1 s doubling up to [`MAX_BACKOFF`].
+//!   So many addresses together (a subnet, a botnet on the venue Wi-Fi) get no more guesses
+//!   at one account than one address would: 288 a day at most, a year or more for even odds
+//!   at a 6-digit PIN.
 //!
-//! The trade-off: a flood of wrong PINs for a name also makes its TD wait, up to
-//! [`MAX_BACKOFF`] per attempt. The back-off applies to every well-formed name, existing or
-//! not, so a refusal says nothing about which names exist.
+//! The trade-off: anyone can keep a name waiting with one wrong PIN every [`MAX_BACKOFF`];
+//! its TD then signs in once the window opens, or the box's owner uses another TD account.
+//! The back-off applies to every well-formed name, existing or not, so a refusal says
+//! nothing about which names exist.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -62,7 +65,9 @@ impl Failures {
 impl LoginLimiter {
     /// Records an attempt from `addr` (None when unknown) at `name` (None when it is not a
     /// well-formed name, which can never sign in); `Err(retry_after)` if either limit says
-    /// wait. A refused attempt does not count against the address.
+    /// wait. A refused attempt counts against neither. A let-through attempt counts as a
+    /// failure of `name` until [`LoginLimiter::succeeded`] says otherwise, so attempts sent
+    /// together cannot all slip through one window.
     pub fn attempt(
         &self,
         addr: Option<IpAddr>,
@@ -90,13 +95,23 @@ impl LoginLimiter {
             return Err(WINDOW.saturating_sub(now - oldest));
         }
         times.push_back(now);
+        if let Some(name) = name {
+            state.fail(name, now);
+        }
         Ok(())
     }
 
-    /// A wrong PIN (or no such account) for `name`.
-    pub fn failed(&self, name: &OperatorName) {
-        let now = Instant::now();
+    /// A sign-in to `name` succeeded: its failures are forgotten.
+    pub fn succeeded(&self, name: &OperatorName) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.by_name.remove(name);
+    }
+}
+
+impl State {
+    /// Counts a failure of `name` at `now`.
+    fn fail(&mut self, name: &OperatorName, now: Instant) {
+        let state = self;
         if state.by_name.len() >= MAX_REMEMBERED {
             // Names quiet for longer than the longest back-off have nothing left to wait out.
             state.by_name.retain(|_, f| now - f.last < MAX_BACKOFF * 2);
@@ -107,12 +122,6 @@ impl LoginLimiter {
         });
         failures.count = failures.count.saturating_add(1);
         failures.last = now;
-    }
-
-    /// A sign-in to `name` succeeded: its failures are forgotten.
-    pub fn succeeded(&self, name: &OperatorName) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.by_name.remove(name);
     }
 }
 
@@ -144,9 +153,10 @@ mod tests {
         let limiter = LoginLimiter::default();
         let alice = name("alice");
         let address = |n: u8| Some(IpAddr::from([10, 0, 0, n]));
+        // Attempts in flight together count at once: the sixth waits even before any of the
+        // first five has been answered.
         for n in 0..FREE_FAILURES as u8 {
             limiter.attempt(address(n), Some(&alice)).unwrap();
-            limiter.failed(&alice);
         }
         // A fresh address is no way around it, nor is the right PIN.
         assert_eq!(
@@ -162,7 +172,6 @@ mod tests {
             waits.push(wait.as_secs());
             tokio::time::advance(wait).await;
             limiter.attempt(address(1), Some(&alice)).unwrap();
-            limiter.failed(&alice);
         }
         assert_eq!(&waits[..4], &[1, 2, 4, 8]);
         assert_eq!(waits.last(), Some(&MAX_BACKOFF.as_secs()));

@@ -6,14 +6,16 @@
 //! Changes are noticed without asking leaf.db about every socket all the time. A revocation
 //! through leaf itself bumps a revision at once; one made in leaf.db by another process is
 //! noticed by polling SQLite's `data_version` every [`OUTSIDE_CHANGES_EVERY`]. On each new
-//! revision every open socket asks whether its principal still holds, and the answer is
-//! looked up once per principal, not once per socket.
+//! revision every open socket asks whether its principal still holds; the first to ask looks
+//! it up and the others with the same principal wait for that one answer, so a change costs
+//! one query per principal, not one per socket. A lookup that fails is tried again a second
+//! later, not left until the next change.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{OnceCell, watch};
 
 use super::{AuthError, AuthService, Principal, unix_now};
 use crate::store::StoreError;
@@ -35,9 +37,12 @@ pub enum RightsEnd {
 #[derive(Debug)]
 pub(super) struct Revisions {
     current: watch::Sender<u64>,
-    /// (revision, principal → still valid) for the latest revision looked at.
-    checked: Mutex<(u64, HashMap<String, bool>)>,
+    /// (revision, principal → its answer, once looked up) for the latest revision.
+    checked: Mutex<(u64, Answers)>,
 }
+
+/// Per principal, its one lookup at a revision.
+type Answers = HashMap<String, Arc<OnceCell<bool>>>;
 
 impl Default for Revisions {
     fn default() -> Self {
@@ -63,64 +68,79 @@ fn key(principal: &Principal) -> String {
     }
 }
 
+/// How long a socket waits to ask again when leaf.db could not answer whether its rights
+/// hold.
+const RECHECK_AFTER_ERROR: Duration = Duration::from_secs(1);
+
 impl AuthService {
+    /// The changes to everyone's rights, to take *before* a token is checked: a change
+    /// between the check and [`AuthService::until_rights_end`] is then not missed.
+    pub fn rights_changes(&self) -> watch::Receiver<u64> {
+        self.revisions.current.subscribe()
+    }
+
     /// Resolves when `principal`'s rights end: revoked, or its token (valid until
-    /// `expires_at`, seconds since the epoch) expired. Never, while they hold.
-    pub async fn until_rights_end(&self, principal: &Principal, expires_at: u64) -> RightsEnd {
+    /// `expires_at`, seconds since the epoch) expired. Never, while they hold. `changes`
+    /// comes from [`AuthService::rights_changes`], taken before the token was checked.
+    pub async fn until_rights_end(
+        &self,
+        principal: &Principal,
+        expires_at: u64,
+        mut changes: watch::Receiver<u64>,
+    ) -> RightsEnd {
         let left = Duration::from_secs(expires_at.saturating_sub(unix_now()));
         let expiry = tokio::time::Instant::now() + left;
-        let mut revisions = self.revisions.current.subscribe();
         loop {
             tokio::select! {
                 biased;
                 () = tokio::time::sleep_until(expiry) => return RightsEnd::Expired,
-                changed = revisions.changed() => {
+                changed = changes.changed() => {
                     if changed.is_err() {
                         // The service is gone (leaf is stopping): only expiry is left.
                         tokio::time::sleep_until(expiry).await;
                         return RightsEnd::Expired;
                     }
-                    let revision = *revisions.borrow_and_update();
-                    // A database that cannot answer revokes nobody: the next revision asks
-                    // again.
-                    if let Ok(false) = self.still_valid_at(principal, revision).await {
-                        return RightsEnd::Revoked;
+                }
+            }
+            loop {
+                let revision = *changes.borrow_and_update();
+                match self.still_valid_at(principal, revision).await {
+                    Ok(true) => break,
+                    Ok(false) => return RightsEnd::Revoked,
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?RECHECK_AFTER_ERROR, "cannot check a socket's rights in leaf.db");
+                        tokio::select! {
+                            biased;
+                            () = tokio::time::sleep_until(expiry) => return RightsEnd::Expired,
+                            () = tokio::time::sleep(RECHECK_AFTER_ERROR) => {}
+                        }
                     }
                 }
             }
         }
     }
 
-    /// [`AuthService::still_valid`], looked up once per principal per revision.
+    /// [`AuthService::still_valid`], looked up once per principal per revision: concurrent
+    /// askers of the same principal share the one lookup. A failed lookup is not kept.
     async fn still_valid_at(
         &self,
         principal: &Principal,
         revision: u64,
     ) -> Result<bool, AuthError> {
-        let key = key(principal);
-        {
-            let checked = self
+        let cell = {
+            let mut checked = self
                 .revisions
                 .checked
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if checked.0 == revision
-                && let Some(valid) = checked.1.get(&key)
-            {
-                return Ok(*valid);
+            if checked.0 != revision {
+                *checked = (revision, HashMap::new());
             }
-        }
-        let valid = self.still_valid(principal).await?;
-        let mut checked = self
-            .revisions
-            .checked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if checked.0 != revision {
-            *checked = (revision, HashMap::new());
-        }
-        checked.1.insert(key, valid);
-        Ok(valid)
+            checked.1.entry(key(principal)).or_default().clone()
+        };
+        cell.get_or_try_init(|| self.still_valid(principal))
+            .await
+            .copied()
     }
 
     /// Polls leaf.db for changes made by another process (`leaf td remove`), bumping the

@@ -68,7 +68,9 @@ impl AuthService {
     ) -> Result<Issued, AuthError> {
         let name = name.parse::<OperatorName>().ok();
         if let Err(retry) = self.limiter.attempt(from, name.as_ref()) {
-            return Err(AuthError::RateLimited(retry.as_secs().max(1)));
+            // Rounded up: a client that waits exactly this long is let through.
+            let seconds = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+            return Err(AuthError::RateLimited(seconds.max(1)));
         }
         let stored = match &name {
             Some(name) => self.store.operator_credentials(name).await?,
@@ -87,10 +89,8 @@ impl AuthService {
             .ok_or_else(|| AuthError::Internal("the PIN check failed".into()))?;
         let (name, account) = match (name, account) {
             (Some(name), Some(account)) if matches => (name, account),
-            (other, _) => {
-                if let Some(name) = &other {
-                    self.limiter.failed(name);
-                }
+            _ => {
+                // Already counted as a failure when the attempt was let through.
                 tracing::info!(addr = ?from, "failed sign-in");
                 return Err(AuthError::BadCredentials);
             }

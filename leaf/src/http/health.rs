@@ -85,7 +85,7 @@ async fn health(
     };
     let word = if ok { "ok" } else { "degraded" };
     // `None`: served without connect info (in-process tests), which is the box itself.
-    let on_the_box = peer.is_none_or(|ip| ip.is_loopback());
+    let on_the_box = peer.is_none_or(|ip| ip.to_canonical().is_loopback());
     let td = match bearer(&headers) {
         Some(token) if !on_the_box => state.auth.authorize(token).await.is_ok_and(|p| p.is_td()),
         _ => false,

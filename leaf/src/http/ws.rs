@@ -18,6 +18,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use futures_util::{Stream, StreamExt};
+use tokio_util::task::AbortOnDropHandle;
 
 use super::AppState;
 use super::error::ApiError;
@@ -50,6 +51,8 @@ async fn upgrade(
         .get("token")
         .map(String::as_str)
         .or_else(|| bearer(&headers));
+    // Before the token is checked: a revocation from here on reaches this socket.
+    let changes = state.auth.rights_changes();
     let holder = match token {
         Some(token) => Some(state.auth.authorize_until(token).await?),
         None => None,
@@ -93,20 +96,18 @@ async fn upgrade(
         .on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
             // The socket lives only as long as the rights it was opened with.
-            let guard = holder.map(|(principal, expires_at)| {
+            // Ends with the socket, however `client::run` ends.
+            let _guard = holder.map(|(principal, expires_at)| {
                 let (auth, closer) = (state.auth.clone(), session.closer.clone());
-                tokio::spawn(async move {
-                    let ended = auth.until_rights_end(&principal, expires_at).await;
+                AbortOnDropHandle::new(tokio::spawn(async move {
+                    let ended = auth.until_rights_end(&principal, expires_at, changes).await;
                     closer.close(match ended {
                         RightsEnd::Revoked => Disconnect::Revoked,
                         RightsEnd::Expired => Disconnect::Expired,
                     });
-                })
+                }))
             });
             client::run(session, sink, read_errors(stream)).await;
-            if let Some(guard) = guard {
-                guard.abort();
-            }
         }))
 }
 
