@@ -1,5 +1,7 @@
 // leaf's HTTP API (`/api/v1`, described at /api/v1/openapi.json), typed for the app.
 
+import { LINK_ENDED } from './ended';
+
 export class ApiError extends Error {
 	constructor(
 		readonly status: number,
@@ -90,7 +92,7 @@ export async function refusal(tournament: string, token: string): Promise<string
 			case 404:
 				return 'There is no such tournament on this leaf.';
 			case 401:
-				return 'This link has expired or was revoked. Ask the Tournament Director for a new one.';
+				return LINK_ENDED.unknown;
 			case 403:
 				return 'This link is for another tournament.';
 			default:

@@ -180,6 +180,35 @@ describe('LiveTournament', () => {
 		expect(t.statuses.at(-1)).toEqual({ kind: 'refused', reason: 'bad request' });
 	});
 
+	it.each([
+		[4501, 'revoked'],
+		[4502, 'expired']
+	] as const)('ends for good, saying why, when leaf closes with %i', async (code, why) => {
+		const t = setup({ diagnose: async () => 'asked, though the close code said why' });
+		t.live.start();
+		t.last().open();
+		t.last().message({ type: 'snapshot', tournament_id: 't', seq: 3, state: {} });
+		t.last().drop(code, 'from leaf');
+		await vi.advanceTimersByTimeAsync(60_000);
+		expect(t.sockets).toHaveLength(1);
+		expect(t.statuses.at(-1)).toEqual({ kind: 'ended', why });
+	});
+
+	it.each([1000, 1001, 1006, 1011, 4000, 4010, 4011, 4499])(
+		'reconnects from the last seq after close code %i',
+		async (code) => {
+			const t = setup();
+			t.live.start();
+			t.last().open();
+			t.last().message({ type: 'snapshot', tournament_id: 't', seq: 3, state: {} });
+			t.last().drop(code, 'from leaf');
+			expect(t.statuses.at(-1)).toMatchObject({ kind: 'reconnecting', attempt: 1 });
+			await vi.advanceTimersByTimeAsync(1000);
+			expect(t.sockets).toHaveLength(2);
+			expect(t.last().url).toBe('ws://leaf/ws?since=3');
+		}
+	);
+
 	it('asks why when a connection never opened, and stops on a refusal', async () => {
 		const t = setup({ diagnose: async () => 'This link is for another tournament.' });
 		t.live.start();

@@ -1,8 +1,17 @@
 // A live connection to one tournament on leaf: connects, keeps the last seq, and on any
 // drop reconnects with back-off and `since`, so the caller sees every event once, in order,
-// without reloading. See docs/protocol.md, "A display client, in short".
+// without reloading. See docs/protocol.md, "A display client, in short". A final close code
+// (4500–4999) stops it for good, and reports `ended` when the token itself stopped working.
 
-import { isFinal, parse, RESYNC, type Latest, type TournamentEvent } from './protocol';
+import {
+	isFinal,
+	parse,
+	RESYNC,
+	tokenEnd,
+	type Latest,
+	type TokenEnd,
+	type TournamentEvent
+} from './protocol';
 
 export type Status =
 	/** Opening the first connection. */
@@ -12,7 +21,14 @@ export type Status =
 	/** Lost; the next attempt is at `at` (ms since the epoch). */
 	| { kind: 'reconnecting'; attempt: number; at: number }
 	/** leaf refused for good (a link for another tournament, an expired link): no retry. */
-	| { kind: 'refused'; reason: string };
+	| { kind: 'refused'; reason: string }
+	/** leaf closed the open socket because the token stopped working (4501, 4502): no retry.
+	 * Kept apart from `refused` because the fix differs: a viewer needs a new link, a TD must
+	 * be signed out. */
+	| { kind: 'ended'; why: TokenEnd };
+
+/** The states after which nothing reconnects until start() is called again. */
+export type Final = Extract<Status, { kind: 'refused' | 'ended' }>;
 
 /** What the client needs of a WebSocket; the browser's satisfies it. */
 export interface SocketLike {
@@ -142,8 +158,11 @@ export class LiveTournament {
 			this.socket = null;
 			this.clearTimers();
 			if (this.stopped) return;
-			if (isFinal(ev.code)) {
-				this.refuse(ev.reason || `closed by leaf (${ev.code})`);
+			const ended = tokenEnd(ev.code);
+			if (ended) {
+				this.finish({ kind: 'ended', why: ended });
+			} else if (isFinal(ev.code)) {
+				this.finish({ kind: 'refused', reason: ev.reason || `closed by leaf (${ev.code})` });
 			} else if (ev.code === RESYNC) {
 				// We fell behind and leaf dropped messages: resume at once from what we hold.
 				this.schedule(0);
@@ -236,7 +255,7 @@ export class LiveTournament {
 			const refusal = await this.options.diagnose().catch(() => null);
 			if (this.stopped || run !== this.run) return;
 			if (refusal) {
-				this.refuse(refusal);
+				this.finish({ kind: 'refused', reason: refusal });
 				return;
 			}
 		}
@@ -259,10 +278,10 @@ export class LiveTournament {
 		}, delayMs);
 	}
 
-	private refuse(reason: string): void {
+	private finish(status: Final): void {
 		this.stopped = true;
 		this.clearTimers();
-		this.setStatus({ kind: 'refused', reason });
+		this.setStatus(status);
 	}
 
 	private clearTimers(): void {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { label, newestFirst, parse, summary, type TournamentEvent } from './protocol';
+import {
+	isFinal,
+	label,
+	newestFirst,
+	parse,
+	summary,
+	tokenEnd,
+	type TournamentEvent
+} from './protocol';
 
 describe('protocol', () => {
 	it('reads known messages and rejects the rest', () => {
@@ -11,6 +19,15 @@ describe('protocol', () => {
 		expect(parse('[1,2]')).toBeNull();
 		expect(parse('nope')).toBeNull();
 		expect(parse(new ArrayBuffer(2))).toBeNull();
+	});
+
+	it('names the token ends among the final close codes, and only them', () => {
+		expect(tokenEnd(4501)).toBe('revoked');
+		expect(tokenEnd(4502)).toBe('expired');
+		expect(isFinal(4501) && isFinal(4502)).toBe(true);
+		for (const code of [1000, 1001, 1006, 4008, 4010, 4500, 4503]) {
+			expect(tokenEnd(code)).toBeNull();
+		}
 	});
 
 	it('labels and summarises events for people', () => {

@@ -36,6 +36,27 @@ export function isFinal(code: number): boolean {
 	return code >= 4500 && code <= 4999;
 }
 
+/**
+ * Why a token stopped working while its socket was open: its viewer link was deleted or its
+ * TD removed (`revoked`, 4501), or it reached its expiry (`expired`, 4502). Both are final,
+ * and only the person holding the token can fix them, with a new link or a new sign-in.
+ */
+export type TokenEnd = 'revoked' | 'expired';
+export const REVOKED = 4501;
+export const EXPIRED = 4502;
+
+/** The token's end a close code reports, or null for any other code. */
+export function tokenEnd(code: number): TokenEnd | null {
+	switch (code) {
+		case REVOKED:
+			return 'revoked';
+		case EXPIRED:
+			return 'expired';
+		default:
+			return null;
+	}
+}
+
 /** Parses one frame; `null` for anything that is not a message we know. */
 export function parse(frame: unknown): ServerMessage | null {
 	if (typeof frame !== 'string') return null;
