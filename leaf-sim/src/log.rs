@@ -22,7 +22,7 @@ use futures_util::future::BoxFuture;
 use leaf::event::{Seq, TournamentId};
 use leaf::log::{
     Ack, Entry, EntryStream, EventLog, Filter, LogError, LogHealth, PublishOptions, StreamName,
-    Subject,
+    Subject, one_page,
 };
 use tokio::sync::watch;
 
@@ -286,16 +286,16 @@ impl SimLog {
             .streams
             .get(&stream)
             .map(|s| {
-                s.stored
+                let matching = s
+                    .stored
                     .iter()
                     .skip(after.0 as usize)
                     .filter(|s| match filter {
                         Filter::All => true,
                         Filter::Tournament(t) => s.tournament == t,
                     })
-                    .take(limit)
-                    .map(|s| s.entry.clone())
-                    .collect()
+                    .map(|s| &s.entry);
+                one_page(matching, limit)
             })
             .unwrap_or_default()
     }
@@ -334,6 +334,21 @@ impl EventLog for SimLog {
                 ));
             }
             Ok(self.matching(stream, filter, after, limit))
+        })
+    }
+
+    fn last_seq(&self, stream: StreamName) -> BoxFuture<'_, Result<Seq, LogError>> {
+        Box::pin(async move {
+            if self.outage_until(Self::now()).is_some() {
+                return Err(LogError::Unavailable(
+                    "no responders (simulated outage)".into(),
+                ));
+            }
+            Ok(Seq(self
+                .lock()
+                .streams
+                .get(&stream)
+                .map_or(0, |s| s.stored.len() as u64)))
         })
     }
 
@@ -395,6 +410,7 @@ impl EventLog for SimLog {
                     .map(|s| s.as_str().to_owned())
                     .collect(),
                 restarts: None,
+                consumers: None,
                 error: down.then(|| "simulated outage".to_owned()),
             }
         })

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use leaf::feed::Feed;
+use leaf::feed::{Feed, ReadBudget};
 use leaf::hub::{ClientConfig, Hub};
 use leaf::log::StreamName;
 use leaf::store::{ProjectionDump, Store};
@@ -52,7 +52,7 @@ async fn replay(log: SimLog) -> Result<ProjectionDump, String> {
         .await
         .map_err(|e| format!("replay database: {e}"))?;
     let hub = Hub::new("replay".into(), ClientConfig::default());
-    let feed = Feed::start(Arc::new(log), hub, store.clone())
+    let feed = Feed::start(Arc::new(log), hub, store.clone(), ReadBudget::default())
         .await
         .map_err(|e| format!("replay: {e}"))?;
     // Waits for the projector to write everything the replay applied.

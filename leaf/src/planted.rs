@@ -17,13 +17,17 @@ pub enum PlantedBug {
     /// A resume replays from `since` instead of `since + 1`. Breaks: no duplicate after a
     /// resume.
     ResumeRepeatsOne,
+    /// The feed's STATE tail loses the fifth message it delivers live, as a tail cut off by
+    /// a slow-consumer disconnect would. Breaks: the feed applies every acknowledged event.
+    FeedDropsOne,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 3] = [
+    pub const ALL: [PlantedBug; 4] = [
         PlantedBug::FanoutSkipsOne,
         PlantedBug::AnswerBeforeAck,
         PlantedBug::ResumeRepeatsOne,
+        PlantedBug::FeedDropsOne,
     ];
 
     fn bit(self) -> u8 {

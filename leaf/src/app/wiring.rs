@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::auth::{AuthService, TokenKeys};
-use crate::feed::{Feed, FeedError};
+use crate::feed::{Feed, FeedError, ReadBudget};
 use crate::http::AppState;
 use crate::hub::{ClientConfig, Hub};
 use crate::log::EventLog;
@@ -30,6 +30,8 @@ pub struct Parts {
     pub server_id: Uuid,
     /// How the hub treats its WebSocket clients.
     pub clients: ClientConfig,
+    /// How many log reads clients may run at once, overall and each.
+    pub reads: ReadBudget,
     /// Time and fresh ids.
     pub world: Arc<dyn World>,
     /// When startup began, for the uptime and the startup time in the log.
@@ -49,6 +51,7 @@ impl Parts {
             keys,
             server_id: Uuid::new_v4(),
             clients: ClientConfig::default(),
+            reads: ReadBudget::default(),
             world: Arc::new(SystemWorld),
             started: Instant::now(),
             dev: false,
@@ -67,6 +70,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         keys,
         server_id,
         clients,
+        reads,
         world,
         started,
         dev,
@@ -80,7 +84,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
     // The replay is the one step of startup that grows with history: its time is logged
     // on its own.
     let begun = Instant::now();
-    let feed = Feed::start(log.clone(), hub.clone(), store.clone()).await?;
+    let feed = Feed::start(log.clone(), hub.clone(), store.clone(), reads).await?;
     tracing::info!(
         step = "feed",
         ms = begun.elapsed().as_millis() as u64,

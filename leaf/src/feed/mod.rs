@@ -8,12 +8,19 @@
 //! before returning: leaf serves only once heads and snapshots are as new as what was
 //! acknowledged.
 //!
+//! Where a client starts (snapshot, or a replay from memory or the log) is `resume`; the
+//! share of log reads clients may take is `budget`; the `watchdog` notices a feed that fell
+//! behind the log and reopens its tails.
+//!
 //! Lock order: the feed's lock, then the hub's. Registering a client under the feed's lock
 //! makes "snapshot at head, then every event after head" exact.
 
+mod budget;
 mod projector;
 mod recent;
+mod resume;
 mod view;
+mod watchdog;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,10 +31,15 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use self::budget::{
+    MAX_READS, MAX_READS_PER_READER, ReadBudget, ReadPermit, Reader, ReadsBusy,
+};
 use self::recent::ResumeCache;
 pub use self::recent::{RECENT_BYTES, RECENT_MESSAGES, RECENT_TOURNAMENTS};
+pub use self::resume::{MAX_REPLAY, WatchError};
 use self::view::View;
 pub use self::view::{Head, Latest};
+pub use self::watchdog::{FeedHealth, HEAL_AFTER, Lag};
 use crate::event::{Event, Seq, TournamentId, TournamentSummary};
 use crate::hub::{Hub, HubError, Scope, Session, protocol};
 use crate::log::{Entry, EntryStream, EventLog, Filter, LogError, StreamName};
@@ -39,19 +51,6 @@ pub enum FeedError {
     Log(#[from] LogError),
     #[error("the projection in leaf.db: {0}")]
     Store(#[from] StoreError),
-}
-
-/// The last stream sequence the log holds.
-async fn last_seq(log: &dyn EventLog, stream: StreamName) -> Result<Seq, LogError> {
-    // Read pages from the start: cheap for a venue's log, and it needs no extra log API.
-    let mut last = Seq::ZERO;
-    loop {
-        let page = log.read(stream, Filter::All, last, PAGE).await?;
-        match page.last() {
-            Some(entry) => last = entry.stream_seq,
-            None => return Ok(last),
-        }
-    }
 }
 
 /// How far `cursor` has applied `stream`.
@@ -93,6 +92,18 @@ struct Inner {
     /// back-off should try again now rather than leave displays stale for seconds.
     /// Counts those moments; each tail that waits to reopen watches it.
     log_answered: watch::Sender<u64>,
+    /// Counts requests to drop the tails and reopen them from where the feed is: something
+    /// the log acknowledged has not arrived (see `watchdog`).
+    reopen: watch::Sender<u64>,
+    /// When the tails were last asked to reopen, so that many waiting appends ask once.
+    reopened_at: Mutex<Option<tokio::time::Instant>>,
+    /// How far behind the log the watchdog last found the feed.
+    lag: watch::Sender<Lag>,
+    /// Client reads of the log, overall and per reader.
+    budget: ReadBudget,
+    /// Live STATE messages delivered, for [`crate::planted::PlantedBug::FeedDropsOne`].
+    #[cfg(feature = "planted-bugs")]
+    delivered: std::sync::atomic::AtomicU64,
 }
 
 /// What the feed holds in memory, under one lock.
@@ -105,11 +116,16 @@ struct Memory {
 impl Feed {
     /// Replays the log into memory (and into LibSQL from where its projection stopped), then
     /// follows it live until [`Feed::shutdown`].
-    pub async fn start(log: Arc<dyn EventLog>, hub: Hub, store: Store) -> Result<Self, FeedError> {
+    pub async fn start(
+        log: Arc<dyn EventLog>,
+        hub: Hub,
+        store: Store,
+        budget: ReadBudget,
+    ) -> Result<Self, FeedError> {
         let mut projected = store.projection_cursor().await?;
         let (log_state, log_audit) = (
-            last_seq(&*log, StreamName::State).await?,
-            last_seq(&*log, StreamName::Audit).await?,
+            log.last_seq(StreamName::State).await?,
+            log.last_seq(StreamName::Audit).await?,
         );
         if projected.state > log_state || projected.audit > log_audit {
             // The projection describes a log this server does not hold (the JetStream store
@@ -130,6 +146,12 @@ impl Feed {
                 applied: watch::Sender::new(Cursor::default()),
                 stop: CancellationToken::new(),
                 log_answered: watch::Sender::new(0),
+                reopen: watch::Sender::new(0),
+                reopened_at: Mutex::new(None),
+                lag: watch::Sender::new(Lag::default()),
+                budget,
+                #[cfg(feature = "planted-bugs")]
+                delivered: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         for stream in [StreamName::Audit, StreamName::State] {
@@ -140,6 +162,7 @@ impl Feed {
             let tail = feed.inner.log.tail(stream, position).await?;
             tokio::spawn(feed.clone().follow(stream, tail));
         }
+        tokio::spawn(feed.clone().watch_the_log());
         Ok(feed)
     }
 
@@ -168,7 +191,30 @@ impl Feed {
     }
 
     fn position(&self, stream: StreamName) -> Seq {
-        applied_through(self.lock().view.applied(), stream)
+        applied_through(self.applied(), stream)
+    }
+
+    fn applied(&self) -> Cursor {
+        self.lock().view.applied()
+    }
+
+    fn budget(&self) -> &ReadBudget {
+        &self.inner.budget
+    }
+
+    /// Asks both tails to reopen from where the feed is; at most once per [`HEAL_AFTER`].
+    fn reopen_tails(&self) {
+        let now = tokio::time::Instant::now();
+        let mut last = self
+            .inner
+            .reopened_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| now.duration_since(at) < HEAL_AFTER) {
+            return;
+        }
+        *last = Some(now);
+        self.inner.reopen.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     async fn catch_up(&self, stream: StreamName) -> Result<(), LogError> {
@@ -189,23 +235,32 @@ impl Feed {
     }
 
     async fn follow(self, stream: StreamName, mut tail: EntryStream) {
+        let mut reopen = self.inner.reopen.subscribe();
         loop {
             let next = tokio::select! {
                 // Fixed order, not tokio's random one, so a simulated run replays from its
                 // seed; stopping wins.
                 biased;
                 () = self.inner.stop.cancelled() => return,
-                next = tail.next() => next,
+                next = tail.next() => Some(next),
+                _ = reopen.changed() => None,
             };
             match next {
-                Some(Ok(entry)) => {
+                Some(Some(Ok(entry))) => {
+                    #[cfg(feature = "planted-bugs")]
+                    if self.drops_planted(stream, &entry) {
+                        continue;
+                    }
                     self.apply(stream, &entry);
                     continue;
                 }
-                Some(Err(e)) => {
+                Some(Some(Err(e))) => {
                     tracing::warn!(stream = %stream, error = %e, "the log tail failed; reopening it")
                 }
-                None => tracing::error!(stream = %stream, "the log tail ended; reopening it"),
+                Some(None) => tracing::error!(stream = %stream, "the log tail ended; reopening it"),
+                None => {
+                    tracing::warn!(stream = %stream, position = %self.position(stream), "the log acknowledged what the tail has not delivered; reopening it")
+                }
             }
             match self.reopen(stream).await {
                 Some(fresh) => tail = fresh,
@@ -235,6 +290,19 @@ impl Feed {
                 }
             }
         }
+    }
+
+    /// [`crate::planted::PlantedBug::FeedDropsOne`]: whether to lose this live message.
+    #[cfg(feature = "planted-bugs")]
+    fn drops_planted(&self, stream: StreamName, _entry: &Entry) -> bool {
+        use crate::planted::PlantedBug;
+        stream == StreamName::State
+            && self.inner.hub.planted_bugs().has(PlantedBug::FeedDropsOne)
+            && self
+                .inner
+                .delivered
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                == 4
     }
 
     fn apply(&self, stream: StreamName, entry: &Entry) {
@@ -288,16 +356,29 @@ impl Feed {
 
     /// Waits until the feed has applied `stream` up to `seq`; `false` if [`APPLY_TIMEOUT`]
     /// passed first. The caller has just heard from the log, so the log is up: a broken tail
-    /// reopens at once.
+    /// reopens at once, and a tail that has not delivered `seq` within [`HEAL_AFTER`] is
+    /// reopened.
     pub async fn wait_applied(&self, stream: StreamName, seq: Seq) -> bool {
         // Seen by every waiting tail; one that is between two attempts sees it at its next wait.
         self.inner
             .log_answered
             .send_modify(|n| *n = n.wrapping_add(1));
         let mut applied = self.inner.applied.subscribe();
-        let reached = applied.wait_for(|applied| applied_through(*applied, stream) >= seq);
+        let reached = |applied: &Cursor| applied_through(*applied, stream) >= seq;
+        if tokio::time::timeout(HEAL_AFTER, applied.wait_for(reached))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tracing::warn!(%stream, %seq, "an acknowledged message has not reached the feed; reopening its tails");
+        self.reopen_tails();
         matches!(
-            tokio::time::timeout(APPLY_TIMEOUT, reached).await,
+            tokio::time::timeout(
+                APPLY_TIMEOUT.saturating_sub(HEAL_AFTER),
+                applied.wait_for(reached)
+            )
+            .await,
             Ok(Ok(_))
         )
     }
@@ -324,41 +405,45 @@ impl Feed {
 
     /// The messages of a tournament's events `after + 1 ..= until`, from memory, if it still
     /// holds all of them (see [`RECENT_MESSAGES`]).
-    pub fn recent_messages(
-        &self,
-        id: TournamentId,
-        after: Seq,
-        until: Seq,
-    ) -> Option<Vec<Utf8Bytes>> {
+    fn recent_messages(&self, id: TournamentId, after: Seq, until: Seq) -> Option<Vec<Utf8Bytes>> {
         self.lock().recent.between(id, after, until)
     }
 
-    /// Events `since + 1 ..` of a tournament, at most `limit`, from the log.
+    /// Events `since + 1 ..` of a tournament from the log: one page of at most `limit`
+    /// (fewer if they are large; an empty page is the end). For leaf's own use; a client's
+    /// read goes through [`Feed::read_events`].
     pub async fn events(
         &self,
         id: TournamentId,
         since: Seq,
         limit: usize,
     ) -> Result<Vec<Event>, LogError> {
-        let Some(after) = self
-            .lock()
-            .view
-            .tournament(id)
-            .and_then(|t| t.position_of(since))
-        else {
-            return Ok(Vec::new());
-        };
-        let entries = self
-            .inner
-            .log
-            .read(StreamName::State, Filter::Tournament(id), after, limit)
-            .await?;
+        let entries = self.state_entries(id, since, limit).await?;
         Ok(view::events_after(since, &entries))
+    }
+
+    /// [`Feed::events`] for a client: a read in `reader`'s share of the budget, refused with
+    /// [`WatchError::Busy`] past it.
+    pub async fn read_events(
+        &self,
+        reader: &Reader,
+        id: TournamentId,
+        since: Seq,
+        limit: usize,
+    ) -> Result<Vec<Event>, WatchError> {
+        let _permit = self.budget().try_acquire(reader)?;
+        Ok(self.events(id, since, limit).await?)
+    }
+
+    /// The stream sequence of a tournament's event `seq` (`ZERO` before its first).
+    fn position_of(&self, id: TournamentId, seq: Seq) -> Option<Seq> {
+        self.lock().view.tournament(id)?.position_of(seq)
     }
 
     /// Registers a client. For a tournament scope it also returns the head and the snapshot
     /// at that head; every later event of that tournament goes into the client's queue.
-    pub fn subscribe(
+    /// Clients use [`Feed::watch`], which starts them from there.
+    fn subscribe(
         &self,
         scope: Scope,
     ) -> Result<(Session, Option<(Head, serde_json::Value)>), HubError> {

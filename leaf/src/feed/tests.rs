@@ -21,7 +21,9 @@ async fn venue() -> (Arc<MemoryLog>, Store, TournamentWriter, Feed) {
     let log = Arc::new(MemoryLog::new());
     let store = Store::open_in_memory().await.unwrap();
     let hub = Hub::new("test".into(), ClientConfig::default());
-    let feed = Feed::start(log.clone(), hub, store.clone()).await.unwrap();
+    let feed = Feed::start(log.clone(), hub, store.clone(), ReadBudget::default())
+        .await
+        .unwrap();
     (
         log.clone(),
         store.clone(),
@@ -84,7 +86,9 @@ async fn a_restart_applies_only_what_libsql_lacks_and_a_projection_ahead_of_the_
         .await
         .unwrap();
     let hub = Hub::new("test".into(), ClientConfig::default());
-    let feed = Feed::start(log.clone(), hub, store.clone()).await.unwrap();
+    let feed = Feed::start(log.clone(), hub, store.clone(), ReadBudget::default())
+        .await
+        .unwrap();
     feed.shutdown().await;
     let row = store.tournament_row(t).await.unwrap().unwrap();
     assert_eq!(

@@ -187,11 +187,17 @@ pub fn events_after(since: Seq, entries: &[Entry]) -> Vec<Event> {
     entries
         .iter()
         .filter_map(|entry| {
-            let (_, kind) = state_subject(&entry.subject)?;
-            seq = seq.next();
-            Some(decode_state(entry, seq, kind).0)
+            let event = event_at(entry, seq.next())?;
+            seq = event.seq;
+            Some(event)
         })
         .collect()
+}
+
+/// The STATE message `entry` as event `seq`; `None` if it is not a STATE message.
+pub fn event_at(entry: &Entry, seq: Seq) -> Option<Event> {
+    let (_, kind) = state_subject(&entry.subject)?;
+    Some(decode_state(entry, seq, kind).0)
 }
 
 /// The tournament and event type of a STATE subject.

@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
+use crate::feed::WatchError;
 use crate::log::LogError;
 use crate::store::StoreError;
 use crate::writer::TournamentError;
@@ -37,6 +38,9 @@ pub enum ApiError {
     /// A subsystem is down or starting; retrying later may work.
     #[error("{0}")]
     Unavailable(String),
+    /// leaf is doing as much of this as it takes at once: retry after the given seconds.
+    #[error("{message}")]
+    Busy { message: String, retry_after_s: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -52,7 +56,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +72,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -99,7 +104,7 @@ pub struct ErrorBody {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// `not_found`, `bad_request`, `unauthorized`, `forbidden`, `conflict`,
-    /// `payload_too_large`, `too_many_requests`, `unavailable`, `internal`, ...
+    /// `payload_too_large`, `too_many_requests`, `unavailable`, `busy`, `internal`, ...
     pub code: String,
     pub message: String,
 }
@@ -128,7 +133,8 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::TooManyRequests { retry_after_s, .. } => {
+            ApiError::TooManyRequests { retry_after_s, .. }
+            | ApiError::Busy { retry_after_s, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
             }
             _ => {}
@@ -182,6 +188,19 @@ impl From<LogError> for ApiError {
     }
 }
 
+impl From<WatchError> for ApiError {
+    fn from(e: WatchError) -> Self {
+        match e {
+            WatchError::Busy(busy) => ApiError::Busy {
+                message: busy.to_string(),
+                retry_after_s: busy.retry_after.as_secs().max(1),
+            },
+            WatchError::Hub(hub) => ApiError::Unavailable(hub.to_string()),
+            WatchError::Log(log) => log.into(),
+        }
+    }
+}
+
 impl From<TournamentError> for ApiError {
     fn from(e: TournamentError) -> Self {
         match e {
@@ -189,6 +208,10 @@ impl From<TournamentError> for ApiError {
             TournamentError::Conflict(_) => ApiError::Conflict(e.to_string()),
             TournamentError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
             TournamentError::OutcomeUnknown { .. } => ApiError::Unavailable(e.to_string()),
+            TournamentError::FeedBehind(_) => ApiError::Busy {
+                message: e.to_string(),
+                retry_after_s: 1,
+            },
             // Busy, closed or slow: a retry may work. Anything else is a 500 with its cause
             // logged, not SQLite's words sent to the TD.
             TournamentError::KeysUnavailable(store) => match ApiError::from(store) {

@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Readable, ReqId, Td, tournament_id};
 use crate::event::{Event, Seq, SubjectToken};
+use crate::feed::Reader;
 use crate::writer::{Actor, Appended, NewEvent};
 
 /// Events per page when the client does not say, and at most.
@@ -94,23 +95,29 @@ async fn append(
     Ok((StatusCode::CREATED, Json(appended)))
 }
 
-/// Events after `since`, in order, from the log (TD, or a viewer of this tournament).
+/// Events after `since`, in order, from the log (TD, or a viewer of this tournament): one page
+/// of at most `limit`, fewer when the events are large (about 1 MiB a page). An empty page is
+/// the end; page on with `since` set to the last seq received. Reads of the log by one token
+/// are limited to a few at once: past that, 503 with `Retry-After`.
 #[utoipa::path(get, path = "/api/v1/tournaments/{id}/events", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "tournament id (UUID)"), Page),
     responses(
         (status = 200, body = Events),
         (status = 400, body = super::error::ErrorBody),
+        (status = 401, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody),
+        (status = 503, body = super::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait"))),
     ))]
 async fn read(
     State(state): State<AppState>,
-    Readable(id): Readable,
+    Readable(id, reader): Readable,
     Query(page): Query<Page>,
 ) -> Result<Json<Events>, ApiError> {
     let limit = page.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let since = Seq(page.since.unwrap_or(0));
-    let events = state.feed.events(id, since, limit).await?;
+    let reader = Reader::new(reader.actor());
+    let events = state.feed.read_events(&reader, id, since, limit).await?;
     Ok(Json(Events { events }))
 }
 

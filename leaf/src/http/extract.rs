@@ -126,8 +126,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ReqId {
 
 /// A tournament from the `{id}` path segment that exists and that the caller may read:
 /// 400 for a malformed id, 401 without a valid token, 403 for a viewer of another
-/// tournament, 404 for an unknown one.
-pub struct Readable(pub crate::event::TournamentId);
+/// tournament, 404 for an unknown one. Carries who reads, for the read budget.
+pub struct Readable(pub crate::event::TournamentId, pub Principal);
 
 impl FromRequestParts<AppState> for Readable {
     type Rejection = ApiError;
@@ -147,7 +147,7 @@ impl FromRequestParts<AppState> for Readable {
         if state.feed.summary(id).is_none() {
             return Err(ApiError::NotFound(format!("no tournament {id}")));
         }
-        Ok(Self(id))
+        Ok(Self(id, caller))
     }
 }
 

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::extract::{PeerIp, bearer};
+use crate::feed::FeedHealth;
 use crate::hub::HubHealth;
 use crate::log::LogHealth;
 use crate::store::StoreHealth;
@@ -49,6 +50,7 @@ struct SubsystemsOk {
     libsql: Up,
     nats: Up,
     hub: Up,
+    feed: Up,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +63,8 @@ pub struct Subsystems {
     pub libsql: StoreHealth,
     pub nats: LogHealth,
     pub hub: HubHealth,
+    /// Whether the path from the log to the screens keeps up.
+    pub feed: FeedHealth,
 }
 
 /// Every subsystem, checked for real: 200 when all work, 503 otherwise. Loopback clients and
@@ -77,7 +81,8 @@ async fn health(
 ) -> Response {
     let (libsql, nats) = tokio::join!(state.store.health(), state.log.health());
     let hub = state.hub.health();
-    let ok = libsql.ok && nats.ok && hub.ok;
+    let feed = state.feed.health();
+    let ok = libsql.ok && nats.ok && hub.ok && feed.ok;
     let status = if ok {
         StatusCode::OK
     } else {
@@ -99,6 +104,7 @@ async fn health(
                 libsql: Up { ok: libsql.ok },
                 nats: Up { ok: nats.ok },
                 hub: Up { ok: hub.ok },
+                feed: Up { ok: feed.ok },
             },
         };
         return (status, Json(summary)).into_response();
@@ -109,7 +115,12 @@ async fn health(
         uptime_s: state.started.elapsed().as_secs(),
         server_id: state.server_id.to_string(),
         open_files_limit: crate::app::open_files::limits().map(|(soft, _)| soft),
-        subsystems: Subsystems { libsql, nats, hub },
+        subsystems: Subsystems {
+            libsql,
+            nats,
+            hub,
+            feed,
+        },
     };
     (status, Json(body)).into_response()
 }

@@ -81,7 +81,7 @@ async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> 
     ))]
 async fn read(
     State(state): State<AppState>,
-    Readable(id): Readable,
+    Readable(id, _): Readable,
 ) -> Result<Json<TournamentSummary>, ApiError> {
     state
         .feed

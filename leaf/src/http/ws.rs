@@ -1,4 +1,5 @@
-//! `GET /ws`: authorises, subscribes, and hands the socket to the hub.
+//! `GET /ws`: authorises, picks the scope, and upgrades; where the client starts (snapshot or
+//! replay) is the feed's business (`feed::resume`), running it the hub's.
 //!
 //! - `?tournament=<uuid>&token=<jwt>`: one tournament (a TD's token, or a viewer token for
 //!   that tournament). Then `snapshot` (the state at the current seq), or with `&since=N` the
@@ -24,18 +25,13 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{bearer, tournament_id};
 use crate::auth::{AuthError, Principal, RightsEnd};
-use crate::event::{Seq, TournamentId};
-use crate::feed::{Feed, Head};
+use crate::event::Seq;
+use crate::feed::Reader;
 use crate::hub::client::{self, ReadError};
-use crate::hub::{Disconnect, HubError, Scope, Session, protocol};
+use crate::hub::{Disconnect, Scope};
 
-/// Events read from the log per request while replaying.
-const REPLAY_PAGE: usize = 1000;
 /// Initial read buffer per socket; it grows for a larger frame, up to the message limit.
 const READ_BUFFER: usize = 4 * 1024;
-/// The longest replay a client gets; further behind, it gets the snapshot instead. A replay is
-/// held in memory until sent, so this bounds what one connection can make leaf hold.
-pub const MAX_REPLAY: u64 = 1000;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
@@ -79,13 +75,10 @@ async fn upgrade(
         }
         other => other,
     };
-    let feed = &state.feed;
-    let (mut session, at) = feed.subscribe(scope).map_err(|e| match e {
-        HubError::ShuttingDown => ApiError::Unavailable(e.to_string()),
-    })?;
-    if let (Scope::Tournament(t), Some((head, snapshot))) = (scope, at) {
-        catch_up(feed, &mut session, t, head, &snapshot, since).await?;
-    }
+    // A replay from the log takes the reader's share of the read budget: a TD account's, a
+    // viewer link's. A lobby screen never replays.
+    let reader = Reader::new(principal.map_or_else(|| "lobby".to_owned(), Principal::actor));
+    let session = state.feed.watch(scope, since, reader).await?;
     let limit = state.hub.config().max_message_size;
     // A display sends almost nothing (pongs, pings), so the default 128 KiB read buffer per
     // socket would be most of a connection's memory: 10,000 displays, over a gigabyte.
@@ -138,47 +131,6 @@ fn scope(
         return Err(ApiError::NotFound(format!("no tournament {t}")));
     }
     Ok(scope)
-}
-
-/// Puts the snapshot, or the events after `since`, before the live queue.
-async fn catch_up(
-    feed: &Feed,
-    session: &mut Session,
-    t: TournamentId,
-    head: Head,
-    snapshot: &serde_json::Value,
-    since: Option<Seq>,
-) -> Result<(), ApiError> {
-    match since {
-        Some(mut position) if position <= head.seq && head.seq.since(position) <= MAX_REPLAY => {
-            // A room reconnecting after a blip is served from memory; the log only for a
-            // client further behind.
-            if let Some(messages) = feed.recent_messages(t, position, head.seq) {
-                session.preamble.extend(messages);
-                return Ok(());
-            }
-            while position < head.seq {
-                let want = (head.seq.since(position) as usize).min(REPLAY_PAGE);
-                let events = feed.events(t, position, want).await?;
-                let Some(last) = events.last() else {
-                    // The log holds fewer events than the feed has applied: never send a gap.
-                    return Err(ApiError::Unavailable(format!(
-                        "the event log did not return events after {position}; retry"
-                    )));
-                };
-                position = last.seq;
-                session
-                    .preamble
-                    .extend(events.iter().map(|event| protocol::event(t, event)));
-            }
-        }
-        // No since, one too far behind, or one from beyond the log (a client of a rebuilt
-        // leaf): start over from the snapshot.
-        _ => session
-            .preamble
-            .push(protocol::snapshot(t, head.seq, snapshot)),
-    }
-    Ok(())
 }
 
 /// Names the read failures the hub acts on; the rest only need their text.

@@ -15,14 +15,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::protocol::{self, ClientMessage};
 use super::queue::{Closer, Push, QueueReceiver, QueueSender};
-use super::{Disconnect, Session};
+use super::{Disconnect, Replay, ReplayFailed, Session};
 
 /// Timing and size limits of a connection. The defaults are what a venue needs; tests shorten
 /// them.
@@ -86,9 +86,13 @@ where
         .instrument(span.clone()),
     );
     let preamble = std::mem::take(&mut session.preamble);
+    let replay = session.replay.take();
     let reason = write_loop(
         sink,
-        preamble,
+        Start {
+            preamble: preamble.into_iter(),
+            replay,
+        },
         &mut session.queue,
         &session.closer,
         &life,
@@ -129,9 +133,29 @@ impl Liveness {
     }
 }
 
+/// What a client gets before its queue: the preamble, then the replay as the socket drains.
+struct Start {
+    preamble: std::vec::IntoIter<Utf8Bytes>,
+    replay: Option<Replay>,
+}
+
+impl Start {
+    /// The next message of the start; `None` once it is all sent.
+    async fn next(&mut self) -> Option<Result<Utf8Bytes, ReplayFailed>> {
+        if let Some(text) = self.preamble.next() {
+            return Some(Ok(text));
+        }
+        let next = self.replay.as_mut()?.next().await;
+        if next.is_none() {
+            self.replay = None;
+        }
+        next
+    }
+}
+
 async fn write_loop<W>(
     mut sink: W,
-    preamble: Vec<axum::extract::ws::Utf8Bytes>,
+    mut start: Start,
     queue: &mut QueueReceiver,
     closer: &Closer,
     life: &Liveness,
@@ -144,9 +168,28 @@ where
     let mut ping =
         tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut preamble = preamble.into_iter();
+    let mut starting = true;
     loop {
-        if let Some(text) = preamble.next() {
+        if starting {
+            // One message at a time, read only once the previous one is sent: a replay is
+            // paged from the log as the socket drains, never held whole.
+            let next = tokio::select! {
+                biased;
+                reason = closer.closed() => return goodbye(&mut sink, queue, reason).await,
+                next = start.next() => next,
+            };
+            let text = match next {
+                Some(Ok(text)) => text,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "closing a client whose replay failed");
+                    closer.close(Disconnect::ReplayFailed);
+                    continue;
+                }
+                None => {
+                    starting = false;
+                    continue;
+                }
+            };
             tokio::select! {
                 biased;
                 reason = closer.closed() => return goodbye(&mut sink, queue, reason).await,

@@ -3,6 +3,9 @@
 //! Codes, and what a client should do:
 //! - `1001` going away ([`Disconnect::Shutdown`]): leaf is stopping; reconnect with back-off and
 //!   resume from the last seq you saw.
+//! - `1013` try again later ([`Disconnect::ReplayFailed`]): the events you asked to resume
+//!   from could not be read from the log; reconnect with back-off and resume from the last
+//!   seq you saw.
 //! - `1009` message too big ([`Disconnect::MessageTooBig`]): the client sent a frame over the
 //!   limit; fix the client before reconnecting.
 //! - `4000`–`4499`: reconnect and resume.
@@ -31,10 +34,11 @@ pub enum Disconnect {
     BadRequest,
     Revoked,
     Expired,
+    ReplayFailed,
 }
 
 impl Disconnect {
-    pub const ALL: [Disconnect; 9] = [
+    pub const ALL: [Disconnect; 10] = [
         Disconnect::ConnectionClosed,
         Disconnect::Shutdown,
         Disconnect::Slow,
@@ -44,6 +48,7 @@ impl Disconnect {
         Disconnect::BadRequest,
         Disconnect::Revoked,
         Disconnect::Expired,
+        Disconnect::ReplayFailed,
     ];
 
     /// The close code to send, or `None` when the connection is already gone.
@@ -58,6 +63,7 @@ impl Disconnect {
             Disconnect::BadRequest => Some(4500),
             Disconnect::Revoked => Some(4501),
             Disconnect::Expired => Some(4502),
+            Disconnect::ReplayFailed => Some(1013),
         }
     }
 
@@ -78,6 +84,9 @@ impl Disconnect {
                 "revoked: this token's TD account or viewer link no longer exists"
             }
             Disconnect::Expired => "expired: sign in again, or scan a new viewer link",
+            Disconnect::ReplayFailed => {
+                "try again later: the events to resume from could not be read; resume from your last seq"
+            }
         }
     }
 
@@ -99,6 +108,7 @@ impl Disconnect {
             Disconnect::BadRequest => "bad_request",
             Disconnect::Revoked => "revoked",
             Disconnect::Expired => "expired",
+            Disconnect::ReplayFailed => "replay_failed",
         }
     }
 }
@@ -125,7 +135,7 @@ mod tests {
         for d in Disconnect::ALL {
             if let Some(code) = d.code() {
                 assert!(
-                    matches!(code, 1001 | 1009 | 4000..=4999),
+                    matches!(code, 1001 | 1009 | 1013 | 4000..=4999),
                     "{d} has undocumented code {code}"
                 );
             }

@@ -109,19 +109,41 @@ struct Inner {
     broadcasts: AtomicU64,
 }
 
+/// The rest of a client's start, produced as its socket drains (a replay read from the log
+/// page by page), sent after the preamble and before the queue.
+pub type Replay = futures_util::stream::BoxStream<'static, Result<Utf8Bytes, ReplayFailed>>;
+
+/// A replay could not go on (the log did not answer): the client is closed with
+/// [`Disconnect::ReplayFailed`] and resumes from the last seq it got.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the replay failed: {0}")]
+pub struct ReplayFailed(pub String);
+
 /// One registered client, handed to `client::run`. Dropping it unregisters the client.
-#[derive(Debug)]
 pub struct Session {
     pub id: ClientId,
     pub scope: Scope,
     /// Sent before anything in the queue: `connected`, then whatever the caller adds (a
     /// snapshot, a replay). Unbounded on purpose: a replay may be longer than the queue.
     pub preamble: Vec<Utf8Bytes>,
+    /// After the preamble, before the queue.
+    pub replay: Option<Replay>,
     pub queue: QueueReceiver,
     /// For replies to the client's own messages (pong, errors).
     pub reply: QueueSender,
     pub closer: Closer,
     hub: Hub,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("scope", &self.scope)
+            .field("preamble", &self.preamble.len())
+            .field("replay", &self.replay.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for Session {
@@ -208,6 +230,7 @@ impl Hub {
             id,
             scope,
             preamble: vec![connected],
+            replay: None,
             queue,
             reply,
             closer,

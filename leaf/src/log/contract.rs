@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{EventLog, Filter, LogError, PublishOptions, StreamName, Subject};
+use super::{EventLog, Filter, LogError, PAGE_BYTES, PublishOptions, StreamName, Subject};
 use crate::event::{MsgId, Seq, SubjectToken, TournamentId};
 
 /// Runs every check.
@@ -18,6 +18,8 @@ pub async fn check_all(log: &dyn EventLog) -> Result<(), String> {
     a_repeated_message_id_is_a_duplicate(log).await?;
     an_expectation_guards_a_tournaments_state(log).await?;
     reads_filter_by_tournament_and_resume_after_a_sequence(log).await?;
+    a_read_stops_at_a_page_of_bytes(log).await?;
+    the_last_sequence_is_where_the_stream_ends(log).await?;
     a_tail_delivers_the_backlog_then_live_messages(log).await?;
     health_names_both_streams(log).await
 }
@@ -191,6 +193,69 @@ pub async fn reads_filter_by_tournament_and_resume_after_a_sequence(
         .map_err(|e| e.to_string())?;
     if !none.is_empty() {
         return Err(format!("reading after the end gave {none:?}"));
+    }
+    Ok(())
+}
+
+/// A page holds at most about [`PAGE_BYTES`], whatever `limit` says, and never nothing while
+/// messages are left: large events are read in several pages.
+pub async fn a_read_stops_at_a_page_of_bytes(log: &dyn EventLog) -> Result<(), String> {
+    let t = TournamentId::new_random();
+    let big = "x".repeat(PAGE_BYTES / 4);
+    let mut published = Vec::new();
+    for _ in 0..6 {
+        published.push(
+            publish(
+                log,
+                Subject::State(t, token("big")),
+                &big,
+                PublishOptions::default(),
+            )
+            .await?
+            .seq,
+        );
+    }
+    let mut read = Vec::new();
+    let mut after = Seq::ZERO;
+    loop {
+        let page = log
+            .read(StreamName::State, Filter::Tournament(t), after, 100)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = page.last() else { break };
+        let bytes: usize = page.iter().map(|e| e.payload.len()).sum();
+        if page.len() > 1 && bytes > PAGE_BYTES + big.len() {
+            return Err(format!("a page of {} held {bytes} bytes", page.len()));
+        }
+        after = last.stream_seq;
+        read.extend(page.iter().map(|e| e.stream_seq));
+    }
+    if read != published {
+        return Err(format!(
+            "paged reads gave {read:?}, published {published:?}"
+        ));
+    }
+    Ok(())
+}
+
+pub async fn the_last_sequence_is_where_the_stream_ends(log: &dyn EventLog) -> Result<(), String> {
+    let t = TournamentId::new_random();
+    let ack = publish(
+        log,
+        Subject::State(t, token("end")),
+        "e",
+        PublishOptions::default(),
+    )
+    .await?;
+    let last = log
+        .last_seq(StreamName::State)
+        .await
+        .map_err(|e| e.to_string())?;
+    if last != ack.seq {
+        return Err(format!(
+            "last_seq is {last}, the last publish was {}",
+            ack.seq
+        ));
     }
     Ok(())
 }

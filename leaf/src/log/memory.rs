@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::subject::filter_matches;
 use super::{
     Ack, Entry, EntryStream, EventLog, Filter, LogError, LogHealth, PublishOptions, StreamName,
-    Subject,
+    Subject, one_page,
 };
 use crate::event::{MsgId, Seq};
 
@@ -119,13 +119,12 @@ impl MemoryLog {
         self.lock()
             .get(&stream)
             .map(|s| {
-                s.entries
+                let matching = s
+                    .entries
                     .iter()
                     .skip(after.0 as usize)
-                    .filter(|e| filter_matches(&subject, &e.subject))
-                    .take(limit)
-                    .cloned()
-                    .collect()
+                    .filter(|e| filter_matches(&subject, &e.subject));
+                one_page(matching, limit)
             })
             .unwrap_or_default()
     }
@@ -149,6 +148,15 @@ impl EventLog for MemoryLog {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<Entry>, LogError>> {
         Box::pin(async move { Ok(self.matching(stream, filter, after, limit)) })
+    }
+
+    fn last_seq(&self, stream: StreamName) -> BoxFuture<'_, Result<Seq, LogError>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .get(&stream)
+                .map_or(Seq::ZERO, |s| Seq(s.entries.len() as u64)))
+        })
     }
 
     fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>> {
@@ -186,6 +194,7 @@ impl EventLog for MemoryLog {
                     .map(|s| s.as_str().to_owned())
                     .collect(),
                 restarts: None,
+                consumers: None,
                 error: None,
             }
         })

@@ -52,7 +52,9 @@ pub trait EventLog: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Ack, LogError>>;
 
     /// Up to `limit` messages of `stream` matching `filter`, with stream sequence after
-    /// `after`, in order.
+    /// `after`, in order: one page. A page also stops once it holds [`PAGE_BYTES`] of
+    /// payload (it always holds at least one message), so fewer than `limit` does not mean
+    /// the end; an empty page does. A read leaves no state behind in the log.
     fn read(
         &self,
         stream: StreamName,
@@ -65,8 +67,31 @@ pub trait EventLog: Send + Sync + 'static {
     /// for as long as the returned stream is polled. Survives reconnects to the server.
     fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>>;
 
+    /// The sequence of the last message `stream` holds (`Seq::ZERO` when empty), from the
+    /// log's own bookkeeping, not by reading the messages.
+    fn last_seq(&self, stream: StreamName) -> BoxFuture<'_, Result<Seq, LogError>>;
+
     /// A real check of the log (not a cached flag), answered within about a second.
     fn health(&self) -> BoxFuture<'_, LogHealth>;
+}
+
+/// The most payload one [`EventLog::read`] returns (past its first message): what a reader
+/// holds in memory per page, whatever size the events are.
+pub const PAGE_BYTES: usize = 1024 * 1024;
+
+/// The first `limit` of `candidates` that fit one page of [`EventLog::read`]: for logs that
+/// hold their messages in memory, so they page as JetStream does.
+pub fn one_page<'a>(candidates: impl Iterator<Item = &'a Entry>, limit: usize) -> Vec<Entry> {
+    let mut bytes = 0;
+    let mut page = Vec::new();
+    for entry in candidates.take(limit) {
+        if bytes >= PAGE_BYTES {
+            break;
+        }
+        bytes += entry.subject.len() + entry.payload.len();
+        page.push(entry.clone());
+    }
+    page
 }
 
 /// Live messages from [`EventLog::tail`].
@@ -110,6 +135,9 @@ pub struct LogHealth {
     /// How many times the supervised server was restarted since leaf started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restarts: Option<u32>,
+    /// Consumers on leaf's streams: the feed's two tails, and nothing else lingering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumers: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

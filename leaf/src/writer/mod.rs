@@ -39,6 +39,10 @@ pub enum TournamentError {
     NotFound(TournamentId),
     #[error("another writer keeps appending to tournament {0}; retry")]
     Conflict(TournamentId),
+    /// The log holds events of the tournament that leaf's feed has not applied yet, so the
+    /// append cannot know its seq. The feed is reopening its tails; a retry soon works.
+    #[error("leaf is catching up with the event log for tournament {0}; retry in a moment")]
+    FeedBehind(TournamentId),
     #[error("the event's data is {0} bytes; the limit is {MAX_EVENT_DATA}")]
     TooLarge(usize),
     /// The log acknowledged the creation, but the feed did not apply it within
@@ -351,9 +355,14 @@ impl Inner {
                     });
                 }
                 Err(LogError::Conflict { last }) => {
-                    tracing::warn!(%tournament, ?last, "sequence conflict: another writer appended; catching up");
-                    if let Some(last) = last {
-                        self.feed.wait_applied(StreamName::State, last).await;
+                    tracing::warn!(%tournament, ?last, "sequence conflict: the log holds events the feed has not applied; catching up");
+                    // Whoever appended them (another writer, or this leaf before its feed
+                    // fell behind), the feed must apply them before a retry can be right;
+                    // if it cannot, that is leaf's own lag, not a conflict for the TD.
+                    if let Some(last) = last
+                        && !self.feed.wait_applied(StreamName::State, last).await
+                    {
+                        return Err(TournamentError::FeedBehind(tournament));
                     }
                 }
                 Err(e) => return Err(e.into()),

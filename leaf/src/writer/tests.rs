@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{Notify, watch};
 
 use super::*;
+use crate::feed::ReadBudget;
 use crate::hub::{ClientConfig, Hub};
 use crate::log::{Ack, EntryStream, Filter, LogHealth, MemoryLog};
 use crate::world::SystemWorld;
@@ -57,6 +58,10 @@ impl EventLog for GatedLog {
         self.log.read(stream, filter, after, limit)
     }
 
+    fn last_seq(&self, stream: StreamName) -> BoxFuture<'_, Result<Seq, LogError>> {
+        self.log.last_seq(stream)
+    }
+
     fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>> {
         self.log.tail(stream, after)
     }
@@ -81,7 +86,9 @@ async fn venue() -> (Arc<GatedLog>, Store, Feed, TournamentWriter, TournamentId)
     let log = Arc::new(GatedLog::new());
     let store = Store::open_in_memory().await.unwrap();
     let hub = Hub::new("test".into(), ClientConfig::default());
-    let feed = Feed::start(log.clone(), hub, store.clone()).await.unwrap();
+    let feed = Feed::start(log.clone(), hub, store.clone(), ReadBudget::default())
+        .await
+        .unwrap();
     let writer = TournamentWriter::new(
         log.clone(),
         feed.clone(),

@@ -4,6 +4,7 @@
 //! missing, brings an existing stream to leaf's configuration where JetStream allows it, and
 //! refuses to start where it does not. Nothing here ever deletes or purges data.
 
+mod direct;
 mod streams;
 
 use std::time::Duration;
@@ -38,7 +39,10 @@ pub enum ServerKind {
 
 #[derive(Debug)]
 pub struct JetStreamLog {
+    /// Publishes, the feed's tails and stream administration.
     client: async_nats::Client,
+    /// Reads only: whatever clients make leaf read arrives here, never on `client`.
+    reads: async_nats::Client,
     js: jetstream::Context,
     server: ServerKind,
 }
@@ -50,32 +54,8 @@ impl JetStreamLog {
         token: Option<&str>,
         server: ServerKind,
     ) -> Result<Self, LogError> {
-        let mut options = match token {
-            Some(token) => async_nats::ConnectOptions::with_token(token.to_owned()),
-            None => async_nats::ConnectOptions::new(),
-        };
-        options = options
-            .name("leaf")
-            .connection_timeout(CONNECT_TIMEOUT)
-            .max_reconnects(None)
-            // Loopback reconnects are cheap, and every second without the log is a second in
-            // which a TD cannot save: retry fast, capped at one second.
-            .reconnect_delay_callback(|attempts| {
-                Duration::from_millis((attempts as u64 * 100).min(1000))
-            })
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::Connected => tracing::info!("connected to nats-server"),
-                    async_nats::Event::Disconnected => {
-                        tracing::warn!("disconnected from nats-server; reconnecting")
-                    }
-                    other => tracing::debug!(event = %other, "nats client event"),
-                }
-            });
-        let client = options
-            .connect(url)
-            .await
-            .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))?;
+        let client = connect_as("leaf", url, token).await?;
+        let reads = connect_as("leaf-reads", url, token).await?;
         let version = client.server_info().version;
         match Version::parse(&version) {
             Some(v) if v >= MIN_VERSION => {}
@@ -89,13 +69,20 @@ impl JetStreamLog {
         for name in StreamName::ALL {
             ensure_stream(&js, name).await?;
         }
-        Ok(Self { client, js, server })
+        Ok(Self {
+            client,
+            reads,
+            js,
+            server,
+        })
     }
 
-    /// Flushes what is in flight and closes the connection.
+    /// Flushes what is in flight and closes the connections.
     pub async fn drain(&self) {
-        if let Err(e) = self.client.drain().await {
-            tracing::warn!(error = %e, "draining the NATS connection failed");
+        for client in [&self.client, &self.reads] {
+            if let Err(e) = client.drain().await {
+                tracing::warn!(error = %e, "draining a NATS connection failed");
+            }
         }
     }
 
@@ -127,6 +114,7 @@ impl JetStreamLog {
                 .map(|f| f.sync_interval.clone()),
             streams: Vec::new(),
             restarts: supervised.as_ref().map(|s| s.restarts),
+            consumers: None,
             error: None,
         };
         if supervised.as_ref().is_some_and(|s| !s.running) {
@@ -140,7 +128,11 @@ impl JetStreamLog {
         health.server_version = Some(self.client.server_info().version);
         for name in StreamName::ALL {
             match tokio::time::timeout(HEALTH_TIMEOUT, self.js.get_stream(name.as_str())).await {
-                Ok(Ok(_)) => health.streams.push(name.as_str().to_owned()),
+                Ok(Ok(stream)) => {
+                    health.streams.push(name.as_str().to_owned());
+                    let consumers = stream.cached_info().state.consumer_count as u64;
+                    *health.consumers.get_or_insert(0) += consumers;
+                }
                 Ok(Err(e)) => health.error = Some(format!("stream {name}: {e}")),
                 Err(_) => health.error = Some(format!("stream {name}: no answer in time")),
             }
@@ -213,27 +205,18 @@ impl EventLog for JetStreamLog {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            let consumer = self.ordered(stream, filter, after).await?;
-            // The count at creation bounds the read: messages stored after it are for the
-            // next read, and an empty range returns at once instead of waiting.
-            let pending = consumer.cached_info().num_pending as usize;
-            let want = pending.min(limit);
-            let mut out = Vec::with_capacity(want);
-            if want == 0 {
-                return Ok(out);
-            }
-            let mut messages = consumer.messages().await.map_err(unavailable)?;
-            while out.len() < want {
-                let next = tokio::time::timeout(READ_TIMEOUT, messages.next())
-                    .await
-                    .map_err(|_| LogError::TimedOut)?;
-                match next {
-                    Some(Ok(message)) => out.push(entry(&message)?),
-                    Some(Err(e)) => return Err(unavailable(e)),
-                    None => break,
-                }
-            }
-            Ok(out)
+            direct::read_page(&self.reads, stream, filter.subject(stream), after, limit).await
+        })
+    }
+
+    fn last_seq(&self, stream: StreamName) -> BoxFuture<'_, Result<Seq, LogError>> {
+        Box::pin(async move {
+            let handle = self
+                .js
+                .get_stream(stream.as_str())
+                .await
+                .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))?;
+            Ok(Seq(handle.cached_info().state.last_sequence))
         })
     }
 
@@ -257,9 +240,6 @@ impl EventLog for JetStreamLog {
 
 /// The header that widens `Nats-Expected-Last-Subject-Sequence` to a subject filter.
 const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject-Sequence-Subject";
-
-/// How long a read waits for the next message it knows is there.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl JetStreamLog {
     /// An ordered consumer (ephemeral, no acks, recreated by the client after a reconnect)
@@ -287,6 +267,47 @@ impl JetStreamLog {
             .await
             .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))
     }
+}
+
+/// A connection to the server, named for what it carries.
+async fn connect_as(
+    name: &str,
+    url: &str,
+    token: Option<&str>,
+) -> Result<async_nats::Client, LogError> {
+    let options = match token {
+        Some(token) => async_nats::ConnectOptions::with_token(token.to_owned()),
+        None => async_nats::ConnectOptions::new(),
+    };
+    let role = name.to_owned();
+    options
+        .name(name)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .max_reconnects(None)
+        // Loopback reconnects are cheap, and every second without the log is a second in
+        // which a TD cannot save: retry fast, capped at one second.
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis((attempts as u64 * 100).min(1000))
+        })
+        .event_callback(move |event| {
+            let role = role.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        tracing::info!(connection = %role, "connected to nats-server")
+                    }
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!(connection = %role, "disconnected from nats-server; reconnecting")
+                    }
+                    other => {
+                        tracing::debug!(connection = %role, event = %other, "nats client event")
+                    }
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))
 }
 
 fn entry(message: &jetstream::Message) -> Result<Entry, LogError> {

@@ -15,6 +15,8 @@ fn desired(name: StreamName) -> stream::Config {
         // The log is the truth: it is not to be trimmed through the API by accident.
         deny_delete: true,
         deny_purge: true,
+        // Reads are direct gets, which leave no consumer behind (see `direct`).
+        allow_direct: true,
         ..Default::default()
     }
 }
@@ -51,12 +53,16 @@ pub(super) async fn ensure_stream(
             existing.storage
         )));
     }
-    if existing.subjects == want.subjects && existing.duplicate_window == want.duplicate_window {
+    if existing.subjects == want.subjects
+        && existing.duplicate_window == want.duplicate_window
+        && existing.allow_direct
+    {
         return Ok(());
     }
     let updated = stream::Config {
         subjects: want.subjects,
         duplicate_window: want.duplicate_window,
+        allow_direct: true,
         ..existing.clone()
     };
     js.update_stream(updated).await.map_err(|e| {
@@ -66,7 +72,7 @@ pub(super) async fn ensure_stream(
             [name.filter()]
         ))
     })?;
-    tracing::warn!(stream = %name, old_subjects = ?existing.subjects, "updated stream configuration to leaf's");
+    tracing::warn!(stream = %name, old_subjects = ?existing.subjects, old_allow_direct = existing.allow_direct, "updated stream configuration to leaf's");
     Ok(())
 }
 
