@@ -77,6 +77,18 @@ pub struct Config {
     #[arg(long, env = "LEAF_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_read_timeout: u64,
 
+    /// Most lobby screens (WebSockets without a token, announcements only) at once.
+    #[arg(long, env = "LEAF_MAX_LOBBY_SOCKETS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_lobby_sockets: u32,
+
+    /// Most reads of the event log for clients at once (`GET …/events`, pages of a resume).
+    #[arg(long, env = "LEAF_MAX_LOG_READS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_log_reads: u32,
+
+    /// Most of those for one token (a TD account, a viewer link) at once.
+    #[arg(long, env = "LEAF_MAX_LOG_READS_PER_TOKEN", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_log_reads_per_token: u32,
+
     /// Log line format on stderr.
     #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -90,6 +102,24 @@ impl Config {
             per_address: self.max_connections_per_address as usize,
             header_read: std::time::Duration::from_secs(self.header_read_timeout),
         }
+    }
+}
+
+impl Config {
+    /// The WebSocket clients' settings these flags ask for.
+    pub fn clients(&self) -> crate::hub::ClientConfig {
+        crate::hub::ClientConfig {
+            max_lobby_clients: self.max_lobby_sockets as usize,
+            ..Default::default()
+        }
+    }
+
+    /// The budget of client reads these flags ask for.
+    pub fn read_budget(&self) -> crate::feed::ReadBudget {
+        crate::feed::ReadBudget::new(
+            self.max_log_reads as usize,
+            self.max_log_reads_per_token as usize,
+        )
     }
 }
 
@@ -118,6 +148,14 @@ mod tests {
             ),
             (16_384, 256, 10)
         );
+        assert_eq!(
+            (
+                c.max_lobby_sockets,
+                c.max_log_reads,
+                c.max_log_reads_per_token
+            ),
+            (1024, 32, 4)
+        );
     }
 
     #[test]
@@ -131,6 +169,9 @@ mod tests {
             vec!["leaf", "--max-connections-per-address", "-1"],
             vec!["leaf", "--header-read-timeout", "0"],
             vec!["leaf", "--header-read-timeout", "forever"],
+            vec!["leaf", "--max-lobby-sockets", "0"],
+            vec!["leaf", "--max-log-reads", "none"],
+            vec!["leaf", "--max-log-reads-per-token", "0"],
         ] {
             let err = Cli::try_parse_from(&args).unwrap_err();
             assert!(!err.to_string().is_empty(), "{args:?}");

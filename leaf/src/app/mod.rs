@@ -119,6 +119,8 @@ impl App {
         let parts = Parts {
             started,
             dev: config.dev,
+            clients: config.clients(),
+            reads: config.read_budget(),
             ..Parts::new(log, store, keys)
         };
         let state = wire(parts).await?;

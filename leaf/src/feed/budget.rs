@@ -5,20 +5,33 @@
 //! (`503` with `Retry-After`) instead of queueing work: a viewer link scripted into a loop,
 //! or forty phones resuming from 0 at once, can take their share and no more, and the reads
 //! of everyone else, the feed's tails and the TD's appends never wait behind them.
+//!
+//! A reader also has a rate: [`PAGES_PER_SECOND`], with a burst of [`BURST_PAGES`]. A
+//! display that resumes reads a handful of pages; a script reading the same history in a
+//! loop reads that many a second at most, whatever its concurrency, so it cannot take the
+//! box's CPU from the appends and the screens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::time::Instant;
 
 /// Log reads running at once for all clients together. Each holds at most one page
 /// ([`crate::log::PAGE_BYTES`]) in memory, so this bounds what reads can make leaf hold.
 pub const MAX_READS: usize = 32;
 /// Log reads running at once for one reader (a TD account, a viewer link).
 pub const MAX_READS_PER_READER: usize = 4;
-/// What a refused reader is told to wait: a page takes milliseconds.
+/// Pages one reader may read per second, on average.
+pub const PAGES_PER_SECOND: f64 = 20.0;
+/// Pages one reader may read at once after a pause: a resume of [`super::MAX_REPLAY`]
+/// events of everyday size is a few pages.
+pub const BURST_PAGES: f64 = 40.0;
+/// What a reader refused for concurrency is told to wait: a page takes milliseconds.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Past this many readers remembered, the idle ones with a full bucket are forgotten.
+const REMEMBERED: usize = 1024;
 
 /// Who reads, for the per-reader share: a TD account or a viewer link, never an address (a
 /// venue's phones share one Wi-Fi address).
@@ -33,7 +46,7 @@ impl Reader {
 
 /// The budget was spent: retry after the given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("too many reads of the event log are running; retry in {} s", .retry_after.as_secs())]
+#[error("too many reads of the event log; retry in {} s", .retry_after.as_secs().max(1))]
 pub struct ReadsBusy {
     pub retry_after: Duration,
 }
@@ -48,7 +61,34 @@ pub struct ReadBudget {
 struct Inner {
     overall: Arc<Semaphore>,
     per_reader: usize,
-    running: Mutex<HashMap<Reader, usize>>,
+    rate: f64,
+    burst: f64,
+    readers: Mutex<HashMap<Reader, Share>>,
+}
+
+/// One reader's use of the budget.
+#[derive(Debug, Clone, Copy)]
+struct Share {
+    running: usize,
+    /// Pages it may start now (a token bucket).
+    pages: f64,
+    refilled: Instant,
+}
+
+impl Share {
+    fn new(burst: f64, now: Instant) -> Self {
+        Self {
+            running: 0,
+            pages: burst,
+            refilled: now,
+        }
+    }
+
+    fn refill(&mut self, rate: f64, burst: f64, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.pages = (self.pages + elapsed * rate).min(burst);
+        self.refilled = now;
+    }
 }
 
 /// One read's place in the budget, given back when dropped.
@@ -61,12 +101,8 @@ pub struct ReadPermit {
 
 impl Drop for ReadPermit {
     fn drop(&mut self) {
-        let mut running = self.budget.running();
-        if let Some(n) = running.get_mut(&self.reader) {
-            *n -= 1;
-            if *n == 0 {
-                running.remove(&self.reader);
-            }
+        if let Some(share) = self.budget.readers().get_mut(&self.reader) {
+            share.running = share.running.saturating_sub(1);
         }
     }
 }
@@ -78,35 +114,60 @@ impl Default for ReadBudget {
 }
 
 impl ReadBudget {
+    /// A budget of `overall` reads at once, `per_reader` of them for one reader, at the
+    /// default rate per reader.
     pub fn new(overall: usize, per_reader: usize) -> Self {
+        Self::with_rate(overall, per_reader, PAGES_PER_SECOND, BURST_PAGES)
+    }
+
+    /// A budget whose readers may read `rate` pages a second after a burst of `burst`.
+    pub fn with_rate(overall: usize, per_reader: usize, rate: f64, burst: f64) -> Self {
         Self {
             inner: Arc::new(Inner {
                 overall: Arc::new(Semaphore::new(overall.max(1))),
                 per_reader: per_reader.max(1),
-                running: Mutex::new(HashMap::new()),
+                rate: rate.max(0.01),
+                burst: burst.max(1.0),
+                readers: Mutex::new(HashMap::new()),
             }),
         }
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Reader, usize>> {
-        self.inner.running.lock().unwrap_or_else(|p| p.into_inner())
+    fn readers(&self) -> std::sync::MutexGuard<'_, HashMap<Reader, Share>> {
+        self.inner.readers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A permit now, or [`ReadsBusy`] if `reader` or everyone together is at the limit.
     pub fn try_acquire(&self, reader: &Reader) -> Result<ReadPermit, ReadsBusy> {
+        let (rate, burst) = (self.inner.rate, self.inner.burst);
+        let now = Instant::now();
+        let mut readers = self.readers();
+        if readers.len() > REMEMBERED {
+            readers.retain(|_, share| {
+                share.refill(rate, burst, now);
+                share.running > 0 || share.pages < burst
+            });
+        }
+        let share = readers
+            .entry(reader.clone())
+            .or_insert_with(|| Share::new(burst, now));
+        share.refill(rate, burst, now);
+        if share.pages < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - share.pages) / rate);
+            return Err(ReadsBusy { retry_after: wait });
+        }
         let busy = ReadsBusy {
             retry_after: RETRY_AFTER,
         };
-        let mut running = self.running();
-        let mine = running.get(reader).copied().unwrap_or(0);
-        if mine >= self.inner.per_reader {
+        if share.running >= self.inner.per_reader {
             return Err(busy);
         }
         let overall = match self.inner.overall.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::NoPermits | TryAcquireError::Closed) => return Err(busy),
         };
-        running.insert(reader.clone(), mine + 1);
+        share.running += 1;
+        share.pages -= 1.0;
         Ok(ReadPermit {
             _overall: overall,
             reader: reader.clone(),
@@ -137,7 +198,7 @@ impl ReadBudget {
 
     /// Reads running now, for health.
     pub fn running_reads(&self) -> usize {
-        self.running().values().sum()
+        self.readers().values().map(|share| share.running).sum()
     }
 }
 
@@ -145,8 +206,26 @@ impl ReadBudget {
 mod tests {
     use super::*;
 
-    #[test]
-    fn one_reader_takes_its_share_and_no_more() {
+    #[tokio::test(start_paused = true)]
+    async fn one_reader_reads_at_its_rate_after_a_burst() {
+        let budget = ReadBudget::with_rate(8, 8, 2.0, 3.0);
+        let reader = Reader::new("viewer:a");
+        for _ in 0..3 {
+            drop(budget.try_acquire(&reader).unwrap());
+        }
+        let refused = budget.try_acquire(&reader).unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_millis(500));
+        assert!(
+            budget.try_acquire(&Reader::new("viewer:b")).is_ok(),
+            "another reader has its own rate"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(budget.try_acquire(&reader).is_ok(), "a page a half second");
+        assert!(budget.try_acquire(&reader).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_reader_takes_its_share_and_no_more() {
         let budget = ReadBudget::new(3, 2);
         let (a, b) = (Reader::new("viewer:a"), Reader::new("viewer:b"));
         let first = budget.try_acquire(&a).unwrap();
@@ -167,8 +246,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn permits_given_back_leave_nothing_behind() {
+    #[tokio::test(start_paused = true)]
+    async fn permits_given_back_leave_nothing_running_and_idle_readers_are_forgotten() {
         let budget = ReadBudget::new(4, 4);
         let permits: Vec<_> = (0..4)
             .map(|n| budget.try_acquire(&Reader::new(format!("r{n}"))).unwrap())
@@ -176,7 +255,16 @@ mod tests {
         assert_eq!(budget.running_reads(), 4);
         drop(permits);
         assert_eq!(budget.running_reads(), 0);
-        assert!(budget.running().is_empty());
+        for n in 0..=REMEMBERED {
+            drop(
+                budget
+                    .try_acquire(&Reader::new(format!("many{n}")))
+                    .unwrap(),
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(budget.try_acquire(&Reader::new("one more")).unwrap());
+        assert!(budget.readers().len() <= 2, "{}", budget.readers().len());
     }
 
     #[tokio::test(start_paused = true)]

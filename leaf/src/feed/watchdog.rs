@@ -97,3 +97,6 @@ impl Feed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

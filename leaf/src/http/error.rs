@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
 use crate::feed::WatchError;
+use crate::hub::HubError;
 use crate::log::LogError;
 use crate::store::StoreError;
 use crate::writer::TournamentError;
@@ -194,6 +195,10 @@ impl From<WatchError> for ApiError {
             WatchError::Busy(busy) => ApiError::Busy {
                 message: busy.to_string(),
                 retry_after_s: busy.retry_after.as_secs().max(1),
+            },
+            WatchError::Hub(hub @ HubError::LobbyFull(_)) => ApiError::Busy {
+                message: hub.to_string(),
+                retry_after_s: 10,
             },
             WatchError::Hub(hub) => ApiError::Unavailable(hub.to_string()),
             WatchError::Log(log) => log.into(),

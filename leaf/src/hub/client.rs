@@ -39,6 +39,8 @@ pub struct ClientConfig {
     pub max_message_size: usize,
     /// Messages that may wait for one client before it counts as too slow.
     pub queue_capacity: usize,
+    /// Lobby screens (sockets without a token) connected at once; past it `/ws` answers 503.
+    pub max_lobby_clients: usize,
 }
 
 impl Default for ClientConfig {
@@ -49,9 +51,13 @@ impl Default for ClientConfig {
             write_timeout: Duration::from_secs(10),
             max_message_size: 64 * 1024,
             queue_capacity: super::queue::QUEUE_CAPACITY,
+            max_lobby_clients: MAX_LOBBY_CLIENTS,
         }
     }
 }
+
+/// Lobby screens at once, by default: a venue has a few; anyone on the Wi-Fi can open one.
+pub const MAX_LOBBY_CLIENTS: usize = 1024;
 
 /// How reading a frame can fail, as far as the hub cares.
 #[derive(Debug)]

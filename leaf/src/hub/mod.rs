@@ -68,6 +68,10 @@ impl Serialize for Scope {
 pub enum HubError {
     #[error("the hub is shutting down")]
     ShuttingDown,
+    /// Lobby screens need no token, so their number is capped on its own
+    /// ([`ClientConfig::max_lobby_clients`]).
+    #[error("{0} lobby screens are connected, the most leaf takes; retry later")]
+    LobbyFull(usize),
 }
 
 /// Counters for health and benches.
@@ -222,6 +226,10 @@ impl Hub {
         let mut registry = self.registry();
         if !registry.accepting {
             return Err(HubError::ShuttingDown);
+        }
+        let max_lobby = self.inner.config.max_lobby_clients;
+        if scope == Scope::Lobby && registry.lobby_len() >= max_lobby {
+            return Err(HubError::LobbyFull(max_lobby));
         }
         registry.insert(id, scope, reply.clone(), closer.clone());
         self.inner.count.send_replace(registry.len());

@@ -52,6 +52,11 @@ impl Registry {
         self.clients.len()
     }
 
+    /// Lobby screens connected now.
+    pub(super) fn lobby_len(&self) -> usize {
+        self.lobby.len()
+    }
+
     pub(super) fn insert(
         &mut self,
         id: ClientId,

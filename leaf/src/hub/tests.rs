@@ -213,3 +213,30 @@ fn the_queue_capacity_comes_from_the_client_config() {
     hub.broadcast(Scope::Tournament(t), "tick", &2);
     assert_eq!(stalled.closer.reason(), Some(Disconnect::Slow));
 }
+
+#[test]
+fn lobby_screens_are_capped_on_their_own() {
+    let hub = Hub::new(
+        "test-server".into(),
+        ClientConfig {
+            max_lobby_clients: 2,
+            ..ClientConfig::default()
+        },
+    );
+    let first = hub.register(Scope::Lobby).unwrap();
+    let _second = hub.register(Scope::Lobby).unwrap();
+    assert!(matches!(
+        hub.register(Scope::Lobby),
+        Err(HubError::LobbyFull(2))
+    ));
+    let t = TournamentId::new_random();
+    assert!(
+        hub.register(Scope::Tournament(t)).is_ok() && hub.register(Scope::All).is_ok(),
+        "screens with a token are not counted against the lobby"
+    );
+    drop(first);
+    assert!(
+        hub.register(Scope::Lobby).is_ok(),
+        "a closed lobby screen frees its place"
+    );
+}

@@ -46,6 +46,9 @@ pub fn config(data_dir: PathBuf) -> Config {
         max_connections: 16_384,
         max_connections_per_address: 256,
         header_read_timeout: 10,
+        max_lobby_sockets: 1024,
+        max_log_reads: 32,
+        max_log_reads_per_token: 4,
         log_format: LogFormat::Text,
     }
 }

@@ -1,0 +1,220 @@
+//! Hostile clients against a real leaf and nats-server: what one viewer link, scripted, can
+//! make leaf do. The issue "Hostile clients" lists nine ways a client could freeze a
+//! tournament, exhaust leaf or outlive its rights; the first three are reproduced here, the
+//! others where their subject lives:
+//! 1. resumes from 0 in a burst: [`forty_resumes_from_zero_freeze_no_append_and_no_display`];
+//!    a tail that misses an acknowledged event: `feed::watchdog` unit tests
+//! 2. a replay held whole per socket: [`resumes_that_never_read_hold_a_page_each_not_a_replay`]
+//! 3. a consumer per read: [`a_flood_of_reads_leaves_no_consumer_behind`]
+//! 4. revocation at the socket: `tests/rights.rs`
+//! 5. a re-added TD name: `tests/auth.rs`, `removing_a_td_revokes_their_tokens_at_once`
+//! 6. connection limits: `tests/limits.rs`; open-files limit: `app::open_files`
+//! 7. PIN guessing: `tests/auth.rs`, `guesses_at_one_account_from_many_addresses_…`,
+//!    `auth::pin_checks`
+//! 8. file modes: `tests/process.rs`, `sigterm_exits_zero…` (`open_to_others`), `datadir`
+//! 9. `x-request-id`: `tests/http.rs`, `request_ids_are_generated_or_echoed`
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use support::TestLeaf;
+use tokio_tungstenite::tungstenite;
+
+/// One test at a time: the memory test reads the whole process's RSS.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A tournament of `n` events of about 48 KB: 14 MB for 300, far past the resume cache.
+async fn big_tournament(leaf: &TestLeaf, n: usize) -> leaf::event::TournamentId {
+    let t = leaf.tournament("Main Event").await;
+    let text = "x".repeat(48_000);
+    for _ in 0..n {
+        leaf.append_direct(t, "note", serde_json::json!({"text": text}))
+            .await;
+    }
+    t
+}
+
+/// What a resume got: refused at the door (with its `Retry-After`), or a socket.
+enum Resume {
+    Refused { status: u16, retry_after: bool },
+    Open(support::Ws),
+}
+
+async fn resume(url: &str) -> Resume {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok((ws, _)) => Resume::Open(ws),
+        Err(tungstenite::Error::Http(response)) => Resume::Refused {
+            status: response.status().as_u16(),
+            retry_after: response.headers().contains_key("retry-after"),
+        },
+        Err(e) => panic!("resume failed: {e}"),
+    }
+}
+
+/// Reads a socket until `last` arrived; the seqs of its events.
+async fn read_replay(ws: &mut support::Ws, last: u64) -> Vec<u64> {
+    let read = support::event_seqs_until(ws, last);
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the replay arrived")
+}
+
+async fn health(leaf: &TestLeaf) -> serde_json::Value {
+    leaf.call("GET", "/api/v1/health", None, None).await.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_resumes_from_zero_freeze_no_append_and_no_display() {
+    let _alone = ALONE.lock().await;
+    let leaf = TestLeaf::start().await;
+    let t = big_tournament(&leaf, 300).await;
+    let viewer = leaf.viewer_token(t).await;
+    let (mut display, _) = support::ws_connect(&leaf.ws_tournament(t)).await;
+    let _snapshot = support::next_json(&mut display).await;
+
+    // 40 phones of one table resume from 0 at once: 4 read, 36 never do.
+    let url = leaf.ws_url(&format!("?tournament={t}&token={viewer}&since=0"));
+    let resumes: Vec<_> = (0..40)
+        .map(|n| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                match resume(&url).await {
+                    Resume::Open(mut ws) if n < 4 => {
+                        let seqs = read_replay(&mut ws, 300).await;
+                        assert_eq!(seqs, (1..=300).collect::<Vec<_>>(), "every event once");
+                        Some(true)
+                    }
+                    Resume::Open(ws) => {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        drop(ws);
+                        Some(false)
+                    }
+                    Resume::Refused {
+                        status,
+                        retry_after,
+                    } => {
+                        assert_eq!(status, 503, "a refused resume is told to come back");
+                        assert!(retry_after, "with Retry-After");
+                        None
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Meanwhile the TD goes on: every append is answered with its seq, and the display
+    // gets it.
+    let td = leaf.td_token();
+    for n in 1..=20u64 {
+        let (status, body) = leaf
+            .call(
+                "POST",
+                &format!("/api/v1/tournaments/{t}/events"),
+                Some(&td),
+                Some(serde_json::json!({"type": "clock", "data": {"tick": n}})),
+            )
+            .await;
+        assert_eq!(status, 201, "append {n} during the burst: {body}");
+        assert_eq!(body["seq"], 300 + n);
+    }
+    let seen = tokio::time::timeout(
+        Duration::from_secs(10),
+        support::event_seqs_until(&mut display, 320),
+    )
+    .await
+    .expect("the display got every append of the burst");
+    assert_eq!(seen, (301..=320).collect::<Vec<_>>());
+
+    let mut read_whole = 0;
+    for resume in resumes {
+        if resume.await.unwrap() == Some(true) {
+            read_whole += 1;
+        }
+    }
+    assert!(read_whole > 0, "some resumes were served, not all refused");
+    let health = health(&leaf).await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["subsystems"]["feed"]["behind"]["state"], 0);
+    assert_eq!(
+        health["subsystems"]["nats"]["consumers"], 2,
+        "only the feed's two tails"
+    );
+}
+
+/// The resident memory of this process (leaf runs in it), in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_that_never_read_hold_a_page_each_not_a_replay() {
+    let _alone = ALONE.lock().await;
+    let leaf = TestLeaf::start().await;
+    let t = big_tournament(&leaf, 300).await;
+    let viewer = leaf.viewer_token(t).await;
+    let url = leaf.ws_url(&format!("?tournament={t}&token={viewer}&since=0"));
+    let before = rss();
+    // Six sockets that never read, each asking for 14 MB: held whole, that was +133–168 MiB.
+    let mut sockets = Vec::new();
+    for _ in 0..6 {
+        match resume(&url).await {
+            Resume::Open(ws) => sockets.push(ws),
+            Resume::Refused { status, .. } => panic!("refused with {status}"),
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let grown = rss().saturating_sub(before);
+    assert!(
+        grown < 40 * 1024 * 1024,
+        "six stalled resumes grew leaf by {} MiB",
+        grown / (1024 * 1024)
+    );
+    drop(sockets);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_reads_leaves_no_consumer_behind() {
+    let _alone = ALONE.lock().await;
+    let leaf = TestLeaf::start().await;
+    let t = big_tournament(&leaf, 20).await;
+    let viewer = leaf.viewer_token(t).await;
+    let client = reqwest::Client::new();
+    let url = leaf.url(&format!(
+        "/api/v1/tournaments/{t}/events?since=0&limit=1000"
+    ));
+    let answers: Vec<(u16, bool)> = futures_util::stream::iter(0..1000)
+        .map(|_| {
+            let (client, url, viewer) = (client.clone(), url.clone(), viewer.clone());
+            async move {
+                let response = client.get(url).bearer_auth(viewer).send().await.unwrap();
+                let retry_after = response.headers().contains_key("retry-after");
+                (response.status().as_u16(), retry_after)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for (status, retry_after) in &answers {
+        match status {
+            200 => {}
+            503 => assert!(retry_after, "a busy answer says when to come back"),
+            other => panic!("a read answered {other}"),
+        }
+    }
+    assert!(answers.iter().any(|(s, _)| *s == 200));
+    let health = health(&leaf).await;
+    assert_eq!(
+        health["subsystems"]["nats"]["consumers"], 2,
+        "1,000 reads left no consumer: {health}"
+    );
+    assert_eq!(health["subsystems"]["feed"]["reads"], 0);
+}
