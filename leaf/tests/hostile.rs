@@ -39,12 +39,12 @@ async fn big_tournament(leaf: &TestLeaf, n: usize) -> leaf::event::TournamentId 
 /// What a resume got: refused at the door (with its `Retry-After`), or a socket.
 enum Resume {
     Refused { status: u16, retry_after: bool },
-    Open(support::Ws),
+    Open(Box<support::Ws>),
 }
 
 async fn resume(url: &str) -> Resume {
     match tokio_tungstenite::connect_async(url).await {
-        Ok((ws, _)) => Resume::Open(ws),
+        Ok((ws, _)) => Resume::Open(Box::new(ws)),
         Err(tungstenite::Error::Http(response)) => Resume::Refused {
             status: response.status().as_u16(),
             retry_after: response.headers().contains_key("retry-after"),
