@@ -38,7 +38,7 @@ use self::recent::ResumeCache;
 pub use self::recent::{RECENT_BYTES, RECENT_MESSAGES, RECENT_TOURNAMENTS};
 pub use self::resume::{MAX_REPLAY, WatchError};
 use self::view::View;
-pub use self::view::{Head, Latest};
+pub use self::view::{Head, Latest, Snapshot};
 pub use self::watchdog::{FeedHealth, HEAL_AFTER, Lag};
 use crate::event::{Event, Seq, TournamentId, TournamentSummary};
 use crate::hub::{Hub, HubError, Scope, Session, protocol};
@@ -443,10 +443,7 @@ impl Feed {
     /// Registers a client. For a tournament scope it also returns the head and the snapshot
     /// at that head; every later event of that tournament goes into the client's queue.
     /// Clients use [`Feed::watch`], which starts them from there.
-    fn subscribe(
-        &self,
-        scope: Scope,
-    ) -> Result<(Session, Option<(Head, serde_json::Value)>), HubError> {
+    fn subscribe(&self, scope: Scope) -> Result<(Session, Option<(Head, Snapshot)>), HubError> {
         let memory = self.lock();
         let at = match scope {
             Scope::Tournament(t) => Some(

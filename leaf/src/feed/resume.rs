@@ -68,7 +68,7 @@ impl Feed {
             // leaf): start over from the snapshot.
             _ => session
                 .preamble
-                .push(protocol::snapshot(t, head.seq, &snapshot)),
+                .push(protocol::snapshot(t, head.seq, &snapshot.to_json())),
         }
         Ok(session)
     }

@@ -3,6 +3,7 @@
 //! claim a seq the log does not hold; pure data, no I/O, so it is tested on its own.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -35,7 +36,28 @@ pub struct TournamentView {
     created: Option<(String, String)>,
     /// `positions[i]` is the stream sequence of the event with seq `i + 1`.
     positions: Vec<Seq>,
-    latest: BTreeMap<String, Latest>,
+    /// Shared with the snapshots taken of it, copied only when changed while one is held,
+    /// so taking a snapshot under the feed's lock is one reference, however many types.
+    latest: Arc<BTreeMap<String, Arc<Latest>>>,
+}
+
+/// The newest event of each type of one tournament at one moment: cheap to take, turned
+/// into JSON by whoever sends it, outside the feed's lock.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot(Arc<BTreeMap<String, Arc<Latest>>>);
+
+impl Snapshot {
+    pub fn to_json(&self) -> serde_json::Value {
+        let by_type = self
+            .0
+            .iter()
+            .map(|(kind, latest)| {
+                let latest = serde_json::to_value(&**latest).unwrap_or_default();
+                (kind.clone(), latest)
+            })
+            .collect();
+        serde_json::Value::Object(by_type)
+    }
 }
 
 impl TournamentView {
@@ -63,8 +85,8 @@ impl TournamentView {
     }
 
     /// The newest event of each type, by type.
-    pub fn snapshot(&self) -> serde_json::Value {
-        serde_json::to_value(&self.latest).unwrap_or_default()
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot(self.latest.clone())
     }
 }
 
@@ -114,13 +136,13 @@ impl View {
         }
         t.positions.push(entry.stream_seq);
         let (event, idempotency_key) = decode_state(entry, t.head().seq, kind);
-        t.latest.insert(
+        Arc::make_mut(&mut t.latest).insert(
             event.kind.clone(),
-            Latest {
+            Arc::new(Latest {
                 seq: event.seq,
                 ts: event.ts.clone(),
                 data: event.data.clone(),
-            },
+            }),
         );
         Some(Applied {
             tournament,
@@ -264,6 +286,33 @@ mod tests {
         assert_eq!(ta.latest["clock"].data, serde_json::json!({"n": 4}));
         assert_eq!(view.tournament(b).unwrap().head().seq, Seq(1));
         assert_eq!(view.applied().state, Seq(4));
+    }
+
+    #[test]
+    fn a_snapshot_is_taken_without_copying_and_keeps_its_moment() {
+        let t = TournamentId::new_random();
+        let mut view = View::default();
+        let state = |n: u64, kind: &str| {
+            let payload = serde_json::json!({"seq": n, "ts": "t", "type": kind, "data": {"n": n}});
+            entry(n, format!("tournament.{t}.state.{kind}"), payload)
+        };
+        for n in 1..=200 {
+            view.apply_state(&state(n, &format!("type-{n}")));
+        }
+        let taken = view.tournament(t).unwrap().snapshot();
+        assert!(
+            Arc::ptr_eq(&taken.0, &view.tournament(t).unwrap().latest),
+            "taking a snapshot shares the map, it does not copy 200 types"
+        );
+        view.apply_state(&state(201, "type-1"));
+        assert_eq!(
+            taken.to_json()["type-1"]["data"]["n"],
+            1,
+            "the snapshot keeps its moment"
+        );
+        let now = view.tournament(t).unwrap().snapshot().to_json();
+        assert_eq!(now["type-1"]["data"]["n"], 201);
+        assert_eq!(now.as_object().unwrap().len(), 200);
     }
 
     #[test]
