@@ -89,7 +89,8 @@ bench: deps
 	$(CARGO) bench --locked -p benches
 
 ## load: one workload against a fresh leaf and against nats-server's own WebSocket fan-out,
-## side by side in one Markdown table: make load SCENARIO=venue|big-room|idle|storm
+## side by side in one Markdown table: make load SCENARIO=venue|big-room|idle|storm|flood
+## (flood: leaf alone, the venue workload quiet and then beside hostile clients)
 SCENARIO ?= venue
 load: deps
 	$(CARGO) build --release --locked -p leaf -p benches --bin leaf --bin leaf-load

@@ -55,6 +55,9 @@ impl BenchLeaf {
             max_connections: 100_000,
             max_connections_per_address: 100_000,
             header_read_timeout: 10,
+            max_lobby_sockets: 1024,
+            max_log_reads: 32,
+            max_log_reads_per_token: 4,
             log_format: LogFormat::Text,
         };
         let app = App::start(&config).await?;

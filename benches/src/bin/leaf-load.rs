@@ -1,14 +1,15 @@
-//! `leaf-load --scenario <venue|big-room|idle|storm>`: runs one workload against a fresh leaf and
-//! against nats-server's own WebSocket fan-out, and prints one Markdown table.
+//! `leaf-load --scenario <venue|big-room|idle|storm|flood>`: runs one workload against a fresh
+//! leaf and against nats-server's own WebSocket fan-out, and prints one Markdown table. The
+//! flood runs against leaf alone, quiet and then beside hostile clients, and prints its report.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use benches::load::Scenario;
 use benches::load::figures::table;
 use benches::load::leaf_side::{LeafSide, nats_server_path};
 use benches::load::nats_side::{NatsSide, Reading};
 use benches::load::scenario::Kind;
+use benches::load::{Scenario, flood};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -41,7 +42,11 @@ async fn main() -> anyhow::Result<()> {
             leaf_bin.display()
         );
     }
-    raise_open_files(scenario.clients as u64 + 1024)?;
+    let flood_files = match scenario.kind {
+        Kind::Flood => flood::OPEN_FILES,
+        Kind::Live | Kind::Idle | Kind::Storm => 0,
+    };
+    raise_open_files((scenario.clients + flood_files) as u64 + 1024)?;
     let nats_server = nats_server_path()?;
     eprintln!(
         "leaf-load {}: {} clients over {} tournaments, {} appends/s for {:?}",
@@ -49,6 +54,11 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let leaf = LeafSide::start(&leaf_bin, &nats_server).await?;
+    if scenario.kind == Kind::Flood {
+        let report = flood::run(&leaf, &scenario).await.context("flood run")?;
+        println!("{report}");
+        return Ok(());
+    }
     let leaf_figures = leaf.run(&scenario).await.context("leaf run")?;
     drop(leaf);
     let mut rows = vec![leaf_figures];
@@ -72,6 +82,7 @@ fn readings(kind: Kind) -> &'static [Reading] {
         Kind::Live => &[Reading::Subscription, Reading::Consumer],
         Kind::Idle => &[Reading::Subscription],
         Kind::Storm => &[Reading::Consumer],
+        Kind::Flood => &[],
     }
 }
 

@@ -11,6 +11,9 @@ pub struct Figures {
     pub connect_all: Duration,
     /// Append sent → client received, microseconds.
     pub latency: Histogram<u64>,
+    /// A measured append's round trip (sent → acknowledged), microseconds. Not in the table,
+    /// which compares what clients see; the flood scenario reports it.
+    pub append_latency: Histogram<u64>,
     pub deliveries: u64,
     pub elapsed: Duration,
     /// Connections the server closed (slow client, resync) or that failed.
@@ -32,6 +35,7 @@ impl Figures {
             clients,
             connect_all: Duration::ZERO,
             latency: Self::histogram(),
+            append_latency: Self::histogram(),
             deliveries: 0,
             elapsed: Duration::ZERO,
             drops: 0,
@@ -152,8 +156,18 @@ pub fn table(scenario: &str, rows: &[Figures]) -> String {
 
 /// Resident memory of a process, bytes, from /proc.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
+    proc_status_bytes(pid, "VmRSS:")
+}
+
+/// The most resident memory a process has had since it started, bytes, from /proc.
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    proc_status_bytes(pid, "VmHWM:")
+}
+
+/// A `kB` line of `/proc/<pid>/status`, in bytes.
+fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }

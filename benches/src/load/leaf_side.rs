@@ -16,12 +16,16 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::figures::Figures;
+use super::refusal;
 use super::scenario::Scenario;
 use super::workload::{self, Client};
 use crate::api;
 
-const TD: &str = "load-td";
+/// The TD account every run signs in as (the login flood guesses its PIN).
+pub const TD: &str = "load-td";
 const PIN: &str = "load-pin-0";
+/// How often a display tries to connect when leaf turns it away with a time to come back.
+const CONNECT_ATTEMPTS: usize = 10;
 
 pub struct LeafSide {
     child: Child,
@@ -113,7 +117,13 @@ impl LeafSide {
         self.child.id()
     }
 
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+    /// `http://127.0.0.1:<port>`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs `body` to `path` as the TD.
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         api::post(
             &self.http,
             &format!("{}{path}", self.base),
@@ -123,22 +133,51 @@ impl LeafSide {
         .await
     }
 
+    /// Makes the scenario's tournaments, then runs its workload on them.
     pub async fn run(&self, scenario: &Scenario) -> anyhow::Result<Figures> {
-        let mut tournaments = Vec::new();
-        for i in 0..scenario.tournaments {
+        let tournaments = self.tournaments("Load", scenario.tournaments).await?;
+        self.run_on(scenario, &tournaments).await
+    }
+
+    /// `count` new tournaments, each with a viewer token: `(id, token)`.
+    pub async fn tournaments(
+        &self,
+        name: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let mut tournaments = Vec::with_capacity(count);
+        for i in 0..count {
             let t = self
-                .post("/api/v1/tournaments", json!({"name": format!("Load {i}")}))
+                .post(
+                    "/api/v1/tournaments",
+                    json!({"name": format!("{name} {i}")}),
+                )
                 .await?;
             let id = t["id"].as_str().context("no tournament id")?.to_owned();
-            let link = self
-                .post(&format!("/api/v1/tournaments/{id}/viewer-links"), json!({}))
-                .await?;
-            let token = link["token"]
-                .as_str()
-                .context("no viewer token")?
-                .to_owned();
+            let token = self.viewer_token(&id).await?;
             tournaments.push((id, token));
         }
+        Ok(tournaments)
+    }
+
+    /// A new viewer link's token for tournament `id`.
+    pub async fn viewer_token(&self, id: &str) -> anyhow::Result<String> {
+        let link = self
+            .post(&format!("/api/v1/tournaments/{id}/viewer-links"), json!({}))
+            .await?;
+        Ok(link["token"]
+            .as_str()
+            .context("no viewer token")?
+            .to_owned())
+    }
+
+    /// The scenario's workload on `tournaments` (made by [`LeafSide::tournaments`]).
+    pub async fn run_on(
+        &self,
+        scenario: &Scenario,
+        tournaments: &[(String, String)],
+    ) -> anyhow::Result<Figures> {
+        anyhow::ensure!(!tournaments.is_empty(), "no tournaments to run on");
         let pid = self.pid().context("leaf has no pid")?;
         let ws_base = self.base.replacen("http", "ws", 1);
         let connect = |i: usize, since: Option<u64>| {
@@ -148,7 +187,7 @@ impl LeafSide {
                 url.push_str(&format!("&since={since}"));
             }
             async move {
-                let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+                let socket = connect_display(&url).await?;
                 let mut display = Display { socket, seq: since };
                 // `connected`, then (unless resuming) the snapshot: the client is live after
                 // them. A resuming client's replayed events are the storm's to count.
@@ -169,6 +208,25 @@ impl LeafSide {
             }
         };
         workload::run("leaf", scenario, pid, connect, append).await
+    }
+}
+
+/// Connects a display; a refusal that says when to come back (503 or 429 with `Retry-After`,
+/// as leaf answers past its limits) is tried again after that wait, as the web app does.
+/// Without a flood leaf never refuses, so the other scenarios connect exactly as before.
+async fn connect_display(url: &str) -> anyhow::Result<WebSocketStream<MaybeTlsStream<TcpStream>>> {
+    let mut attempt = 1;
+    loop {
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((socket, _)) => return Ok(socket),
+            Err(e) => match refusal::come_back_after(&e) {
+                Some(wait) if attempt < CONNECT_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(e).context("connecting a display"),
+            },
+        }
     }
 }
 

@@ -4,10 +4,15 @@
 //! Both systems get the same clients (K WebSocket connections over T tournaments) and the
 //! same writer (durable appends at a fixed rate). Latency is from the moment an append is
 //! sent to the moment each client holds the event, recorded in an HDR histogram.
+//!
+//! The flood scenario ([`flood`]) runs on leaf alone: the venue workload, quiet and then
+//! beside hostile clients, compared with itself.
 
 pub mod figures;
+pub mod flood;
 pub mod leaf_side;
 pub mod nats_side;
+pub mod refusal;
 pub mod scenario;
 pub mod sent;
 pub mod workload;

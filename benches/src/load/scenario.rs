@@ -1,4 +1,5 @@
-//! The workloads: a venue night, one big room, idle screens, and a reconnect storm.
+//! The workloads: a venue night, one big room, idle screens, a reconnect storm, and a venue
+//! night beside hostile clients (the flood).
 
 use std::time::Duration;
 
@@ -11,6 +12,9 @@ pub enum Kind {
     /// A live phase, then every client drops, `missed` appends happen, and every client
     /// comes back at once resuming from where it was (a Wi-Fi blip over the whole room).
     Storm,
+    /// A live phase run twice on the same tournaments, quiet and then beside a flood of
+    /// hostile clients of one large tournament ([`crate::load::flood`]); leaf only.
+    Flood,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +31,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario {
             name: "venue",
             kind: Kind::Live,
@@ -65,6 +69,16 @@ impl Scenario {
             duration: Duration::from_secs(2),
             missed: 1_000,
         },
+        // The venue night, shorter (each of its two phases takes about 20 s).
+        Scenario {
+            name: "flood",
+            kind: Kind::Flood,
+            clients: 1_000,
+            tournaments: 50,
+            rate: 50,
+            duration: Duration::from_secs(15),
+            missed: 0,
+        },
     ];
 
     pub fn named(name: &str) -> Option<Scenario> {
@@ -75,7 +89,9 @@ impl Scenario {
     pub fn appends(&self) -> usize {
         match self.kind {
             Kind::Idle => 0,
-            Kind::Live | Kind::Storm => (self.rate as u64 * self.duration.as_secs()) as usize,
+            Kind::Live | Kind::Storm | Kind::Flood => {
+                (self.rate as u64 * self.duration.as_secs()) as usize
+            }
         }
     }
 
@@ -84,7 +100,7 @@ impl Scenario {
     pub fn warm_up(&self) -> usize {
         match self.kind {
             Kind::Idle => 0,
-            Kind::Live | Kind::Storm => self.rate as usize,
+            Kind::Live | Kind::Storm | Kind::Flood => self.rate as usize,
         }
     }
 
@@ -97,7 +113,7 @@ impl Scenario {
     pub fn backlog(&self) -> usize {
         match self.kind {
             Kind::Storm => self.missed,
-            Kind::Live | Kind::Idle => 0,
+            Kind::Live | Kind::Idle | Kind::Flood => 0,
         }
     }
 }

@@ -71,7 +71,7 @@ where
 
     let mut run_begun = Instant::now();
     match scenario.kind {
-        Kind::Live | Kind::Storm => {
+        Kind::Live | Kind::Storm | Kind::Flood => {
             let mut tick = tokio::time::interval(Duration::from_secs(1) / scenario.rate.max(1));
             let measured = scenario.warm_up() + 1;
             let mut appends = Vec::with_capacity(scenario.appends());
@@ -84,15 +84,29 @@ where
                 if n >= measured {
                     sent.mark(n);
                 }
-                appends.push(tokio::spawn(append(n)));
+                let appending = append(n);
+                let timed = n >= measured;
+                appends.push(tokio::spawn(async move {
+                    let begun = Instant::now();
+                    let done = appending.await;
+                    (done, timed.then(|| begun.elapsed()))
+                }));
             }
             for append in appends {
-                if let Err(e) = append.await? {
-                    // The table says how many; the first says why.
-                    if figures.failed_appends == 0 {
-                        eprintln!("{system}: an append failed: {e:#}");
+                match append.await? {
+                    (Ok(()), Some(took)) => {
+                        let _ = figures
+                            .append_latency
+                            .record((took.as_micros() as u64).max(1));
                     }
-                    figures.failed_appends += 1;
+                    (Ok(()), None) => {}
+                    (Err(e), _) => {
+                        // The table says how many; the first says why.
+                        if figures.failed_appends == 0 {
+                            eprintln!("{system}: an append failed: {e:#}");
+                        }
+                        figures.failed_appends += 1;
+                    }
                 }
             }
             tokio::time::sleep(TAIL).await;
