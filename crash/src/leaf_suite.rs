@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use leaf::event::{Seq, TournamentId};
-use leaf::log::ServerKind;
 use leaf::log::record::StateRecord;
 use leaf::log::{EventLog, Filter, JetStreamLog, StreamName};
+use leaf::log::{NatsAuth, ServerKind};
 use tokio::sync::watch;
 
 use crate::HarnessError;
@@ -70,7 +70,7 @@ pub async fn run(suite: LeafSuite) -> Result<Report, HarnessError> {
         SyncPolicy::Always,
     )
     .await?;
-    let log = JetStreamLog::connect(nats.url(), None, ServerKind::External)
+    let log = JetStreamLog::connect(nats.url(), NatsAuth::None, ServerKind::External)
         .await
         .map_err(|e| HarnessError::Log(e.to_string()))?;
 

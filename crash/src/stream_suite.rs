@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use leaf::log::JetStreamLog;
-use leaf::log::ServerKind;
+use leaf::log::{NatsAuth, ServerKind};
 use tokio::sync::watch;
 
 use crate::HarnessError;
@@ -175,7 +175,7 @@ pub async fn run(suite: StreamSuite) -> Result<Report, HarnessError> {
 }
 
 async fn connect(url: &str) -> Result<JetStreamLog, HarnessError> {
-    JetStreamLog::connect(url, None, ServerKind::External)
+    JetStreamLog::connect(url, NatsAuth::None, ServerKind::External)
         .await
         .map_err(|e| HarnessError::Log(format!("connecting leaf's log to {url}: {e}")))
 }

@@ -13,6 +13,9 @@
 //!    `auth::pin_checks`
 //! 8. file modes: `tests/process.rs`, `sigterm_exits_zero…` (`open_to_others`), `datadir`
 //! 9. `x-request-id`: `tests/http.rs`, `request_ids_are_generated_or_echoed`
+//!
+//! And nats-server's monitoring port, which answered any local user:
+//! [`the_log_answers_nobody_else_on_the_box`].
 
 mod support;
 
@@ -217,4 +220,47 @@ async fn a_flood_of_reads_leaves_no_consumer_behind() {
         "1,000 reads left no consumer: {health}"
     );
     assert_eq!(health["subsystems"]["feed"]["reads"], 0);
+}
+
+/// The nats-server child has no HTTP monitoring port (it would answer any local user), and
+/// its client port answers only leaf's passwords.
+#[tokio::test]
+async fn the_log_answers_nobody_else_on_the_box() {
+    let _alone = ALONE.lock().await;
+    let leaf = TestLeaf::start().await;
+    let run = leaf.dir.path().join("data").join("nats").join("run");
+    let ports = std::fs::read_dir(&run)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "ports"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .expect("a ports file");
+    let ports: serde_json::Value = serde_json::from_str(&ports).unwrap();
+    assert!(
+        ports.get("monitoring").is_none(),
+        "no monitoring port: {ports}"
+    );
+    let config =
+        std::fs::read_to_string(leaf.dir.path().join("data/nats/nats-server.conf")).unwrap();
+    assert!(!config.contains("http"), "{config}");
+
+    let client_url = ports["nats"][0].as_str().unwrap().to_owned();
+    let anonymous = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(2))
+        .connect(client_url.as_str())
+        .await;
+    assert!(
+        anonymous.is_err(),
+        "a connection without leaf's password is refused"
+    );
+    let guessing = async_nats::ConnectOptions::with_user_and_password("sys".into(), "guess".into())
+        .connection_timeout(Duration::from_secs(2))
+        .connect(client_url.as_str())
+        .await;
+    assert!(guessing.is_err());
+    let health = health(&leaf).await;
+    assert_eq!(
+        health["subsystems"]["nats"]["sync_interval"], "always",
+        "what the server runs with is still read, over NATS: {health}"
+    );
 }

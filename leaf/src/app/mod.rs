@@ -34,7 +34,7 @@ use crate::datadir::DataDir;
 use crate::http::{self, AppState, PeerListener};
 use crate::log::ServerKind;
 use crate::log::supervisor::{self, NatsChild, SupervisorConfig};
-use crate::log::{EventLog, JetStreamLog};
+use crate::log::{EventLog, JetStreamLog, NatsAuth};
 use crate::store::Store;
 
 /// Graceful-shutdown budgets. With the nats-server stop timeout (1 s) they add up to 5 s,
@@ -235,7 +235,11 @@ async fn start_nats(
 ) -> anyhow::Result<(Arc<JetStreamLog>, Option<NatsChild>)> {
     if let Some(url) = &config.nats_url {
         tracing::info!(%url, "using external NATS (--nats-url); not starting nats-server");
-        let log = JetStreamLog::connect(url, config.nats_token.as_deref(), ServerKind::External)
+        let auth = config
+            .nats_token
+            .clone()
+            .map_or(NatsAuth::None, NatsAuth::Token);
+        let log = JetStreamLog::connect(url, auth, ServerKind::External)
             .await
             .with_context(|| format!("cannot use the NATS server at {url}"))?;
         return Ok((Arc::new(log), None));
@@ -249,7 +253,7 @@ async fn start_nats(
     .await?;
     let log = JetStreamLog::connect(
         child.client_url(),
-        Some(child.token()),
+        child.auth(),
         ServerKind::Supervised(child.status()),
     )
     .await?;

@@ -28,6 +28,30 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// One health probe must not hold up `/api/v1/health`.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How leaf signs in to the NATS server.
+#[derive(Clone)]
+pub enum NatsAuth {
+    None,
+    /// `--nats-token`, for an external server.
+    Token(String),
+    /// leaf's own child: a user and a password made at each start.
+    User {
+        name: String,
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for NatsAuth {
+    /// Without the secret: it must never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatsAuth::None => f.write_str("None"),
+            NatsAuth::Token(_) => f.write_str("Token(…)"),
+            NatsAuth::User { name, .. } => write!(f, "User({name}, …)"),
+        }
+    }
+}
+
 /// Where the server comes from, for health reporting.
 #[derive(Debug, Clone)]
 pub enum ServerKind {
@@ -49,13 +73,9 @@ pub struct JetStreamLog {
 
 impl JetStreamLog {
     /// Connects and makes sure both streams exist with leaf's configuration.
-    pub async fn connect(
-        url: &str,
-        token: Option<&str>,
-        server: ServerKind,
-    ) -> Result<Self, LogError> {
-        let client = connect_as("leaf", url, token).await?;
-        let reads = connect_as("leaf-reads", url, token).await?;
+    pub async fn connect(url: &str, auth: NatsAuth, server: ServerKind) -> Result<Self, LogError> {
+        let client = connect_as("leaf", url, &auth).await?;
+        let reads = connect_as("leaf-reads", url, &auth).await?;
         let version = client.server_info().version;
         match Version::parse(&version) {
             Some(v) if v >= MIN_VERSION => {}
@@ -273,11 +293,14 @@ impl JetStreamLog {
 async fn connect_as(
     name: &str,
     url: &str,
-    token: Option<&str>,
+    auth: &NatsAuth,
 ) -> Result<async_nats::Client, LogError> {
-    let options = match token {
-        Some(token) => async_nats::ConnectOptions::with_token(token.to_owned()),
-        None => async_nats::ConnectOptions::new(),
+    let options = match auth {
+        NatsAuth::None => async_nats::ConnectOptions::new(),
+        NatsAuth::Token(token) => async_nats::ConnectOptions::with_token(token.clone()),
+        NatsAuth::User { name, password } => {
+            async_nats::ConnectOptions::with_user_and_password(name.clone(), password.clone())
+        }
     };
     let role = name.to_owned();
     options

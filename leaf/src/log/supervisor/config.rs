@@ -1,13 +1,18 @@
 //! The nats-server configuration file leaf writes into the data dir before each start.
 //!
 //! Every line is a decision:
-//! - `host: 127.0.0.1`, `http: 127.0.0.1:…`: the server is leaf's private log, so neither the
-//!   client port nor the monitoring port is reachable from the venue network.
+//! - `host: 127.0.0.1` and no `http`: the server is leaf's private log. Its client port is not
+//!   reachable from the venue network, and it has no HTTP monitoring port at all, which would
+//!   answer any local user (connections, streams, subjects with tournament ids) without a
+//!   password. What leaf needs of monitoring (is it ready, what does it run with) it asks over
+//!   NATS as the system account (see `monitor`).
 //! - Ports are `-1` (random) on the first start and then pinned to what the server picked, so
 //!   a restarted child comes back where the async-nats client is already reconnecting to.
-//! - `authorization { token }`: a random token made at each leaf start, so no other local
-//!   process can publish into a tournament. The file is written with mode 0600 and the token
-//!   is never logged.
+//! - Two users with passwords made at random at each leaf start, so no other local process
+//!   can publish into a tournament or read the server's state: `leaf`, in the global account
+//!   (where JetStream has always kept leaf's streams), and `sys`, in the `SYS` system account,
+//!   for readiness and `varz`. (A bare `authorization { token }` cannot sit beside an
+//!   `accounts` block.) The file is written with mode 0600 and the passwords are never logged.
 //! - `ports_file_dir`: how leaf learns the random ports. The file appears *after* the server
 //!   says it is ready, and a stale one survives a kill -9, so the supervisor clears the folder
 //!   before each start and polls until the new file parses.
@@ -21,13 +26,20 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// The user leaf's own connections sign in as, in the global account.
+pub const LEAF_USER: &str = "leaf";
+/// The user of the system account, for readiness and the server's facts.
+pub const SYS_USER: &str = "sys";
+
 /// What goes into one config file.
 #[derive(Clone)]
 pub struct NatsConfig {
     /// `None` asks the server to pick a free port.
     pub client_port: Option<u16>,
-    pub monitor_port: Option<u16>,
+    /// The password of user [`LEAF_USER`].
     pub token: String,
+    /// The password of user [`SYS_USER`].
+    pub sys_password: String,
     pub store_dir: PathBuf,
     pub ports_dir: PathBuf,
 }
@@ -37,7 +49,6 @@ impl std::fmt::Debug for NatsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsConfig")
             .field("client_port", &self.client_port)
-            .field("monitor_port", &self.monitor_port)
             .field("store_dir", &self.store_dir)
             .field("ports_dir", &self.ports_dir)
             .finish_non_exhaustive()
@@ -52,12 +63,15 @@ impl NatsConfig {
              server_name: \"leaf\"\n\
              host: \"127.0.0.1\"\n\
              port: {client}\n\
-             http: \"127.0.0.1:{monitor}\"\n\
              ports_file_dir: {ports_dir}\n\
-             authorization {{\n  token: {token}\n}}\n\
+             authorization {{\n  users = [ {{ user: {leaf_user}, password: {token} }} ]\n}}\n\
+             accounts {{\n  SYS {{ users = [ {{ user: {sys_user}, password: {sys_password} }} ] }}\n}}\n\
+             system_account: SYS\n\
              jetstream {{\n  store_dir: {store_dir}\n  max_memory_store: 64MB\n  max_file_store: 1GB\n  sync_interval: always\n}}\n",
             client = port(self.client_port),
-            monitor = port(self.monitor_port),
+            leaf_user = quote(LEAF_USER),
+            sys_user = quote(SYS_USER),
+            sys_password = quote(&self.sys_password),
             ports_dir = quote(&self.ports_dir.to_string_lossy()),
             token = quote(&self.token),
             store_dir = quote(&self.store_dir.to_string_lossy()),
@@ -90,8 +104,8 @@ mod tests {
     fn config() -> NatsConfig {
         NatsConfig {
             client_port: None,
-            monitor_port: Some(8222),
             token: "0123abcd".into(),
+            sys_password: "4567efgh".into(),
             store_dir: "/data/nats".into(),
             ports_dir: "/data/nats-run".into(),
         }
@@ -102,15 +116,18 @@ mod tests {
         let text = config().render();
         assert!(text.contains("host: \"127.0.0.1\""));
         assert!(text.contains("port: -1"));
-        assert!(text.contains("http: \"127.0.0.1:8222\""));
+        assert!(!text.contains("http"), "no monitoring port: {text}");
         assert!(text.contains("sync_interval: always"));
-        assert!(text.contains("token: \"0123abcd\""));
+        assert!(text.contains("user: \"leaf\", password: \"0123abcd\""));
+        assert!(text.contains("user: \"sys\", password: \"4567efgh\""));
+        assert!(text.contains("system_account: SYS"));
         assert!(text.contains("store_dir: \"/data/nats\""));
     }
 
     #[test]
-    fn debug_output_never_shows_the_token() {
-        assert!(!format!("{:?}", config()).contains("0123abcd"));
+    fn debug_output_never_shows_the_passwords() {
+        let debug = format!("{:?}", config());
+        assert!(!debug.contains("0123abcd") && !debug.contains("4567efgh"));
     }
 
     #[test]

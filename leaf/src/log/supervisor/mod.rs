@@ -2,7 +2,7 @@
 //!
 //! No JetStream server runs inside a Rust process, so leaf runs the official one and owns it:
 //! it writes the config ([`config`]), starts the server and waits until it is really ready
-//! (ports file parsed and `/healthz` answering, within [`READY_TIMEOUT`]), watches it, restarts
+//! (ports file parsed and `HEALTHZ` answering over NATS, within [`READY_TIMEOUT`]), watches it, restarts
 //! it with back-off when it dies, and stops it last at shutdown. The child can never outlive
 //! leaf ([`process`]). With `--nats-url` none of this runs.
 //!
@@ -117,9 +117,12 @@ impl NatsChild {
         &self.client_url
     }
 
-    /// The auth token of this leaf run. Never log it.
-    pub fn token(&self) -> &str {
-        &self.token
+    /// How leaf's connections sign in, for this leaf run. Never log it.
+    pub fn auth(&self) -> crate::log::NatsAuth {
+        crate::log::NatsAuth::User {
+            name: config::LEAF_USER.to_owned(),
+            password: self.token.clone(),
+        }
     }
 
     /// A live view of the child's status.
@@ -151,6 +154,7 @@ struct Launcher {
     store_dir: PathBuf,
     ports_dir: PathBuf,
     token: String,
+    sys_password: String,
     spawner: Spawner,
 }
 
@@ -191,11 +195,8 @@ impl Launcher {
             store_dir: config.dir.clone(),
             ports_dir,
             // 122 random bits twice over; the server compares it on every connect.
-            token: format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
+            token: secret(),
+            sys_password: secret(),
             spawner: Spawner::new().map_err(SupervisorError::Spawn)?,
         })
     }
@@ -209,8 +210,8 @@ impl Launcher {
         monitor::clear_ports_dir(&self.ports_dir).map_err(prepare(&self.ports_dir))?;
         NatsConfig {
             client_port: ports.as_ref().map(|p| p.client),
-            monitor_port: ports.as_ref().map(|p| p.monitor),
             token: self.token.clone(),
+            sys_password: self.sys_password.clone(),
             store_dir: self.store_dir.clone(),
             ports_dir: self.ports_dir.clone(),
         }
@@ -258,7 +259,7 @@ impl Launcher {
                 return Err(e);
             }
         };
-        let facts = read_facts(ports.monitor).await;
+        let facts = self.read_facts(ports.client).await;
         Ok(Running {
             child,
             pid,
@@ -269,7 +270,7 @@ impl Launcher {
         })
     }
 
-    /// Ready means: the ports file of *this* pid parses and `/healthz` answers 200.
+    /// Ready means: the ports file of *this* pid parses and `HEALTHZ` says ok.
     async fn wait_ready(
         &self,
         child: &mut Child,
@@ -286,11 +287,10 @@ impl Launcher {
                     tail: tail.last(15),
                 });
             }
-            if let Some(ports) = monitor::read_ports(&self.ports_dir, pid) {
-                let health = monitor::get(ports.monitor, "/healthz", Duration::from_millis(500));
-                if matches!(health.await, Ok((200, _))) {
-                    return Ok(ports);
-                }
+            if let Some(ports) = monitor::read_ports(&self.ports_dir, pid)
+                && self.healthy(ports.client).await
+            {
+                return Ok(ports);
             }
             if Instant::now() >= deadline {
                 return Err(SupervisorError::NotReady {
@@ -303,17 +303,49 @@ impl Launcher {
     }
 }
 
-/// What `/varz` says, with a few retries: the server has just answered `/healthz`, so a failure
-/// here is a passing one. `None` (reported as "unknown", never as a wrong value) if it persists.
-async fn read_facts(monitor_port: u16) -> Option<ServerFacts> {
-    let mut last_error = String::new();
-    for _ in 0..5 {
-        match monitor::server_facts(monitor_port).await {
-            Ok(facts) => return Some(facts),
-            Err(e) => last_error = e,
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+impl Launcher {
+    async fn sys(&self, port: u16) -> Result<monitor::SysClient, String> {
+        monitor::SysClient::connect(port, &self.sys_password, Duration::from_millis(500)).await
     }
-    tracing::warn!(error = %last_error, "cannot read nats-server /varz; sync_interval unknown");
-    None
+
+    async fn healthy(&self, port: u16) -> bool {
+        let Ok(sys) = self.sys(port).await else {
+            return false;
+        };
+        let healthy = sys.healthy().await.is_ok();
+        sys.close().await;
+        healthy
+    }
+
+    /// What `VARZ` says, with a few retries: the server has just said it is healthy, so a
+    /// failure here is a passing one. `None` (reported as "unknown", never as a wrong value)
+    /// if it persists.
+    async fn read_facts(&self, port: u16) -> Option<ServerFacts> {
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            match self.sys(port).await {
+                Ok(sys) => {
+                    let facts = sys.server_facts().await;
+                    sys.close().await;
+                    match facts {
+                        Ok(facts) => return Some(facts),
+                        Err(e) => last_error = e,
+                    }
+                }
+                Err(e) => last_error = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::warn!(error = %last_error, "cannot read nats-server's VARZ; sync_interval unknown");
+        None
+    }
+}
+
+/// A password made at random: 122 random bits twice over.
+fn secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }

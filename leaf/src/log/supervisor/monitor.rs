@@ -1,27 +1,25 @@
-//! Talking to a running nats-server from the outside: its ports file and its HTTP monitoring
-//! endpoint (`/healthz` for readiness, `/varz` for what it really runs with).
+//! Talking to a running nats-server from the outside: its ports file, and its monitoring
+//! answers (`HEALTHZ` for readiness, `VARZ` for what it really runs with), asked over NATS as
+//! the system account. The server has no HTTP monitoring port: that one would answer any
+//! local user without a password.
 
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
-use tokio::net::TcpStream;
 
-/// The ports a started server announced in `<ports_dir>/nats-server_<pid>.ports`.
+use super::config::SYS_USER;
+
+/// The port a started server announced in `<ports_dir>/nats-server_<pid>.ports`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ports {
     pub client: u16,
-    pub monitor: u16,
 }
 
 #[derive(Deserialize)]
 struct PortsFile {
     nats: Vec<String>,
-    monitoring: Vec<String>,
 }
 
 /// Reads the ports file of the server with this pid, if it is there and complete.
@@ -32,14 +30,11 @@ pub fn read_ports(ports_dir: &Path, pid: u32) -> Option<Ports> {
 
 fn parse_ports(text: &str) -> Option<Ports> {
     let file: PortsFile = serde_json::from_str(text).ok()?;
-    let port_of = |urls: &[String]| -> Option<u16> {
-        urls.iter()
-            .find_map(|u| u.rsplit(':').next()?.trim_end_matches('/').parse().ok())
-    };
-    Some(Ports {
-        client: port_of(&file.nats)?,
-        monitor: port_of(&file.monitoring)?,
-    })
+    let client = file
+        .nats
+        .iter()
+        .find_map(|u| u.rsplit(':').next()?.trim_end_matches('/').parse().ok())?;
+    Some(Ports { client })
 }
 
 /// Removes every ports file: a stale one from a killed server would name dead ports.
@@ -53,54 +48,76 @@ pub fn clear_ports_dir(ports_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// GET `path` on the loopback monitoring port; the status and body, or a short reason.
-pub async fn get(port: u16, path: &str, timeout: Duration) -> Result<(u16, Bytes), String> {
-    tokio::time::timeout(timeout, get_inner(port, path))
-        .await
-        .map_err(|_| format!("GET {path} timed out"))?
+/// The system account's view of the server on loopback `port`.
+pub struct SysClient {
+    client: async_nats::Client,
+    timeout: Duration,
 }
 
-async fn get_inner(port: u16, path: &str) -> Result<(u16, Bytes), String> {
-    let stream = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("connect to monitoring port {port}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    let conn = tokio::spawn(conn);
-    let request = Request::get(path)
-        .header("host", format!("127.0.0.1:{port}"))
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    conn.abort();
-    Ok((status, body))
+impl SysClient {
+    /// Signs in as the system account; fails fast if the server does not answer yet.
+    pub async fn connect(port: u16, password: &str, timeout: Duration) -> Result<Self, String> {
+        let options = async_nats::ConnectOptions::with_user_and_password(
+            SYS_USER.to_owned(),
+            password.to_owned(),
+        )
+        .name("leaf-supervisor")
+        .connection_timeout(timeout)
+        .max_reconnects(Some(1));
+        let client =
+            tokio::time::timeout(timeout, options.connect(format!("nats://127.0.0.1:{port}")))
+                .await
+                .map_err(|_| format!("connecting to port {port} timed out"))?
+                .map_err(|e| format!("connect to port {port}: {e}"))?;
+        Ok(Self { client, timeout })
+    }
+
+    /// The `data` of the server's answer to `$SYS.REQ.SERVER.PING.<what>`.
+    async fn ask(&self, what: &str) -> Result<Bytes, String> {
+        let subject = format!("$SYS.REQ.SERVER.PING.{what}");
+        let reply = tokio::time::timeout(self.timeout, self.client.request(subject, Bytes::new()))
+            .await
+            .map_err(|_| format!("{what} timed out"))?
+            .map_err(|e| format!("{what}: {e}"))?;
+        #[derive(Deserialize)]
+        struct Envelope {
+            data: Box<serde_json::value::RawValue>,
+        }
+        let envelope: Envelope =
+            serde_json::from_slice(&reply.payload).map_err(|e| format!("{what}: {e}"))?;
+        Ok(Bytes::from(envelope.data.get().to_owned()))
+    }
+
+    /// Whether the server says it is healthy (JetStream included).
+    pub async fn healthy(&self) -> Result<(), String> {
+        #[derive(Deserialize)]
+        struct Healthz {
+            status: String,
+        }
+        let body = self.ask("HEALTHZ").await?;
+        let health: Healthz = serde_json::from_slice(&body).map_err(|e| format!("HEALTHZ: {e}"))?;
+        match health.status.as_str() {
+            "ok" => Ok(()),
+            other => Err(format!("HEALTHZ says {other}")),
+        }
+    }
+
+    /// What the server runs with.
+    pub async fn server_facts(&self) -> Result<ServerFacts, String> {
+        parse_varz(&self.ask("VARZ").await?)
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.drain().await;
+    }
 }
 
-/// The parts of `/varz` leaf reports.
+/// The parts of `VARZ` leaf reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerFacts {
     pub version: String,
     /// `always` when the server fsyncs every write, else the interval it runs with.
     pub sync_interval: String,
-}
-
-pub async fn server_facts(monitor_port: u16) -> Result<ServerFacts, String> {
-    let (status, body) = get(monitor_port, "/varz", Duration::from_secs(2)).await?;
-    if status != 200 {
-        return Err(format!("/varz answered {status}"));
-    }
-    parse_varz(&body)
 }
 
 fn parse_varz(body: &[u8]) -> Result<ServerFacts, String> {
@@ -121,11 +138,11 @@ fn parse_varz(body: &[u8]) -> Result<ServerFacts, String> {
         #[serde(default)]
         sync_interval: u64,
     }
-    let varz: Varz = serde_json::from_slice(body).map_err(|e| format!("/varz: {e}"))?;
+    let varz: Varz = serde_json::from_slice(body).map_err(|e| format!("VARZ: {e}"))?;
     let config = varz
         .jetstream
         .and_then(|j| j.config)
-        .ok_or("/varz shows no JetStream config: JetStream is not enabled")?;
+        .ok_or("VARZ shows no JetStream config: JetStream is not enabled")?;
     let sync_interval = if config.sync_always {
         "always".to_owned()
     } else {
@@ -143,16 +160,10 @@ mod tests {
 
     #[test]
     fn ports_file_parses_only_when_complete() {
-        let full = r#"{"nats":["nats://127.0.0.1:39087"],"monitoring":["http://127.0.0.1:37047"]}"#;
-        assert_eq!(
-            parse_ports(full),
-            Some(Ports {
-                client: 39087,
-                monitor: 37047
-            })
-        );
-        assert_eq!(parse_ports(&full[..30]), None);
-        assert_eq!(parse_ports(r#"{"nats":[],"monitoring":[]}"#), None);
+        let full = r#"{"nats":["nats://127.0.0.1:39087"]}"#;
+        assert_eq!(parse_ports(full), Some(Ports { client: 39087 }));
+        assert_eq!(parse_ports(&full[..20]), None);
+        assert_eq!(parse_ports(r#"{"nats":[]}"#), None);
     }
 
     #[test]
