@@ -174,18 +174,22 @@ where
     let mut ping =
         tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The start (preamble, then a replay paged from the log) goes first, one message at a
+    // time, the next read only once the previous one is sent, so a replay is never held
+    // whole; then the queue. Pings go on throughout: a long replay, or one waiting for a
+    // place to read the log, must not make a client that answers pings look dead.
     let mut starting = true;
     loop {
-        if starting {
-            // One message at a time, read only once the previous one is sent: a replay is
-            // paged from the log as the socket drains, never held whole.
-            let next = tokio::select! {
-                biased;
-                reason = closer.closed() => return goodbye(&mut sink, queue, reason).await,
-                next = start.next() => next,
-            };
-            let text = match next {
-                Some(Ok(text)) => text,
+        // `biased`: a close request wins over more messages, so a slow client is let go
+        // at once instead of after its queue drains.
+        let frame = tokio::select! {
+            biased;
+            // Mid-replay, the queue holds events after the head the replay is heading for:
+            // flushing it would send a gap.
+            reason = closer.closed() => return goodbye(&mut sink, queue, reason, !starting).await,
+            // Cancel-safe: an interrupted page read resumes at the next poll.
+            next = start.next(), if starting => match next {
+                Some(Ok(text)) => Message::Text(text),
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "closing a client whose replay failed");
                     closer.close(Disconnect::ReplayFailed);
@@ -195,24 +199,8 @@ where
                     starting = false;
                     continue;
                 }
-            };
-            tokio::select! {
-                biased;
-                reason = closer.closed() => return goodbye(&mut sink, queue, reason).await,
-                sent = tokio::time::timeout(config.write_timeout, sink.send(Message::Text(text))) => {
-                    if !matches!(sent, Ok(Ok(()))) {
-                        closer.close(Disconnect::WriteError);
-                    }
-                }
-            }
-            continue;
-        }
-        // `biased`: a close request wins over more messages, so a slow client is let go
-        // at once instead of after its queue drains.
-        let frame = tokio::select! {
-            biased;
-            reason = closer.closed() => return goodbye(&mut sink, queue, reason).await,
-            next = queue.recv() => match next {
+            },
+            next = queue.recv(), if !starting => match next {
                 Some(text) => Message::Text(text),
                 None => {
                     closer.close(Disconnect::ConnectionClosed);
@@ -231,7 +219,7 @@ where
         // pin this task until the write timeout.
         tokio::select! {
             biased;
-            reason = closer.closed() => return goodbye(&mut sink, queue, reason).await,
+            reason = closer.closed() => return goodbye(&mut sink, queue, reason, !starting).await,
             sent = tokio::time::timeout(config.write_timeout, sink.send(frame)) => match sent {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -244,14 +232,20 @@ where
     }
 }
 
-/// Sends what the reason allows (queued messages on shutdown) and the close frame.
-async fn goodbye<W>(sink: &mut W, queue: &mut QueueReceiver, reason: Disconnect) -> Disconnect
+/// Sends what the reason allows (queued messages on shutdown, unless `live` is false: the
+/// client is still being replayed to) and the close frame.
+async fn goodbye<W>(
+    sink: &mut W,
+    queue: &mut QueueReceiver,
+    reason: Disconnect,
+    live: bool,
+) -> Disconnect
 where
     W: Sink<Message> + Unpin,
     W::Error: Display,
 {
     let farewell = async {
-        if reason.flushes_queue() {
+        if reason.flushes_queue() && live {
             while let Ok(text) = queue.try_recv() {
                 if sink.feed(Message::Text(text)).await.is_err() {
                     return;

@@ -377,7 +377,10 @@ impl Inner {
         tournament: TournamentId,
         stream_seq: Seq,
     ) -> Result<Appended, TournamentError> {
-        self.feed.wait_applied(StreamName::State, stream_seq).await;
+        // The retry's original is in the log; until the feed has it, its seq is unknown.
+        if !self.feed.wait_applied(StreamName::State, stream_seq).await {
+            return Err(TournamentError::FeedBehind(tournament));
+        }
         let seq =
             self.feed
                 .seq_at(tournament, stream_seq)

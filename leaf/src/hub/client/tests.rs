@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::Message;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
 
@@ -200,4 +200,85 @@ async fn a_peer_that_answers_pings_stays_connected() {
         }
     }
     assert!(!task.is_finished());
+}
+
+/// Connects a client whose start ends with `replay`.
+fn connect_replaying(
+    hub: &Hub,
+    scope: Scope,
+    replay: crate::hub::Replay,
+) -> (Peer, tokio::task::JoinHandle<Disconnect>) {
+    let mut session = hub.register(scope).unwrap();
+    session.replay = Some(replay);
+    let (out_tx, from_server) = mpsc::channel(64);
+    let (to_server, in_rx) = mpsc::channel(16);
+    let task = tokio::spawn(run(session, PollSender::new(out_tx), incoming(in_rx)));
+    (
+        Peer {
+            from_server,
+            to_server,
+        },
+        task,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_that_waits_still_pings_and_a_client_that_answers_stays() {
+    let hub = hub_with(ClientConfig {
+        ping_interval: Duration::from_secs(1),
+        dead_after: Duration::from_secs(3),
+        ..ClientConfig::default()
+    });
+    let t = TournamentId::new_random();
+    // A replay whose next page takes 10 s (waiting for a place in the read budget).
+    let replay = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Ok(Utf8Bytes::from_static(r#"{"type":"event","seq":1}"#))
+    })
+    .boxed();
+    let (mut peer, task) = connect_replaying(&hub, Scope::Tournament(t), replay);
+    let mut pings = 0;
+    loop {
+        match peer.from_server.recv().await {
+            Some(Message::Ping(_)) => {
+                pings += 1;
+                peer.to_server
+                    .send(Ok(Message::Pong(Default::default())))
+                    .await
+                    .unwrap();
+            }
+            Some(Message::Text(t)) => {
+                assert!(t.as_str().contains("connected") || t.as_str().contains("event"));
+                if t.as_str().contains("event") {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(pings >= 5, "pinged during the replay's wait ({pings})");
+    assert!(!task.is_finished(), "and the client is still there");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_mid_replay_does_not_flush_live_events_past_the_gap() {
+    let hub = hub_with(ClientConfig::default());
+    let t = TournamentId::new_random();
+    let replay = futures_util::stream::pending().boxed();
+    let (mut peer, task) = connect_replaying(&hub, Scope::Tournament(t), replay);
+    assert_eq!(peer.next_text().await["type"], "connected");
+    hub.broadcast(Scope::Tournament(t), "tick", &301);
+    hub.shutdown(Duration::from_secs(1)).await;
+    loop {
+        match peer.from_server.recv().await {
+            Some(Message::Text(t)) => panic!("sent {t} before the replay was done"),
+            Some(Message::Close(frame)) => {
+                assert_eq!(frame.map(|f| f.code), Some(1001));
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("no close frame"),
+        }
+    }
+    assert_eq!(task.await.unwrap(), Disconnect::Shutdown);
 }

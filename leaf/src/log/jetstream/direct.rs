@@ -92,8 +92,10 @@ fn entry(stream: StreamName, message: &async_nats::Message) -> Result<Entry, Log
     })
 }
 
+/// The last value of `name`: the server appends its own after any the message was stored
+/// with, so a publisher's look-alike header cannot pass for the stream's.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).map(|value| value.as_str())
+    headers.get_last(name).map(|value| value.as_str())
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {

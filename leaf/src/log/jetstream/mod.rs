@@ -243,11 +243,21 @@ impl EventLog for JetStreamLog {
     fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>> {
         Box::pin(async move {
             let consumer = self.ordered(stream, Filter::All, after).await?;
+            // A tail the feed drops (to reopen it) is deleted on the server rather than
+            // left for the 30 s an abandoned ordered consumer lingers.
+            let forget = ForgetOnDrop {
+                js: self.js.clone(),
+                stream,
+                consumer: Some(consumer.cached_info().name.clone()),
+            };
             let messages = consumer.messages().await.map_err(unavailable)?;
             Ok(messages
-                .map(|next| match next {
-                    Ok(message) => entry(&message),
-                    Err(e) => Err(unavailable(e)),
+                .map(move |next| {
+                    let _forget_with_the_tail = &forget;
+                    match next {
+                        Ok(message) => entry(&message),
+                        Err(e) => Err(unavailable(e)),
+                    }
                 })
                 .boxed())
         })
@@ -286,6 +296,31 @@ impl JetStreamLog {
             })
             .await
             .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))
+    }
+}
+
+/// Deletes a tail's consumer when the tail is dropped.
+struct ForgetOnDrop {
+    js: jetstream::Context,
+    stream: StreamName,
+    consumer: Option<String>,
+}
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        let (Some(name), Ok(runtime)) =
+            (self.consumer.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let (js, stream) = (self.js.clone(), self.stream);
+        runtime.spawn(async move {
+            // Best effort: the client may have replaced it already (it recreates an ordered
+            // consumer after a gap), or the server may be gone; then it expires by itself.
+            if let Ok(handle) = js.get_stream(stream.as_str()).await {
+                let _ = handle.delete_consumer(&name).await;
+            }
+        });
     }
 }
 
