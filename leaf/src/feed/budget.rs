@@ -23,6 +23,9 @@ use tokio::time::Instant;
 pub const MAX_READS: usize = 32;
 /// Log reads running at once for one reader (a TD account, a viewer link).
 pub const MAX_READS_PER_READER: usize = 4;
+/// Replays from the log one reader may have going at once. Each holds a page while its
+/// socket drains, so this bounds what one viewer link can make leaf hold: about 8 MiB.
+pub const MAX_REPLAYS_PER_READER: usize = 8;
 /// Pages one reader may read per second, on average.
 pub const PAGES_PER_SECOND: f64 = 20.0;
 /// Pages one reader may read at once after a pause: a resume of [`super::MAX_REPLAY`]
@@ -70,6 +73,8 @@ struct Inner {
 #[derive(Debug, Clone, Copy)]
 struct Share {
     running: usize,
+    /// Replays from the log going on (see [`ReplaySlot`]).
+    replays: usize,
     /// Pages it may start now (a token bucket).
     pages: f64,
     refilled: Instant,
@@ -79,6 +84,7 @@ impl Share {
     fn new(burst: f64, now: Instant) -> Self {
         Self {
             running: 0,
+            replays: 0,
             pages: burst,
             refilled: now,
         }
@@ -103,6 +109,21 @@ impl Drop for ReadPermit {
     fn drop(&mut self) {
         if let Some(share) = self.budget.readers().get_mut(&self.reader) {
             share.running = share.running.saturating_sub(1);
+        }
+    }
+}
+
+/// One replay's place, given back when dropped.
+#[derive(Debug)]
+pub struct ReplaySlot {
+    reader: Reader,
+    budget: ReadBudget,
+}
+
+impl Drop for ReplaySlot {
+    fn drop(&mut self) {
+        if let Some(share) = self.budget.readers().get_mut(&self.reader) {
+            share.replays = share.replays.saturating_sub(1);
         }
     }
 }
@@ -145,7 +166,7 @@ impl ReadBudget {
         if readers.len() > REMEMBERED {
             readers.retain(|_, share| {
                 share.refill(rate, burst, now);
-                share.running > 0 || share.pages < burst
+                share.running > 0 || share.replays > 0 || share.pages < burst
             });
         }
         let share = readers
@@ -196,6 +217,25 @@ impl ReadBudget {
         }
     }
 
+    /// A place for one more replay from the log by `reader`, held until the replay ends.
+    pub fn start_replay(&self, reader: &Reader) -> Result<ReplaySlot, ReadsBusy> {
+        let now = Instant::now();
+        let mut readers = self.readers();
+        let share = readers
+            .entry(reader.clone())
+            .or_insert_with(|| Share::new(self.inner.burst, now));
+        if share.replays >= MAX_REPLAYS_PER_READER {
+            return Err(ReadsBusy {
+                retry_after: RETRY_AFTER,
+            });
+        }
+        share.replays += 1;
+        Ok(ReplaySlot {
+            reader: reader.clone(),
+            budget: self.clone(),
+        })
+    }
+
     /// Reads running now, for health.
     pub fn running_reads(&self) -> usize {
         self.readers().values().map(|share| share.running).sum()
@@ -222,6 +262,19 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(budget.try_acquire(&reader).is_ok(), "a page a half second");
         assert!(budget.try_acquire(&reader).is_err());
+    }
+
+    #[test]
+    fn one_reader_has_a_few_replays_going_at_most() {
+        let budget = ReadBudget::default();
+        let reader = Reader::new("viewer:a");
+        let slots: Vec<_> = (0..MAX_REPLAYS_PER_READER)
+            .map(|_| budget.start_replay(&reader).unwrap())
+            .collect();
+        assert!(budget.start_replay(&reader).is_err());
+        assert!(budget.start_replay(&Reader::new("viewer:b")).is_ok());
+        drop(slots);
+        assert!(budget.start_replay(&reader).is_ok());
     }
 
     #[tokio::test(start_paused = true)]

@@ -266,6 +266,8 @@ impl Feed {
                 Some(fresh) => tail = fresh,
                 None => return,
             }
+            // A request made while this reopen ran is answered by it.
+            reopen.borrow_and_update();
         }
     }
 
@@ -365,10 +367,10 @@ impl Feed {
             .send_modify(|n| *n = n.wrapping_add(1));
         let mut applied = self.inner.applied.subscribe();
         let reached = |applied: &Cursor| applied_through(*applied, stream) >= seq;
-        if tokio::time::timeout(HEAL_AFTER, applied.wait_for(reached))
-            .await
-            .is_ok()
-        {
+        if matches!(
+            tokio::time::timeout(HEAL_AFTER, applied.wait_for(reached)).await,
+            Ok(Ok(_))
+        ) {
             return true;
         }
         tracing::warn!(%stream, %seq, "an acknowledged message has not reached the feed; reopening its tails");

@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 
-use super::budget::{ReadBudget, ReadPermit, Reader, ReadsBusy};
+use super::budget::{ReadBudget, ReadPermit, Reader, ReadsBusy, ReplaySlot};
 use super::{Feed, Head, view};
 use crate::event::{Seq, TournamentId};
 use crate::hub::{HubError, Replay, ReplayFailed, Scope, Session, protocol};
@@ -82,8 +82,10 @@ impl Feed {
         head: Head,
         reader: Reader,
     ) -> Result<Replay, WatchError> {
+        let slot = self.budget().start_replay(&reader)?;
         let permit = self.budget().try_acquire(&reader)?;
         let mut pages = Pages {
+            _slot: slot,
             feed: self.clone(),
             budget: self.budget().clone(),
             reader,
@@ -103,6 +105,8 @@ impl Feed {
 
 /// A replay being read: the page in hand and where the next one starts.
 struct Pages {
+    /// This replay's place among its reader's ([`super::budget::MAX_REPLAYS_PER_READER`]).
+    _slot: ReplaySlot,
     feed: Feed,
     budget: ReadBudget,
     reader: Reader,

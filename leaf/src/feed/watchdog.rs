@@ -8,8 +8,9 @@
 //!   asks the tails to reopen from where the feed is (see `Feed::wait_applied`);
 //! - every [`CHECK_EVERY`] the watchdog compares where each stream ends (from the log's own
 //!   bookkeeping) with what the feed applied. What the log held at the previous check and
-//!   the feed still has not applied is lag: health says `degraded` with the figure, and the
-//!   tails reopen.
+//!   the feed still has not applied (and that a read shows is there to apply) is lag: health
+//!   says `degraded` with the figure, and if the feed has not moved since the previous check,
+//!   the tails reopen.
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use serde::Serialize;
 
 use super::{Feed, applied_through};
 use crate::event::Seq;
-use crate::log::StreamName;
+use crate::log::{Filter, StreamName};
 
 /// How long an acknowledged message may be missing from the feed before its tails reopen.
 /// Applying a message takes microseconds; this is long enough to never reopen a healthy tail
@@ -62,7 +63,8 @@ pub struct FeedHealth {
 impl Feed {
     /// Compares the feed with the log every [`CHECK_EVERY`] until the feed stops.
     pub(super) async fn watch_the_log(self) {
-        let mut previous = [Seq::ZERO; 2];
+        // Per stream: where the log ended, and what the feed had applied, at the last check.
+        let mut last = [(Seq::ZERO, Seq::ZERO); 2];
         loop {
             tokio::select! {
                 biased;
@@ -70,21 +72,35 @@ impl Feed {
                 () = tokio::time::sleep(CHECK_EVERY) => {}
             }
             let mut lag = Lag::default();
-            for (stream, before) in StreamName::ALL.into_iter().zip(previous.iter_mut()) {
+            for (stream, (end_before, applied_before)) in
+                StreamName::ALL.into_iter().zip(last.iter_mut())
+            {
                 let end = tokio::time::timeout(END_TIMEOUT, self.inner.log.last_seq(stream)).await;
                 // The log is down or slow: nothing to compare with, and reopening would not
                 // help until it answers.
                 let Ok(Ok(end)) = end else { continue };
                 let applied = applied_through(self.applied(), stream);
-                if applied < *before {
-                    tracing::warn!(%stream, %applied, log_end = %end, "the feed is behind the event log; reopening its tail");
+                if applied < *end_before && self.more_after(stream, applied).await {
                     lag.set(stream, end.since(applied));
-                    self.reopen_tails();
+                    // Still where it was a check ago: the tail has stopped delivering.
+                    if applied == *applied_before {
+                        tracing::warn!(%stream, %applied, log_end = %end, "the feed is behind the event log; reopening its tail");
+                        self.reopen_tails();
+                    }
                 }
-                *before = end;
+                *end_before = end;
+                *applied_before = applied;
             }
             self.inner.lag.send_replace(lag);
         }
+    }
+
+    /// Whether the log holds a message after `applied` that the feed's tail should deliver.
+    /// The stream's end alone can mislead: its last message may have been deleted, or be one
+    /// of an older configuration's subjects, which no tail of leaf's ever delivers.
+    async fn more_after(&self, stream: StreamName, applied: Seq) -> bool {
+        let next = self.inner.log.read(stream, Filter::All, applied, 1);
+        matches!(tokio::time::timeout(END_TIMEOUT, next).await, Ok(Ok(page)) if !page.is_empty())
     }
 
     /// The feed's health: whether it keeps up with the log.

@@ -25,6 +25,9 @@ struct QuietLog {
     log: MemoryLog,
     quiet_tails: AtomicUsize,
     deliver: usize,
+    /// Messages past the end that the log's bookkeeping counts but nobody can read (deleted
+    /// ones, or subjects no tail of leaf's follows).
+    phantoms: u64,
 }
 
 impl EventLog for QuietLog {
@@ -48,7 +51,10 @@ impl EventLog for QuietLog {
     }
 
     fn last_seq(&self, stream: StreamName) -> BoxFuture<'_, Result<Seq, LogError>> {
-        self.log.last_seq(stream)
+        Box::pin(async move {
+            let end = self.log.last_seq(stream).await?;
+            Ok(Seq(end.0 + self.phantoms))
+        })
     }
 
     fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>> {
@@ -86,10 +92,19 @@ fn level(n: u64) -> NewEvent {
 }
 
 async fn venue(deliver: usize) -> (Arc<QuietLog>, Feed, TournamentWriter, TournamentId) {
+    venue_with(deliver, 1, 0).await
+}
+
+async fn venue_with(
+    deliver: usize,
+    quiet_tails: usize,
+    phantoms: u64,
+) -> (Arc<QuietLog>, Feed, TournamentWriter, TournamentId) {
     let log = Arc::new(QuietLog {
         log: MemoryLog::new(),
-        quiet_tails: AtomicUsize::new(1),
+        quiet_tails: AtomicUsize::new(quiet_tails),
         deliver,
+        phantoms,
     });
     let store = Store::open_in_memory().await.unwrap();
     let hub = Hub::new("test".into(), ClientConfig::default());
@@ -147,5 +162,18 @@ async fn the_watchdog_finds_events_of_another_writer_that_the_tail_missed() {
     assert!(feed.health().ok, "and is ok again once it caught up");
     let next = writer.append(t, level(2), &actor()).await.unwrap();
     assert_eq!(next.seq, Seq(2));
+    feed.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_end_no_tail_can_reach_is_not_lag() {
+    // The stream's end counts a message nobody can read: the feed is not behind.
+    let (_log, feed, writer, t) = venue_with(usize::MAX, 0, 1).await;
+    writer.append(t, level(1), &actor()).await.unwrap();
+    for _ in 0..5 {
+        tokio::time::sleep(super::CHECK_EVERY).await;
+        let health = feed.health();
+        assert!(health.ok, "{health:?}");
+    }
     feed.shutdown().await;
 }
