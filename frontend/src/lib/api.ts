@@ -6,9 +6,16 @@ export class ApiError extends Error {
 	constructor(
 		readonly status: number,
 		message: string,
-		readonly code?: string
+		readonly code?: string,
+		/** Seconds leaf asked to wait before retrying (`Retry-After`), when it said. */
+		readonly retryAfterS?: number
 	) {
 		super(message);
+	}
+
+	/** leaf is doing as much of this as it takes at once (503 `busy`): retry after a wait. */
+	get busy(): boolean {
+		return this.status === 503 && this.code === 'busy';
 	}
 }
 
@@ -63,13 +70,39 @@ export async function api<T>(path: string, request: Request = {}): Promise<T> {
 	}
 	if (!response.ok) {
 		const error = (value as { error?: { code?: string; message?: string } } | null)?.error;
+		const retryAfter = Number(response.headers.get('Retry-After'));
 		throw new ApiError(
 			response.status,
 			error?.message ?? `leaf answered ${response.status}`,
-			error?.code
+			error?.code,
+			Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined
 		);
 	}
 	return value as T;
+}
+
+/** How often a read told "busy" is tried again before giving up. */
+const BUSY_ATTEMPTS = 5;
+
+/**
+ * [`api`] for reads that many screens make at once (a room of phones on one link after a
+ * Wi-Fi blip): a `503 busy` answer is retried after its `Retry-After`, spread out a little so
+ * the room does not come back in step.
+ */
+export async function apiPatient<T>(
+	path: string,
+	request: Request = {},
+	sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))
+): Promise<T> {
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await api<T>(path, request);
+		} catch (e) {
+			if (!(e instanceof ApiError) || !e.busy || attempt >= BUSY_ATTEMPTS) throw e;
+			const waitS = e.retryAfterS ?? 1;
+			await sleep(waitS * 1000 * (1 + Math.random() * 0.5));
+		}
+	}
 }
 
 /** The socket URL for one tournament on the leaf that served this page. */
