@@ -75,9 +75,10 @@ pub trait EventLog: Send + Sync + 'static {
     fn health(&self) -> BoxFuture<'_, LogHealth>;
 }
 
-/// The most payload one [`EventLog::read`] returns (past its first message): what a reader
-/// holds in memory per page, whatever size the events are.
-pub const PAGE_BYTES: usize = 1024 * 1024;
+/// The payload after which one [`EventLog::read`] stops: a page is this plus the message
+/// that crosses it (an event's data is at most 64 KiB), so under 1 MiB, whatever size the
+/// events are: what a reader holds in memory per page.
+pub const PAGE_BYTES: usize = 900 * 1024;
 
 /// The first `limit` of `candidates` that fit one page of [`EventLog::read`]: for logs that
 /// hold their messages in memory, so they page as JetStream does.
