@@ -8,17 +8,18 @@
 //! - [`plan`]: what a seed decides up front: the venue and the fault schedule.
 //! - [`run`]: one run: hosts, the driver that applies faults on time, the checks.
 //! - [`venue`]: what the hosts share, and the leaf host built from production parts.
-//! - [`log`]: the simulated event log (JetStream as leaf relies on it), outside the host so
-//!   it survives crashes.
+//! - [`log`]: the simulated event log (JetStream as leaf relies on it, over the two NATS
+//!   connections leaf opens), outside the host so it survives crashes.
 //! - [`clients`]: TD consoles and displays, over [`clients::http`] and [`clients::ws`].
 //! - [`observe`]: what clients saw, checked as it arrives; [`check`] and [`projection`]:
-//!   the checks after a run.
+//!   the checks after a run; [`feed_watch`]: what leaf's feed applied, and when.
 //! - [`listener`]: axum's `Listener` over simulated TCP, the one adapter production code needs.
 //! - [`rng`], [`trace`]: seeded randomness and the record two runs are compared by.
 //! - [`sweep`]: many seeds on every core, and the summary line.
 
 pub mod check;
 pub mod clients;
+pub mod feed_watch;
 pub mod listener;
 pub mod log;
 pub mod observe;

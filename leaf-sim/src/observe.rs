@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::plan::Rewind;
 use crate::trace::Trace;
 
 /// An event a display received.
@@ -19,8 +20,9 @@ pub struct Delivery {
     pub at: Duration,
     /// When the connection it came on was established: an event stored after that came live.
     pub connected_at: Duration,
-    /// The event's `data`, as JSON text, to compare with the log.
-    pub data: String,
+    /// The event's `data`, to compare with the log. Shared: seating charts are large, and
+    /// the checks copy the record.
+    pub data: Rc<serde_json::Value>,
 }
 
 /// One display's record.
@@ -60,6 +62,10 @@ struct Inner {
     consoles_done: usize,
     duplicates_sent: usize,
     resyncs: usize,
+    /// Connections and reads leaf refused with 503 and `Retry-After` (its read budget).
+    busy: usize,
+    /// Resumes from 0 that leaf served from the log, not its resume cache.
+    resumed_from_log: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +131,29 @@ impl Observations {
 
     pub fn resynced(&self) {
         self.inner.borrow_mut().resyncs += 1;
+    }
+
+    pub fn refused_busy(&self) {
+        self.inner.borrow_mut().busy += 1;
+    }
+
+    pub fn resumed_from_log(&self) {
+        self.inner.borrow_mut().resumed_from_log += 1;
+    }
+
+    /// `name` lost what it held past the point `to` says, for each tournament it watches:
+    /// it now holds up to that seq, and takes the events after it again without complaint.
+    pub fn rewind(&self, name: &str, to: Rewind) {
+        if let Some(d) = self.inner.borrow_mut().displays.get_mut(name) {
+            for t in d.watches.clone() {
+                let last = d.last.entry(t).or_insert(0);
+                *last = match to {
+                    Rewind::ToStart => 0,
+                    Rewind::HalfWay => *last / 2,
+                };
+            }
+            d.on_connection.clear();
+        }
     }
 
     /// The highest seq `name` holds of tournament `t`, if it holds any.
@@ -210,7 +239,7 @@ impl Observations {
                             seq,
                             at,
                             connected_at: d.connected_at,
-                            data: data.to_string(),
+                            data: Rc::new(data.clone()),
                         });
                     } else if !overlap_allowed || problem.is_some() {
                         d.on_connection.insert(t, seq);
@@ -292,6 +321,14 @@ impl Observations {
 
     pub fn resyncs(&self) -> usize {
         self.inner.borrow().resyncs
+    }
+
+    pub fn busy(&self) -> usize {
+        self.inner.borrow().busy
+    }
+
+    pub fn resumes_from_log(&self) -> usize {
+        self.inner.borrow().resumed_from_log
     }
 }
 

@@ -7,6 +7,14 @@ use std::time::Duration;
 
 use crate::rng::Rng;
 
+/// Seeds (percent) in which some displays lose their state together and resume from far
+/// back (see `Plan::rewinds`).
+const REWIND_SEEDS_PERCENT: u64 = 20;
+/// What the seating charts of such a seed's tournament add up to: past leaf's resume cache
+/// (`RECENT_BYTES`, 256 KiB) with room to spare, and no more, since every replay and every
+/// display handles each byte again.
+const CHART_TOTAL: u64 = 280 * 1024;
+
 /// A TD console: appends `events` events to one tournament, one every `pace`.
 #[derive(Debug, Clone)]
 pub struct ConsolePlan {
@@ -21,6 +29,11 @@ pub struct ConsolePlan {
     /// Chance (percent), per append, of a burst: the next 8 to 20 appends back to back, as
     /// when a TD breaks a table and reseats its players.
     pub burst_percent: u64,
+    /// Chance (percent), per append, of a seating chart: an event of `chart_bytes` (a range)
+    /// of data. A tournament of them outgrows leaf's resume cache (`RECENT_BYTES`), so its
+    /// resumes from far back are read from the log.
+    pub chart_percent: u64,
+    pub chart_bytes: (u64, u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +44,15 @@ pub enum DisplayKind {
     Phone(usize),
     /// A venue-wide screen: every tournament, with a TD token.
     Venue,
+}
+
+/// Where a display resumes from after losing what it held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewind {
+    /// `since=0`: a phone whose browser dropped the page, a TV that was power-cycled.
+    ToStart,
+    /// `since` half of what it had: a page restored from a cache long out of date.
+    HalfWay,
 }
 
 /// A WebSocket client and what it does besides watching.
@@ -45,6 +67,9 @@ pub struct DisplayPlan {
     pub drops: Vec<Duration>,
     /// Times it stops reading, and for how long: a slow reader.
     pub stalls: Vec<(Duration, Duration)>,
+    /// Times it loses what it holds, drops its socket and resumes from far back: together
+    /// with others, in a burst (see `Plan::rewinds`). Sorted by time.
+    pub rewinds: Vec<(Duration, Rewind)>,
 }
 
 /// A fault the driver applies to the network, the leaf host or the event log.
@@ -158,6 +183,8 @@ impl Plan {
                 pace: (100, 100),
                 duplicate_percent: 0,
                 burst_percent: 0,
+                chart_percent: 0,
+                chart_bytes: (0, 0),
             }],
             displays: vec![
                 DisplayPlan {
@@ -167,6 +194,7 @@ impl Plan {
                     leave: None,
                     drops: Vec::new(),
                     stalls: Vec::new(),
+                    rewinds: Vec::new(),
                 },
                 DisplayPlan {
                     name: "venue".into(),
@@ -175,6 +203,7 @@ impl Plan {
                     leave: None,
                     drops: Vec::new(),
                     stalls: Vec::new(),
+                    rewinds: Vec::new(),
                 },
             ],
             faults,
@@ -195,6 +224,8 @@ impl Plan {
                 pace: (40, venue.between(120..=300)),
                 duplicate_percent: venue.between(0..=15),
                 burst_percent: venue.between(0..=8),
+                chart_percent: 0,
+                chart_bytes: (0, 0),
             })
             .collect();
         if venue.percent(50) {
@@ -206,6 +237,8 @@ impl Plan {
                 pace: (40, 250),
                 duplicate_percent: venue.between(0..=15),
                 burst_percent: venue.between(0..=8),
+                chart_percent: 0,
+                chart_bytes: (0, 0),
             });
         }
 
@@ -239,6 +272,13 @@ impl Plan {
             }
             displays.push(phone);
         }
+
+        Self::rewinds(
+            &mut root.fork("rewinds"),
+            tournaments,
+            &mut consoles,
+            &mut displays,
+        );
 
         let mut draw = root.fork("faults");
         let mut faults = Vec::new();
@@ -285,6 +325,69 @@ impl Plan {
         }
     }
 
+    /// In some seeds, one tournament's TDs post seating charts, and once or twice its
+    /// displays (and a few others) lose what they hold at the same moment and resume from
+    /// far back: the log-read path, its paging and the read budget under a burst, with the
+    /// tournament too large for leaf's resume cache by then.
+    fn rewinds(
+        rng: &mut Rng,
+        tournaments: usize,
+        consoles: &mut [ConsolePlan],
+        displays: &mut [DisplayPlan],
+    ) {
+        if !rng.percent(REWIND_SEEDS_PERCENT) {
+            return;
+        }
+        let focus = rng.between(0..=tournaments as u64 - 1) as usize;
+        let percent = rng.between(70..=100);
+        let events: u64 = consoles
+            .iter()
+            .filter(|c| c.tournament == focus)
+            .map(|c| u64::from(c.events))
+            .sum();
+        let chart = CHART_TOTAL * 100 / (events * percent).max(1);
+        for c in consoles.iter_mut().filter(|c| c.tournament == focus) {
+            c.chart_percent = percent;
+            c.chart_bytes = (chart * 4 / 5, chart * 6 / 5);
+        }
+        // Around when its TDs are done (by their average pace): some rewinds come while the
+        // charts still arrive, most once the tournament has outgrown the cache.
+        let done = consoles
+            .iter()
+            .filter(|c| c.tournament == focus)
+            .map(|c| u64::from(c.events) * (c.pace.0 + c.pace.1) / 2)
+            .max()
+            .unwrap_or_default();
+        for _ in 0..rng.between(1..=2) {
+            let at = Duration::from_millis(done * rng.between(70..=140) / 100 + 200);
+            let to = if rng.percent(75) {
+                Rewind::ToStart
+            } else {
+                Rewind::HalfWay
+            };
+            for d in displays.iter_mut() {
+                // Within a few milliseconds of each other: a room's power comes back. The
+                // focus tournament's displays all lose their state (they share one viewer
+                // link: its share of the read budget); the venue screen often, reading the
+                // same history over HTTP; others now and then.
+                let when = at + rng.millis(0..=20);
+                let joins = match d.kind {
+                    DisplayKind::Table(t) | DisplayKind::Phone(t) if t == focus => true,
+                    DisplayKind::Venue => rng.percent(50),
+                    DisplayKind::Table(_) | DisplayKind::Phone(_) => rng.percent(30),
+                };
+                // Only a display that is there then has anything to lose.
+                let there = d.join < when && d.leave.is_none_or(|leave| when < leave);
+                if joins && there {
+                    d.rewinds.push((when, to));
+                }
+            }
+        }
+        for d in displays {
+            d.rewinds.sort_by_key(|(at, _)| *at);
+        }
+    }
+
     fn display(rng: &mut Rng, name: String, kind: DisplayKind, join: Duration) -> DisplayPlan {
         let mut drops: Vec<Duration> = (0..rng.between(0..=2))
             .map(|_| join + rng.millis(300..=5000))
@@ -302,6 +405,7 @@ impl Plan {
             leave: None,
             drops,
             stalls,
+            rewinds: Vec::new(),
         }
     }
 
@@ -311,7 +415,7 @@ impl Plan {
             + self
                 .displays
                 .iter()
-                .map(|d| d.drops.len() + d.stalls.len())
+                .map(|d| d.drops.len() + d.stalls.len() + d.rewinds.len())
                 .sum::<usize>()
     }
 
@@ -323,6 +427,7 @@ impl Plan {
                 .iter()
                 .map(|(at, lasts)| *at + *lasts)
                 .chain(d.drops.iter().copied())
+                .chain(d.rewinds.iter().map(|(at, _)| *at))
                 .chain(d.leave)
         });
         driver.chain(clients).max().unwrap_or_default()
@@ -337,7 +442,7 @@ impl fmt::Display for Plan {
             self.seed, self.tournaments, self.max_latency
         )?;
         for c in &self.consoles {
-            writeln!(
+            write!(
                 f,
                 "  {}: {} events to t{}, every {}..{} ms, {}% sent twice, {}% start a burst",
                 c.name,
@@ -346,8 +451,18 @@ impl fmt::Display for Plan {
                 c.pace.0,
                 c.pace.1,
                 c.duplicate_percent,
-                c.burst_percent
+                c.burst_percent,
             )?;
+            if c.chart_percent > 0 {
+                write!(
+                    f,
+                    ", {}% seating charts of {}..{} KiB",
+                    c.chart_percent,
+                    c.chart_bytes.0 / 1024,
+                    c.chart_bytes.1 / 1024
+                )?;
+            }
+            writeln!(f)?;
         }
         for d in &self.displays {
             write!(f, "  {}: {:?} from {:?}", d.name, d.kind, d.join)?;
@@ -359,6 +474,13 @@ impl fmt::Display for Plan {
             }
             for (at, lasts) in &d.stalls {
                 write!(f, ", stops reading at {at:?} for {lasts:?}")?;
+            }
+            for (at, to) in &d.rewinds {
+                let from = match to {
+                    Rewind::ToStart => "0",
+                    Rewind::HalfWay => "half-way",
+                };
+                write!(f, ", loses its state at {at:?} and resumes from {from}")?;
             }
             writeln!(f)?;
         }
@@ -393,8 +515,10 @@ mod tests {
             }
             let stalls: usize = plan.displays.iter().map(|d| d.stalls.len()).sum();
             let drops: usize = plan.displays.iter().map(|d| d.drops.len()).sum();
+            let rewinds: usize = plan.displays.iter().map(|d| d.rewinds.len()).sum();
             *mix.entry("stall").or_insert(0) += stalls;
             *mix.entry("drop").or_insert(0) += drops;
+            *mix.entry("rewind").or_insert(0) += rewinds;
         }
         println!("fault mix over 500 seeds: {mix:?}");
         for expected in [
@@ -405,12 +529,35 @@ mod tests {
             "log outage",
             "stall",
             "drop",
+            "rewind",
         ] {
             assert!(
                 mix.get(expected).copied().unwrap_or(0) > 50,
                 "{expected}: {mix:?}"
             );
         }
+    }
+
+    /// The simulated server cuts a connection past `PENDING_LIMIT` pending bytes; a page that
+    /// alone went past it would fail every time, and a leaf whose replay reads it could never
+    /// start. So no seed's whole log may come near it.
+    #[test]
+    fn no_seed_holds_a_log_that_one_page_could_cut_a_connection_with() {
+        use crate::log::{MESSAGE_OVERHEAD, PENDING_LIMIT};
+        // A STATE message besides its chart: subject, record, key, headers.
+        const PER_EVENT: u64 = 512 + MESSAGE_OVERHEAD as u64;
+        let mut largest = 0;
+        for seed in 0..2000 {
+            let plan = Plan::new(seed, Scenario::Random);
+            let most: u64 = plan
+                .consoles
+                .iter()
+                .map(|c| u64::from(c.events) * (c.chart_bytes.1 + PER_EVENT))
+                .sum();
+            largest = largest.max(most);
+        }
+        println!("the largest log a seed can make: {} KiB", largest / 1024);
+        assert!(largest < PENDING_LIMIT as u64, "{largest}");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use leaf::planted::PlantedBugs;
 
 use crate::check;
 use crate::clients::{console, display};
-use crate::log::SimLog;
+use crate::feed_watch;
+use crate::log::{Connection, SimLog};
 use crate::plan::{Fault, Plan, Scenario};
 use crate::projection;
 use crate::rng::Rng;
@@ -40,6 +41,13 @@ pub struct Outcome {
     pub stored_unacked: u64,
     /// Publishes the log refused or let time out during outages.
     pub refused: u64,
+    /// Times the server cut leaf's main connection (publishes, tails) and its reads one.
+    pub cuts_main: u64,
+    pub cuts_reads: u64,
+    /// Connections and reads leaf refused with 503 busy (its read budget).
+    pub busy: usize,
+    /// Resumes from 0 leaf served from the log rather than its resume cache.
+    pub resumes_from_log: usize,
 }
 
 impl Outcome {
@@ -113,6 +121,8 @@ pub fn run(seed: u64, scenario: Scenario, planted: PlantedBugs) -> Outcome {
     check::answers(&venue, &log, &mut violations);
     check::completeness(&venue, &log, &mut violations);
     check::contents(&venue, &log, &mut violations);
+    feed_watch::check(&venue, elapsed, &mut violations);
+    check::connections(&venue, &mut violations);
     let latencies = check::latencies(&venue, &log, &mut violations);
     final_projection_check(&venue, &mut violations);
 
@@ -129,6 +139,10 @@ pub fn run(seed: u64, scenario: Scenario, planted: PlantedBugs) -> Outcome {
         resyncs: venue.seen.resyncs(),
         stored_unacked: venue.log.unacked(),
         refused: venue.log.refused(),
+        cuts_main: venue.log.cuts_of(Connection::Main),
+        cuts_reads: venue.log.cuts_of(Connection::Reads),
+        busy: venue.seen.busy(),
+        resumes_from_log: venue.seen.resumes_from_log(),
     }
 }
 
@@ -221,7 +235,10 @@ fn apply(sim: &mut turmoil::Sim<'_>, venue: &Venue, fault: &Fault) {
         .trace
         .record_at(sim.elapsed(), "driver", format!("{fault:?}"));
     match fault {
-        Fault::Crash { .. } => sim.crash(LEAF_HOST),
+        Fault::Crash { .. } => {
+            venue.feed_watch.borrow_mut().leaf_down(sim.elapsed());
+            sim.crash(LEAF_HOST);
+        }
         Fault::Partition { client, .. } => sim.partition(client.as_str(), LEAF_HOST),
         Fault::Hold { client, .. } => sim.hold(client.as_str(), LEAF_HOST),
         Fault::Latency {

@@ -47,6 +47,10 @@ pub struct Summary {
     pub resyncs: usize,
     pub stored_unacked: u64,
     pub refused: u64,
+    pub cuts_main: u64,
+    pub cuts_reads: u64,
+    pub busy: usize,
+    pub resumes_from_log: usize,
     pub latencies: Vec<Duration>,
     /// Reports of the failed runs, by seed.
     pub failures: Vec<(u64, String)>,
@@ -64,6 +68,10 @@ impl Summary {
         self.resyncs += outcome.resyncs;
         self.stored_unacked += outcome.stored_unacked;
         self.refused += outcome.refused;
+        self.cuts_main += outcome.cuts_main;
+        self.cuts_reads += outcome.cuts_reads;
+        self.busy += outcome.busy;
+        self.resumes_from_log += outcome.resumes_from_log;
         self.simulated += outcome.elapsed;
         if !outcome.violations.is_empty() {
             self.failures.push((outcome.seed, outcome.report()));
@@ -94,7 +102,9 @@ impl Summary {
         let max = self.latencies.iter().max().copied().unwrap_or_default();
         format!(
             "leaf-sim: {:.1} seeds/s ({:.1} s wall, {:.0} s simulated); {} leaf restarts, {} slow-client resyncs, \
-             {} publishes refused by the log, {} messages stored without an ack; {} live deliveries, p50 {:.1} ms, max {:.1} ms",
+             {} publishes refused by the log, {} messages stored without an ack; {} resumes from 0 read from the log, \
+             {} refused busy, slow-consumer cuts: {} of the reads connection, {} of the main one; \
+             {} live deliveries, p50 {:.1} ms, max {:.1} ms",
             self.seeds as f64 / self.wall.as_secs_f64().max(1e-9),
             self.wall.as_secs_f64(),
             self.simulated.as_secs_f64(),
@@ -102,6 +112,10 @@ impl Summary {
             self.resyncs,
             self.refused,
             self.stored_unacked,
+            self.resumes_from_log,
+            self.busy,
+            self.cuts_reads,
+            self.cuts_main,
             self.latencies.len(),
             p50.as_secs_f64() * 1000.0,
             max.as_secs_f64() * 1000.0,
@@ -161,6 +175,10 @@ pub fn run_caught(seed: u64, scenario: Scenario, planted: PlantedBugs) -> Outcom
                 resyncs: 0,
                 stored_unacked: 0,
                 refused: 0,
+                cuts_main: 0,
+                cuts_reads: 0,
+                busy: 0,
+                resumes_from_log: 0,
             }
         }
     }

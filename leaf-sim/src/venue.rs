@@ -14,6 +14,7 @@ use std::time::Duration;
 use leaf::app::Parts;
 use leaf::auth::{Principal, TokenKeys, VIEWER_TOKEN_TTL};
 use leaf::event::{OperatorName, Seq, TournamentId};
+use leaf::feed::ReadBudget;
 use leaf::http::{self, AppState};
 use leaf::hub::ClientConfig;
 use leaf::log::{EventLog, StreamName};
@@ -23,6 +24,7 @@ use leaf::world::World;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::feed_watch::{self, FeedWatch};
 use crate::listener::SimListener;
 use crate::log::SimLog;
 use crate::observe::Observations;
@@ -54,6 +56,15 @@ pub fn client_config() -> ClientConfig {
     }
 }
 
+/// Log reads leaf lets clients run at once inside the simulation, overall and per reader:
+/// production's 32 and 4 (leaf's `MAX_READS`, `MAX_READS_PER_READER`) serve thousands of
+/// screens; scaled to a venue of a handful, so a burst of one tournament's displays resuming
+/// together (they share one viewer link) meets the per-reader share, and a wider burst the
+/// overall one, and their `503 busy` refusals are exercised.
+pub fn read_budget() -> ReadBudget {
+    ReadBudget::new(4, 2)
+}
+
 /// Everything the hosts of one run share; outlives any incarnation of the leaf host.
 pub struct Venue {
     pub plan: Plan,
@@ -69,6 +80,8 @@ pub struct Venue {
     pub stop: Cell<bool>,
     /// The current incarnation's database, for the checks after the run.
     pub store: RefCell<Option<Store>>,
+    /// What leaf's feed applied and when (invariant 7).
+    pub feed_watch: RefCell<FeedWatch>,
     incarnations: Cell<u32>,
     secret: Vec<u8>,
     world: Arc<SimWorld>,
@@ -89,6 +102,7 @@ impl Venue {
             created: Cell::new(false),
             stop: Cell::new(false),
             store: RefCell::new(None),
+            feed_watch: RefCell::new(FeedWatch::default()),
             incarnations: Cell::new(0),
             world,
         })
@@ -177,6 +191,8 @@ pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
     venue
         .trace
         .record(LEAF_HOST, format!("starts (incarnation {n})"));
+    // A new process opens new connections to the server.
+    venue.log.reconnect();
     let state = loop {
         match leaf_state(&venue, n).await {
             Ok(state) => break state,
@@ -192,8 +208,10 @@ pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
     };
     *venue.store.borrow_mut() = Some(state.store.clone());
     let store = state.store.clone();
+    let feed = state.feed.clone();
     let listener = SimListener::bind(LEAF_PORT).await?;
     venue.trace.record(LEAF_HOST, "serves");
+    venue.feed_watch.borrow_mut().leaf_serves(now());
 
     let serve = leaf::app::serve(listener, http::router(state), std::future::pending());
     // The replay at startup must reach LibSQL (this incarnation's database started empty),
@@ -229,9 +247,17 @@ pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
                 .violation(LEAF_HOST, format!("after start {n}: {e}")),
         }
     };
-    let (served, ()) = tokio::join!(serve, check);
-    served?;
+    // The watch runs as long as this incarnation; serving ends only with an error.
+    tokio::select! {
+        biased;
+        (served, ()) = async { tokio::join!(serve, check) } => served?,
+        () = feed_watch::watch(venue.clone(), feed) => {}
+    }
     Ok(())
+}
+
+fn now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
 }
 
 /// The production application state over the simulated log and a fresh database.
@@ -267,6 +293,7 @@ async fn leaf_state(
         clients: client_config(),
         world: venue.world.clone(),
         planted: venue.planted,
+        reads: read_budget(),
         ..Parts::new(log, store, venue.keys())
     };
     Ok(leaf::app::wire(parts).await?)

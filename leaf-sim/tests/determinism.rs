@@ -3,11 +3,32 @@
 
 use leaf::planted::PlantedBugs;
 use leaf_sim::plan::Scenario;
+use leaf_sim::run::Outcome;
 use leaf_sim::sweep;
 
 #[test]
 fn the_same_seed_twice_gives_the_same_trace() {
-    let seed = sweep::one_seed_requested().unwrap_or(4242);
+    same_trace_twice(sweep::one_seed_requested().unwrap_or(4242));
+}
+
+/// A seed whose displays lose their state together: resumes read from the log over simulated
+/// time, the read budget refusing some, the server cutting leaf's reads connection. Run once:
+/// two runs in one process may order tokio's `watch` wake-ups differently (separate
+/// processes replay exactly), and this seed has many appends waiting on one.
+#[test]
+fn a_burst_of_resumes_reads_the_log_meets_the_budget_and_cuts_the_reads_connection() {
+    let outcome = sweep::run_caught(405, Scenario::Random, PlantedBugs::default());
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    assert!(
+        outcome.resumes_from_log > 0 && outcome.busy > 0 && outcome.cuts_reads > 0,
+        "seed 405 no longer makes a burst that reads the log ({}), meets the budget ({}) and cuts the reads connection ({})",
+        outcome.resumes_from_log,
+        outcome.busy,
+        outcome.cuts_reads
+    );
+}
+
+fn same_trace_twice(seed: u64) -> Outcome {
     let first = sweep::run_caught(seed, Scenario::Random, PlantedBugs::default());
     let second = sweep::run_caught(seed, Scenario::Random, PlantedBugs::default());
     println!(
@@ -36,6 +57,7 @@ fn the_same_seed_twice_gives_the_same_trace() {
     }
     assert_eq!(first.violations, second.violations);
     assert_eq!(first.latencies, second.latencies);
+    first
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The checker can fail: with a bug planted in leaf (behind the `planted-bugs` feature, off
 //! unless a test plants it), the sweep finds a seed that breaks the promise the bug breaks,
-//! within its seed budget.
+//! within its seed budget, and that same seed keeps every promise without the bug.
 
 use leaf::planted::{PlantedBug, PlantedBugs};
 use leaf_sim::plan::Scenario;
@@ -29,9 +29,14 @@ fn first_catch(bug: PlantedBug, symptom: &str) -> Option<Option<u64>> {
 
 fn assert_caught(bug: PlantedBug, symptom: &str) {
     if let Some(caught) = first_catch(bug, symptom) {
+        let Some(seed) = caught else {
+            panic!("no seed in 0..{BUDGET} noticed {bug:?} (looked for \"{symptom}\")");
+        };
+        let clean = sweep::run_caught(seed, Scenario::Random, PlantedBugs::default());
         assert!(
-            caught.is_some(),
-            "no seed in 0..{BUDGET} noticed {bug:?} (looked for \"{symptom}\")"
+            clean.violations.is_empty(),
+            "seed {seed} fails without {bug:?} too:\n{}",
+            clean.report()
         );
     }
 }
@@ -49,4 +54,9 @@ fn an_answer_before_the_log_acknowledged_is_caught() {
 #[test]
 fn a_resume_that_repeats_an_event_is_caught() {
     assert_caught(PlantedBug::ResumeRepeatsOne, "duplicate after resume");
+}
+
+#[test]
+fn a_feed_that_drops_an_acknowledged_event_is_caught() {
+    assert_caught(PlantedBug::FeedDropsOne, "not applied within");
 }

@@ -10,6 +10,8 @@ const SEEDS: u64 = 500;
 
 #[test]
 fn every_seed_keeps_every_promise() {
+    let default_run =
+        sweep::one_seed_requested().is_none() && sweep::seeds_from_env(SEEDS) == seed_range();
     let mut summary = match sweep::one_seed_requested() {
         Some(seed) => {
             println!("leaf-sim: running only seed {seed} (LEAF_SIM_SEED)");
@@ -42,4 +44,22 @@ fn every_seed_keeps_every_promise() {
     println!("{}", summary.details());
     let failed: Vec<u64> = summary.failures.iter().map(|(seed, _)| *seed).collect();
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
+    // The default seeds must keep exercising the log-read path under bursts: resumes from 0
+    // that leaf's cache cannot serve, refusals by its read budget, cuts of its reads
+    // connection. A change to the plans that loses one of them is caught here.
+    if default_run {
+        assert!(
+            summary.resumes_from_log > 0,
+            "no resume from 0 was read from the log"
+        );
+        assert!(summary.busy > 0, "the read budget never refused anyone");
+        assert!(
+            summary.cuts_reads > 0,
+            "no burst of reads cut the reads connection"
+        );
+    }
+}
+
+fn seed_range() -> Vec<u64> {
+    (0..SEEDS).collect()
 }

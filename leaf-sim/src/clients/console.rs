@@ -42,7 +42,12 @@ pub async fn run(venue: Rc<Venue>, plan: ConsolePlan) -> turmoil::Result {
             tokio::time::sleep(rng.millis(plan.pace.0..=plan.pace.1)).await;
         }
         let key = format!("{me}-{n}");
-        let body = json!({"type": rng.pick(&KINDS), "data": {"n": n, "by": me}});
+        let body = if plan.chart_percent > 0 && rng.percent(plan.chart_percent) {
+            let bytes = rng.between(plan.chart_bytes.0..=plan.chart_bytes.1) as usize;
+            json!({"type": "seating", "data": {"n": n, "by": me, "chart": chart(n, bytes)}})
+        } else {
+            json!({"type": rng.pick(&KINDS), "data": {"n": n, "by": me}})
+        };
         let Some(seq) = append(&venue, me, &path, &token, &key, &body).await else {
             continue;
         };
@@ -79,8 +84,9 @@ pub async fn run(venue: Rc<Venue>, plan: ConsolePlan) -> turmoil::Result {
                         .seen
                         .violation(me, format!("{key} again: 201 without a seq: {answer}")),
                 },
+                Ok((409, answer)) => conflict(&venue, me, &format!("{key} again"), &answer),
                 // A retry of a valid request is valid: only the log or the network may fail it.
-                Ok((status @ 400..=499, answer)) if !matches!(status, 408 | 409 | 429) => venue
+                Ok((status @ 400..=499, answer)) if !matches!(status, 408 | 429) => venue
                     .seen
                     .violation(me, format!("{key} again: refused with {status}: {answer}")),
                 Ok((status, _)) => venue.trace.record(me, format!("{key} again: {status}")),
@@ -108,9 +114,11 @@ async fn append(
         let answer = Call::post(path, body.clone())
             .token(token)
             .key(key)
-            .send()
+            .answer()
             .await;
-        match answer {
+        // leaf may say when to come back (503 busy: its feed is catching up).
+        let told = answer.as_ref().ok().and_then(|a| a.retry_after);
+        match answer.map(|a| (a.status, a.body)) {
             Ok((201, body)) => match body["seq"].as_u64() {
                 Some(seq) => {
                     venue.trace.record(me, format!("{key}: 201 seq {seq}"));
@@ -123,8 +131,10 @@ async fn append(
                     return None;
                 }
             },
+            // There is no other writer: a conflict is leaf's own. Retried, as a TD would.
+            Ok((409, body)) => conflict(venue, me, key, &body),
             // Refused for good: the request was valid, so leaf is wrong.
-            Ok((status @ 400..=499, body)) if !matches!(status, 408 | 409 | 429) => {
+            Ok((status @ 400..=499, body)) if !matches!(status, 408 | 429) => {
                 venue
                     .seen
                     .violation(me, format!("{key}: refused with {status}: {body}"));
@@ -140,13 +150,44 @@ async fn append(
                 .trace
                 .record(me, format!("{key}: {e} (attempt {attempt})")),
         }
-        tokio::time::sleep(backoff).await;
+        tokio::time::sleep(backoff.max(told.unwrap_or_default())).await;
         backoff = (backoff * 2).min(Duration::from_millis(800));
     }
     venue
         .seen
         .violation(me, format!("{key}: no 201 after {MAX_ATTEMPTS} attempts"));
     None
+}
+
+/// Invariant 8: no append answers 409 without another writer. Every console appends
+/// through the one leaf, which serialises a tournament's appends, and nothing else writes to
+/// the log, so a conflict can only be leaf losing track of its own appends (a feed behind the
+/// log must answer 503 busy, not 409).
+fn conflict(venue: &Venue, me: &str, what: &str, body: &serde_json::Value) {
+    venue.seen.violation(
+        me,
+        format!(
+            "{what}: 409 without another writer: {}",
+            body["error"]["message"]
+        ),
+    );
+}
+
+/// A seating chart of about `bytes` bytes: every table and seat with its player, as a TD's
+/// redraw posts it.
+fn chart(n: u32, bytes: usize) -> String {
+    let mut chart = String::with_capacity(bytes + 16);
+    let mut seat = 0u32;
+    while chart.len() < bytes {
+        chart.push_str(&format!(
+            "t{}s{}:p{};",
+            seat / 9 + 1,
+            seat % 9 + 1,
+            seat * 7 + n
+        ));
+        seat += 1;
+    }
+    chart
 }
 
 /// Creates the plan's tournaments, in order, and checks each got the id the simulated world

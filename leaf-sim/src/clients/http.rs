@@ -15,6 +15,28 @@ pub type Error = Box<dyn std::error::Error>;
 
 /// How long a client waits for a whole answer before it gives up on the request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// What a second of `Retry-After` is worth inside the simulation: clients here ping, time out
+/// and back off at about a tenth of production's pace, and a refused one waits a quarter of
+/// what leaf asks, so a burst's refusals are retried within the run yet still spread out.
+pub const RETRY_AFTER_SECOND: Duration = Duration::from_millis(250);
+
+/// leaf's answer to a request.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The body as JSON (`Null` if it is not JSON).
+    pub body: serde_json::Value,
+    /// What `Retry-After` asked for, scaled by [`RETRY_AFTER_SECOND`].
+    pub retry_after: Option<Duration>,
+    /// The body's length.
+    pub bytes: usize,
+}
+
+/// The wait a `Retry-After` header value asks for, scaled to the simulation.
+pub fn retry_after(value: Option<&hyper::header::HeaderValue>) -> Option<Duration> {
+    let seconds: u32 = value?.to_str().ok()?.trim().parse().ok()?;
+    Some(RETRY_AFTER_SECOND * seconds)
+}
 
 /// A request to leaf.
 pub struct Call<'a> {
@@ -66,12 +88,17 @@ impl<'a> Call<'a> {
     /// The status and the body as JSON (`Null` if it is not JSON); an error if no answer came
     /// within [`REQUEST_TIMEOUT`].
     pub async fn send(self) -> Result<(u16, serde_json::Value), Error> {
+        self.answer().await.map(|a| (a.status, a.body))
+    }
+
+    /// [`Call::send`], with what `Retry-After` asked for.
+    pub async fn answer(self) -> Result<Answer, Error> {
         tokio::time::timeout(REQUEST_TIMEOUT, self.exchange())
             .await
             .map_err(|_| "no answer in time")?
     }
 
-    async fn exchange(self) -> Result<(u16, serde_json::Value), Error> {
+    async fn exchange(self) -> Result<Answer, Error> {
         let stream = TcpStream::connect((LEAF_HOST, LEAF_PORT))
             .await
             .map_err(|e| format!("cannot connect: {:?}", e.kind()))?;
@@ -100,10 +127,13 @@ impl<'a> Call<'a> {
         };
         let response = sender.send_request(request.body(Full::new(body))?).await?;
         let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers().get(hyper::header::RETRY_AFTER));
         let body = response.into_body().collect().await?.to_bytes();
-        Ok((
+        Ok(Answer {
             status,
-            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-        ))
+            body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            retry_after,
+            bytes: body.len(),
+        })
     }
 }

@@ -11,6 +11,12 @@
 //!   stored anyway (the ack was lost); reads fail; tails stall until the outage ends.
 //! - It lives outside the leaf host (the host only holds a handle), so everything stored
 //!   survives a crash of the host, as JetStream's files survive a crash of leaf.
+//! - Two connections, as production wires them ([`connection`]): reads arrive over simulated
+//!   time on a connection of their own, and the server cuts a connection that lets too many
+//!   bytes pile up, as nats-server cuts a slow consumer. Each start of leaf connects afresh.
+//!   Outside a simulation (the contract test) and in the checker's replays, reads are instant.
+
+pub mod connection;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,8 +30,12 @@ use leaf::log::{
     Ack, Entry, EntryStream, EventLog, Filter, LogError, LogHealth, PublishOptions, StreamName,
     Subject, one_page,
 };
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
+pub use self::connection::{
+    BANDWIDTH, Connection, Cut, MESSAGE_OVERHEAD, PENDING_LIMIT, RECONNECT_AFTER, Wiring,
+};
+use self::connection::{Connections, Refused, page_bytes};
 use crate::rng::Rng;
 
 /// How long a publish waits during an outage before it gives up.
@@ -58,6 +68,15 @@ struct State {
     rng: Rng,
     /// Publishes refused or timed out during an outage.
     refused: u64,
+    wiring: Wiring,
+    /// Whether reads take simulated time on a connection (not in the checker's replays).
+    modelled: bool,
+    connections: Connections,
+    /// Per tournament, pages read from its first event: resumes and backfills from 0 that
+    /// leaf's resume cache did not serve.
+    from_start: BTreeMap<TournamentId, u64>,
+    /// Reads that failed because their connection was cut or reconnecting.
+    reads_failed: u64,
 }
 
 #[derive(Clone)]
@@ -65,17 +84,33 @@ pub struct SimLog {
     state: Arc<Mutex<State>>,
     // One per stream: the last sequence, for live tails to wait on.
     ends: Arc<BTreeMap<StreamName, watch::Sender<u64>>>,
+    // One per connection, woken when it is cut or replaced, for the pages and tails on it.
+    // A `Notify`, not a `watch`: a watch wakes its waiters in an order drawn from tokio's
+    // thread-local RNG, which turmoil does not seed, and the order pages fail in after a cut
+    // must replay from the seed. `Notify` wakes them in the order they began to wait.
+    lives: Arc<[Notify; 2]>,
 }
 
 impl SimLog {
-    /// A log that is down during each of `outages` (start, end) of simulated time.
+    /// A log that is down during each of `outages` (start, end) of simulated time, wired as
+    /// production wires it.
     pub fn new(rng: Rng, outages: Vec<(Duration, Duration)>) -> Self {
+        Self::wired(rng, outages, Wiring::Separate)
+    }
+
+    /// [`SimLog::new`] with the reads on the connection `wiring` says.
+    pub fn wired(rng: Rng, outages: Vec<(Duration, Duration)>, wiring: Wiring) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
                 streams: BTreeMap::new(),
                 outages,
                 rng,
                 refused: 0,
+                wiring,
+                modelled: true,
+                connections: Connections::default(),
+                from_start: BTreeMap::new(),
+                reads_failed: 0,
             })),
             ends: Arc::new(
                 StreamName::ALL
@@ -83,15 +118,18 @@ impl SimLog {
                     .map(|s| (s, watch::Sender::new(0)))
                     .collect(),
             ),
+            lives: Arc::new([Notify::new(), Notify::new()]),
         }
     }
 
     /// A healthy log holding the given messages (the first `n` of each stream of another
-    /// log): what a replay of that prefix sees.
+    /// log): what a replay of that prefix sees. Its reads are instant: it is the checker's
+    /// tool, not leaf's log.
     pub fn with_entries(streams: &[(StreamName, Vec<Stored>)]) -> Self {
         let log = Self::new(Rng::new(0), Vec::new());
         {
             let mut state = log.lock();
+            state.modelled = false;
             for (name, stored) in streams {
                 let stream = state.streams.entry(*name).or_default();
                 for s in stored {
@@ -132,6 +170,54 @@ impl SimLog {
             .flat_map(|s| &s.stored)
             .filter(|s| !s.acked)
             .count() as u64
+    }
+
+    /// A new leaf process connects afresh: nothing pending, nothing of the last one's left.
+    pub fn reconnect(&self) {
+        self.lock().connections.reconnect_all(Self::now());
+        for life in self.lives.iter() {
+            life.notify_waiters();
+        }
+    }
+
+    /// The connections the server cut, in order.
+    pub fn cuts(&self) -> Vec<Cut> {
+        self.lock().connections.cuts().to_vec()
+    }
+
+    /// How many times the server cut `connection`.
+    pub fn cuts_of(&self, connection: Connection) -> u64 {
+        self.lock()
+            .connections
+            .cuts()
+            .iter()
+            .filter(|c| c.connection == connection)
+            .count() as u64
+    }
+
+    /// Pages of tournament `t` read from its first event so far.
+    pub fn reads_from_start(&self, t: TournamentId) -> u64 {
+        self.lock().from_start.get(&t).copied().unwrap_or(0)
+    }
+
+    /// Reads that failed because their connection was cut or reconnecting.
+    pub fn reads_failed(&self) -> u64 {
+        self.lock().reads_failed
+    }
+
+    /// The STATE messages from the `from`-th on (0-based): stream sequence and tournament.
+    pub fn state_positions_from(&self, from: usize) -> Vec<(Seq, TournamentId)> {
+        self.lock()
+            .streams
+            .get(&StreamName::State)
+            .map(|s| {
+                s.stored
+                    .iter()
+                    .skip(from)
+                    .map(|m| (m.entry.stream_seq, m.tournament))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -261,6 +347,11 @@ impl SimLog {
             }
             return Err(LogError::TimedOut);
         }
+        // On a connection reconnecting after a cut, nothing is sent.
+        let generation = self
+            .lock()
+            .connections
+            .usable(Connection::Main, Self::now())?;
         // Stored first and the host crashes during the wait: stored, never acknowledged.
         // Stored after the wait: the crash loses it. Both are what JetStream may do.
         let ack = if store_first {
@@ -277,8 +368,72 @@ impl SimLog {
             tokio::time::sleep(OUTAGE_TIMEOUT).await;
             return Err(LogError::TimedOut);
         }
+        // The server cut the connection meanwhile: stored, and the ack went down with it.
+        self.lock()
+            .connections
+            .still(Connection::Main, generation)?;
         self.mark_acked(&ack);
         Ok(ack)
+    }
+
+    /// One page, delivered over the connection that carries reads: it arrives at the
+    /// connection's bandwidth, behind what is already queued there, unless the server cuts
+    /// the connection first.
+    async fn read_page(
+        &self,
+        stream: StreamName,
+        filter: Filter,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<Entry>, LogError> {
+        if self.outage_until(Self::now()).is_some() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return Err(LogError::Unavailable(
+                "no responders (simulated outage)".into(),
+            ));
+        }
+        // The server answers from what it holds when the request arrives.
+        let page = self.matching(stream, filter, after, limit);
+        let (connection, admitted) = {
+            let mut state = self.lock();
+            if !state.modelled || turmoil::sim_elapsed().is_none() {
+                return Ok(page);
+            }
+            let connection = state.wiring.reads_on();
+            let admitted = state
+                .connections
+                .admit(connection, Self::now(), page_bytes(&page));
+            if admitted.is_err() {
+                state.reads_failed += 1;
+            }
+            (connection, admitted)
+        };
+        let admitted = match admitted {
+            Ok(admitted) => admitted,
+            Err(Refused::Down(e)) => return Err(e),
+            // Everything else on the connection learns of the cut now, not when its own
+            // bytes would have arrived.
+            Err(Refused::Cut(e)) => {
+                self.lives[connection.index()].notify_waiters();
+                return Err(e);
+            }
+        };
+        // Nothing can cut the connection between the admission and this first poll of the
+        // wait: the simulation runs one task at a time.
+        tokio::select! {
+            biased;
+            () = self.lives[connection.index()].notified() => {}
+            () = sleep_until(Some(admitted.arrives)) => {}
+        }
+        let mut state = self.lock();
+        if let Err(e) = state.connections.still(connection, admitted.generation) {
+            state.reads_failed += 1;
+            return Err(e);
+        }
+        if let (Filter::Tournament(t), Seq::ZERO) = (filter, after) {
+            *state.from_start.entry(t).or_default() += 1;
+        }
+        Ok(page)
     }
 
     fn matching(&self, stream: StreamName, filter: Filter, after: Seq, limit: usize) -> Vec<Entry> {
@@ -326,15 +481,7 @@ impl EventLog for SimLog {
         after: Seq,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<Entry>, LogError>> {
-        Box::pin(async move {
-            if self.outage_until(Self::now()).is_some() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                return Err(LogError::Unavailable(
-                    "no responders (simulated outage)".into(),
-                ));
-            }
-            Ok(self.matching(stream, filter, after, limit))
-        })
+        Box::pin(self.read_page(stream, filter, after, limit))
     }
 
     fn last_seq(&self, stream: StreamName) -> BoxFuture<'_, Result<Seq, LogError>> {
@@ -360,40 +507,27 @@ impl EventLog for SimLog {
                     "no responders (simulated outage)".into(),
                 ));
             }
+            let generation = log
+                .lock()
+                .connections
+                .usable(Connection::Main, Self::now())?;
             let end = log
                 .ends
                 .get(&stream)
                 .map(watch::Sender::subscribe)
                 .ok_or_else(|| LogError::Other(format!("no stream {stream}")))?;
-            // (log, end watch, position, whether the consumer has been lost)
-            let live = futures_util::stream::unfold(
-                (log, end, after, false),
-                move |(log, mut end, position, lost)| async move {
-                    if lost {
-                        return None;
-                    }
-                    loop {
-                        // A consumer whose server went away says so once (an ordered
-                        // consumer misses its heartbeats) and ends; reopening is the reader's
-                        // business.
-                        if log.outage_until(SimLog::now()).is_some() {
-                            let error =
-                                LogError::Unavailable("consumer lost (simulated outage)".into());
-                            return Some((Err(error), (log, end, position, true)));
-                        }
-                        if let Some(entry) = log.entry_at(stream, position.0) {
-                            let position = entry.stream_seq;
-                            return Some((Ok(entry), (log, end, position, false)));
-                        }
-                        let outage = log.next_outage(SimLog::now());
-                        tokio::select! {
-                            biased;
-                            changed = end.changed() => changed.ok()?,
-                            () = sleep_until(outage) => {}
-                        }
-                    }
-                },
-            );
+            let tailing = Tailing {
+                lives: log.lives.clone(),
+                log,
+                end,
+                generation,
+                position: after,
+                lost: false,
+            };
+            let live = futures_util::stream::unfold(tailing, move |mut t| async move {
+                let next = t.next(stream).await?;
+                Some((next, t))
+            });
             Ok(live.boxed())
         })
     }
@@ -417,6 +551,57 @@ impl EventLog for SimLog {
     }
 }
 
+/// A live tail on the main connection: where it is, and what ends it.
+struct Tailing {
+    log: SimLog,
+    end: watch::Receiver<u64>,
+    lives: Arc<[Notify; 2]>,
+    /// The main connection's life it was opened on.
+    generation: u64,
+    position: Seq,
+    /// It has said it is lost; it ends.
+    lost: bool,
+}
+
+impl Tailing {
+    async fn next(&mut self, stream: StreamName) -> Option<Result<Entry, LogError>> {
+        if self.lost {
+            return None;
+        }
+        loop {
+            // A consumer whose server went away, or whose connection was cut, says so once
+            // (an ordered consumer misses its heartbeats) and ends; reopening is the reader's
+            // business.
+            let gone = if self.log.outage_until(SimLog::now()).is_some() {
+                Some(LogError::Unavailable(
+                    "consumer lost (simulated outage)".into(),
+                ))
+            } else {
+                self.log
+                    .lock()
+                    .connections
+                    .still(Connection::Main, self.generation)
+                    .err()
+            };
+            if let Some(error) = gone {
+                self.lost = true;
+                return Some(Err(error));
+            }
+            if let Some(entry) = self.log.entry_at(stream, self.position.0) {
+                self.position = entry.stream_seq;
+                return Some(Ok(entry));
+            }
+            let outage = self.log.next_outage(SimLog::now());
+            tokio::select! {
+                biased;
+                changed = self.end.changed() => changed.ok()?,
+                () = self.lives[Connection::Main.index()].notified() => {}
+                () = sleep_until(outage) => {}
+            }
+        }
+    }
+}
+
 /// Sleeps until simulated time `at`; forever if `None`.
 async fn sleep_until(at: Option<Duration>) {
     match at {
@@ -426,15 +611,4 @@ async fn sleep_until(at: Option<Duration>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    // The same contract leaf's JetStream and memory logs are held to. Outside a simulation
-    // the clock reads zero and there are no outages.
-    #[tokio::test]
-    async fn the_simulated_log_keeps_the_event_log_contract() {
-        leaf::log::contract::check_all(&SimLog::new(Rng::new(1), Vec::new()))
-            .await
-            .unwrap();
-    }
-}
+mod tests;
