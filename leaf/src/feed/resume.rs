@@ -158,10 +158,7 @@ impl Pages {
             .state_entries(self.tournament, self.position, want)
             .await;
         drop(permit);
-        let entries: Vec<Entry> = entries?
-            .into_iter()
-            .filter(|e| view::event_at(e, Seq::ZERO).is_some())
-            .collect();
+        let entries: Vec<Entry> = entries?.into_iter().filter(view::is_event).collect();
         if entries.is_empty() {
             return Err(LogError::Unavailable(format!(
                 "the event log did not return events after {}; retry",

@@ -216,6 +216,11 @@ pub fn events_after(since: Seq, entries: &[Entry]) -> Vec<Event> {
         .collect()
 }
 
+/// Whether `entry` is a STATE message, i.e. an event (its subject only; nothing decoded).
+pub fn is_event(entry: &Entry) -> bool {
+    state_subject(&entry.subject).is_some()
+}
+
 /// The STATE message `entry` as event `seq`; `None` if it is not a STATE message.
 pub fn event_at(entry: &Entry, seq: Seq) -> Option<Event> {
     let (_, kind) = state_subject(&entry.subject)?;
