@@ -89,6 +89,10 @@ pub struct Config {
     #[arg(long, env = "LEAF_MAX_LOG_READS_PER_TOKEN", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_log_reads_per_token: u32,
 
+    /// Pages of the event log one token may read a second, after a burst of twice as many.
+    #[arg(long, env = "LEAF_LOG_PAGES_PER_TOKEN_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub log_pages_per_token_per_second: u32,
+
     /// Log line format on stderr.
     #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -116,9 +120,12 @@ impl Config {
 
     /// The budget of client reads these flags ask for.
     pub fn read_budget(&self) -> crate::feed::ReadBudget {
-        crate::feed::ReadBudget::new(
+        let rate = f64::from(self.log_pages_per_token_per_second);
+        crate::feed::ReadBudget::with_rate(
             self.max_log_reads as usize,
             self.max_log_reads_per_token as usize,
+            rate,
+            2.0 * rate,
         )
     }
 }
@@ -152,9 +159,10 @@ mod tests {
             (
                 c.max_lobby_sockets,
                 c.max_log_reads,
-                c.max_log_reads_per_token
+                c.max_log_reads_per_token,
+                c.log_pages_per_token_per_second
             ),
-            (1024, 32, 4)
+            (1024, 32, 4, 20)
         );
     }
 
@@ -166,6 +174,7 @@ mod tests {
             vec!["leaf", "--addr", "127.0.0.1:99999"],
             vec!["leaf", "--log-format", "xml"],
             vec!["leaf", "--max-connections", "0"],
+            vec!["leaf", "--log-pages-per-token-per-second", "0"],
             vec!["leaf", "--max-connections-per-address", "-1"],
             vec!["leaf", "--header-read-timeout", "0"],
             vec!["leaf", "--header-read-timeout", "forever"],

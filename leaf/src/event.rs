@@ -42,6 +42,24 @@ impl fmt::Display for TournamentId {
     }
 }
 
+impl TournamentId {
+    /// The one spelling accepted: hyphenated, lowercase.
+    pub const PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+}
+
+impl utoipa::PartialSchema for TournamentId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::formatted_text(
+            Self::PATTERN,
+            utoipa::openapi::KnownFormat::Uuid,
+            (36, 36),
+            "A tournament id: a UUID, hyphenated and lowercase.",
+        )
+    }
+}
+
+impl utoipa::ToSchema for TournamentId {}
+
 /// Why a piece of text is not a tournament id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a tournament id (expected a UUID such as 0b9d6f3e-5c1a-4c39-9a57-1f3f0e2c7d11)")]
@@ -75,6 +93,7 @@ pub struct SubjectToken(String);
 
 impl SubjectToken {
     pub const MAX_LEN: usize = 64;
+    pub const PATTERN: &str = "^[a-z0-9_-]{1,64}$";
 
     pub fn as_str(&self) -> &str {
         &self.0
@@ -137,6 +156,83 @@ impl<'de> Deserialize<'de> for SubjectToken {
         s.parse().map_err(serde::de::Error::custom)
     }
 }
+
+impl utoipa::PartialSchema for SubjectToken {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::text(
+            Self::PATTERN,
+            (1, Self::MAX_LEN),
+            "One NATS subject token: 1 to 64 of a-z, 0-9, '_' and '-'.",
+        )
+    }
+}
+
+impl utoipa::ToSchema for SubjectToken {}
+
+/// A tournament's name as a TD gives it: 1 to [`Self::MAX_LEN`] characters, no control
+/// characters, not only spaces. Kept without the spaces around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TournamentName(String);
+
+impl TournamentName {
+    pub const MAX_LEN: usize = 200;
+    /// Any characters but controls (Unicode `Cc`), and at least one that is neither a control
+    /// nor white space (Unicode `White_Space`, what `str::trim` removes). Spelled out rather
+    /// than with `\s`, whose meaning differs between regex dialects.
+    pub const PATTERN: &str = concat!(
+        "^[^\\u0000-\\u001f\\u007f-\\u009f]*",
+        "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]",
+        "[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    );
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a tournament name is 1 to 200 characters, not only spaces, with no control characters")]
+pub struct InvalidTournamentName;
+
+impl FromStr for TournamentName {
+    type Err = InvalidTournamentName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The length counts what the TD sent, spaces included, as the schema's maxLength does.
+        let ok = s.chars().count() <= Self::MAX_LEN
+            && !s.chars().any(char::is_control)
+            && !s.trim().is_empty();
+        if ok {
+            Ok(Self(s.trim().to_owned()))
+        } else {
+            Err(InvalidTournamentName)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TournamentName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for TournamentName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::text(
+            Self::PATTERN,
+            (1, Self::MAX_LEN),
+            "1 to 200 characters, not only spaces, no control characters; stored without \
+             the spaces around it.",
+        )
+    }
+}
+
+impl utoipa::ToSchema for TournamentName {}
 
 /// A position in an event log. Sequences start at 1; 0 (the default) means "nothing yet".
 #[derive(
@@ -256,7 +352,6 @@ pub struct Event {
 /// One tournament as the API lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TournamentSummary {
-    #[schema(value_type = String, format = Uuid)]
     pub id: TournamentId,
     pub name: String,
     pub created_at: String,
@@ -340,6 +435,30 @@ mod tests {
                 prop_assert!(!t.contains(['.', '*', '>']));
                 prop_assert!(!t.chars().any(char::is_whitespace));
             }
+        }
+
+        // The published patterns say what the parsers accept, over plain text, text from the
+        // patterns' own alphabets and the characters at their edges.
+        #[test]
+        fn the_published_patterns_are_what_the_parsers_accept(
+            s in prop_oneof![
+                any::<String>(),
+                "[a-f0-9-]{30,40}",
+                "[a-z0-9_.A-Z -]{0,70}",
+                "[ \t\u{85}\u{a0}\u{2000}\u{3000}a\u{7f}\u{9f}\u{1f}é]{0,5}",
+                ".{195,205}",
+            ]
+        ) {
+            use crate::schema::agrees_with_pattern;
+            prop_assert!(agrees_with_pattern(TournamentId::PATTERN, &s, |s| s.parse::<TournamentId>().is_ok()));
+            prop_assert!(agrees_with_pattern(SubjectToken::PATTERN, &s, |s| s.parse::<SubjectToken>().is_ok()));
+            let name_fits = |s: &str| s.parse::<TournamentName>().is_ok();
+            let len = s.chars().count();
+            prop_assert_eq!(
+                regex::Regex::new(TournamentName::PATTERN).unwrap().is_match(&s) && (1..=TournamentName::MAX_LEN).contains(&len),
+                name_fits(&s),
+                "{:?}", s
+            );
         }
 
         #[test]

@@ -19,11 +19,12 @@
 //! - [`auth`]: TD accounts and PINs, signed tokens, viewer links, login rate limits, all
 //!   behind one `AuthService`.
 //! - [`event`]: the shared vocabulary: `Event`, `TournamentSummary`, `TournamentId`, `Seq`,
-//!   `MsgId`, `SubjectToken`, `OperatorName`.
+//!   `MsgId`, `SubjectToken`, `TournamentName`, `OperatorName`.
 //! - [`app`]: builds and [`app::wire`]s the subsystems (one wiring, shared with leaf-sim) and
 //!   owns the startup and shutdown order.
 //! - [`config`] (the command line), `datadir` (the data directory and its lock), `qr` (QR
-//!   codes of viewer links), [`td`] (the offline `leaf td` subcommands), [`telemetry`]
+//!   codes of viewer links), `schema` (how validated types describe themselves in the API
+//!   document), [`td`] (the offline `leaf td` subcommands), [`telemetry`]
 //!   (tracing), [`world`] (the clock and fresh ids, from the system or leaf-sim's seed).
 //! - `planted` (only with the `planted-bugs` feature): bugs leaf-sim's checker must catch.
 //!
@@ -44,6 +45,7 @@ pub mod log;
 #[cfg(feature = "planted-bugs")]
 pub mod planted;
 mod qr;
+mod schema;
 pub mod store;
 pub mod td;
 pub mod telemetry;

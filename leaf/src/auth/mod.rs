@@ -6,12 +6,14 @@
 //! - `tokens`: the signing key and the JWTs it mints and checks.
 //! - [`limiter`]: sign-in attempts per client address and per name.
 //! - [`pin_checks`]: the bounded pool that runs argon2 for sign-ins.
+//! - `link_id`: the id of a viewer link.
 //! - `rights`: when a token's rights end (revoked, expired), for the sockets opened with it.
 //!
 //! A verified token becomes a [`Principal`]: a TD (every mutation, every tournament) or a
 //! viewer (read-only, exactly one tournament). Handlers ask the principal, never the token.
 
 pub mod limiter;
+mod link_id;
 pub mod pin;
 pub mod pin_checks;
 mod rights;
@@ -19,6 +21,7 @@ mod service;
 mod tokens;
 
 pub use self::limiter::LoginLimiter;
+pub use self::link_id::{InvalidLinkId, LinkId};
 pub use self::pin::{InvalidPin, Pin};
 pub use self::rights::{OUTSIDE_CHANGES_EVERY, RightsEnd};
 pub use self::service::{AuthService, Issued, IssuedLink};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::pin_checks::PinChecks;
 use super::rights::Revisions;
-use super::{AuthError, LoginLimiter, Pin, Principal, TD_TOKEN_TTL, TokenKeys, pin};
+use super::{AuthError, LinkId, LoginLimiter, Pin, Principal, TD_TOKEN_TTL, TokenKeys, pin};
 use crate::event::{OperatorName, TournamentId};
 use crate::store::{Store, ViewerLink};
 
@@ -22,7 +22,7 @@ pub struct Issued {
 /// QR code (SVG) for a TD to show at a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedLink {
-    pub id: String,
+    pub id: LinkId,
     pub token: String,
     pub url: String,
     pub expires_at: u64,
@@ -149,9 +149,9 @@ impl AuthService {
         host: &str,
         by: &Principal,
     ) -> Result<IssuedLink, AuthError> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = LinkId::new_random();
         let viewer = Principal::Viewer {
-            link: id.clone(),
+            link: id.to_string(),
             tournament,
         };
         let (token, expires_at) = self.keys.issue(&viewer, ttl)?;
@@ -159,7 +159,7 @@ impl AuthService {
         // Before the link is stored: a link nobody could be shown must not exist.
         let qr_svg = crate::qr::svg(&url).map_err(|e| AuthError::Internal(e.to_string()))?;
         let link = ViewerLink {
-            id: id.clone(),
+            id: id.to_string(),
             tournament,
             url: url.clone(),
             expires_at,

@@ -39,7 +39,7 @@ async fn venue() -> (Arc<MemoryLog>, Store, TournamentWriter, Feed) {
 
 async fn created(tournaments: &TournamentWriter) -> TournamentId {
     tournaments
-        .create("Main Event".into(), &actor())
+        .create("Main Event".parse().unwrap(), &actor())
         .await
         .unwrap()
         .id
@@ -128,7 +128,7 @@ async fn idempotency_keys_come_back_from_the_log_into_the_projection() {
     let first = tournaments
         .append(
             t,
-            event("break", serde_json::json!({})).with_key(Some("console-1:7".into())),
+            event("break", serde_json::json!({})).with_key(Some("console-1:7".parse().unwrap())),
             &actor(),
         )
         .await

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
+use super::error::responses::{BadRequest, PayloadTooLarge};
 use super::extract::{ApiJson, Td};
 use crate::hub::{Scope, protocol};
 
@@ -31,9 +32,13 @@ pub struct Delivered {
 }
 
 /// A venue-wide message to every connected screen (TD).
-#[utoipa::path(post, path = "/api/v1/announcements", tag = "announcements", request_body = Announcement,
-    security(("bearer" = [])),
-    responses((status = 202, body = Delivered), (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/announcements", tag = "announcements", operation_id = "announce",
+    request_body = Announcement,
+    responses(
+        (status = 202, body = Delivered),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+    ))]
 async fn announce(
     State(state): State<AppState>,
     Td(td): Td,

@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
+use super::error::responses::{BadRequest, PayloadTooLarge, TooManyRequests, Unauthorized};
 use super::extract::{ApiJson, PeerIp};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -30,12 +31,13 @@ pub struct LoginToken {
 }
 
 /// A TD's name and PIN for a token (role `td`). Unknown names and wrong PINs get the same 401.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login", request_body = Login,
     responses(
         (status = 200, body = LoginToken),
-        (status = 400, body = super::error::ErrorBody),
-        (status = 401, body = super::error::ErrorBody),
-        (status = 429, description = "too many attempts from this address; see Retry-After", body = super::error::ErrorBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
     ))]
 async fn login(
     State(state): State<AppState>,

@@ -96,18 +96,181 @@ impl ApiError {
     }
 }
 
-/// The shape of every API error, for the OpenAPI document.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
+impl ApiError {
+    /// One of every kind of error leaf answers. The OpenAPI document lists each status's
+    /// `code`s from here, so a new kind appears there by itself.
+    fn every_kind() -> Vec<ApiError> {
+        let kinds = vec![
+            ApiError::NotFound(String::new()),
+            ApiError::BadRequest(String::new()),
+            ApiError::MethodNotAllowed(String::new()),
+            ApiError::Unauthorized(String::new()),
+            ApiError::Forbidden(String::new()),
+            ApiError::Conflict(String::new()),
+            ApiError::TooManyRequests {
+                message: String::new(),
+                retry_after_s: 1,
+            },
+            ApiError::PayloadTooLarge(String::new()),
+            ApiError::Unavailable(String::new()),
+            ApiError::Busy {
+                message: String::new(),
+                retry_after_s: 1,
+            },
+            ApiError::Internal(String::new()),
+        ];
+        // A new variant does not compile here until it is added to the list above as well.
+        for kind in &kinds {
+            match kind {
+                ApiError::NotFound(_)
+                | ApiError::BadRequest(_)
+                | ApiError::MethodNotAllowed(_)
+                | ApiError::Unauthorized(_)
+                | ApiError::Forbidden(_)
+                | ApiError::Conflict(_)
+                | ApiError::TooManyRequests { .. }
+                | ApiError::PayloadTooLarge(_)
+                | ApiError::Unavailable(_)
+                | ApiError::Busy { .. }
+                | ApiError::Internal(_) => {}
+            }
+        }
+        kinds
+    }
+
+    /// The `code`s an error response with `status` can carry.
+    pub fn codes(status: StatusCode) -> Vec<&'static str> {
+        Self::every_kind()
+            .iter()
+            .filter(|kind| kind.status() == status)
+            .map(ApiError::code)
+            .collect()
+    }
 }
 
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// `not_found`, `bad_request`, `unauthorized`, `forbidden`, `conflict`,
-    /// `payload_too_large`, `too_many_requests`, `unavailable`, `busy`, `internal`, ...
-    pub code: String,
-    pub message: String,
+/// The error responses of the OpenAPI document, one per status, each with the `code`s it
+/// carries and the headers sent with it. Operations refer to them by name
+/// (`#/components/responses/NotFound`).
+pub mod responses {
+    use axum::http::StatusCode;
+    use utoipa::openapi::header::Header;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
+
+    use super::ApiError;
+    use crate::http::openapi::required;
+
+    macro_rules! error_response {
+        ($name:ident, $status:expr, $description:literal) => {
+            #[doc = $description]
+            pub struct $name;
+
+            impl<'r> utoipa::ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (stringify!($name), error($status, $description).into())
+                }
+            }
+        };
+    }
+
+    error_response!(
+        BadRequest,
+        StatusCode::BAD_REQUEST,
+        "The request breaks a rule of this document: a malformed id, body, parameter or header. The message says which."
+    );
+    error_response!(
+        Unauthorized,
+        StatusCode::UNAUTHORIZED,
+        "No token, or one that is malformed, expired, revoked or forged: sign in again (a TD) or ask for a new link (a viewer)."
+    );
+    error_response!(
+        Forbidden,
+        StatusCode::FORBIDDEN,
+        "A valid token that may not do this: a viewer token, which is read-only and for one tournament."
+    );
+    error_response!(
+        NotFound,
+        StatusCode::NOT_FOUND,
+        "No such tournament or viewer link."
+    );
+    error_response!(
+        Conflict,
+        StatusCode::CONFLICT,
+        "Another writer appended to this tournament at the same moment, more than leaf retries: send it again."
+    );
+    error_response!(
+        PayloadTooLarge,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "The body is over 1 MiB, or an event's `data` is over 64 KiB."
+    );
+    error_response!(
+        TooManyRequests,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-in attempts from this address or for this name: wait `Retry-After` seconds."
+    );
+    error_response!(
+        Internal,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "A fault in leaf; the `x-request-id` names it in leaf's log."
+    );
+    error_response!(
+        Unavailable,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "`unavailable`: a subsystem (the event log, leaf.db) is down or starting, or the request took over 30 s. `busy`: leaf is doing as much of this as it takes at once; it says when to retry in `Retry-After`. Retrying an append with the same `Idempotency-Key` is safe."
+    );
+
+    fn error(status: StatusCode, description: &str) -> Response {
+        let codes = ApiError::codes(status);
+        let code = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(codes.iter().copied()));
+        let detail = ObjectBuilder::new()
+            .property("code", code)
+            .property("message", ObjectBuilder::new().schema_type(Type::String))
+            .required("code")
+            .required("message");
+        let body = ObjectBuilder::new()
+            .property("error", detail)
+            .required("error")
+            .into();
+        let mut response = ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some::<RefOr<Schema>>(body))
+                .build(),
+        );
+        let seconds = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .build()
+        };
+        match status {
+            StatusCode::UNAUTHORIZED => {
+                let scheme = ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["Bearer"]))
+                    .build();
+                response = response.header(
+                    "WWW-Authenticate",
+                    required(Header::new(scheme), "The scheme to sign in with."),
+                );
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                response = response.header(
+                    "Retry-After",
+                    required(Header::new(seconds()), "Seconds to wait."),
+                );
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let mut header = Header::new(seconds());
+                header.description = Some("Seconds to wait; sent with `busy`.".into());
+                response = response.header("Retry-After", header);
+            }
+            _ => {}
+        }
+        response.build()
+    }
 }
 
 /// The cause of a 5xx, carried to the middleware that logs it; never sent to the client.

@@ -1,9 +1,11 @@
 //! leaf's own extractors, so that every malformed request fails in the API's JSON error shape.
 //!
 //! - [`ApiJson`]: a JSON body; syntax, type and size problems are 400, 413 or 415.
+//! - [`ApiQuery`]: query parameters; anything the document does not allow is 400.
 //! - [`Caller`]: the verified principal from `Authorization: Bearer <token>`; 401 otherwise.
 //! - [`Td`]: a caller who must be a Tournament Director; 403 for a viewer.
 //! - [`Readable`]: the path's tournament, existing and readable by the caller.
+//! - [`TournamentPath`], [`LinkPath`]: the ids in the path, checked; 400 otherwise.
 //! - [`ClientAddr`], [`PeerIp`]: the peer address the connection came from.
 
 use std::net::SocketAddr;
@@ -16,8 +18,10 @@ use axum::serve::Listener;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::access::Authenticated;
 use super::error::ApiError;
-use crate::auth::{AuthError, Principal};
+use crate::auth::{AuthError, LinkId, Principal};
+use crate::event::TournamentId;
 
 /// A JSON request body of type `T`.
 pub struct ApiJson<T>(pub T);
@@ -44,13 +48,31 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-/// Whoever a valid token speaks for.
+/// The query parameters of type `T`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// Whoever a valid token speaks for: the principal `access::authenticate` verified, or for a
+/// route outside that layer, the token checked here.
 pub struct Caller(pub Principal);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(Authenticated(principal)) = parts.extensions.get::<Authenticated>() {
+            return Ok(Self(principal.clone()));
+        }
         let token = bearer(&parts.headers).ok_or(AuthError::Missing)?;
         Ok(Self(state.auth.authorize(token).await?))
     }
@@ -125,20 +147,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ReqId {
 }
 
 /// A tournament from the `{id}` path segment that exists and that the caller may read:
-/// 400 for a malformed id, 401 without a valid token, 403 for a viewer of another
+/// 401 without a valid token, then 400 for a malformed id, 403 for a viewer of another
 /// tournament, 404 for an unknown one. Carries who reads, for the read budget.
-pub struct Readable(pub crate::event::TournamentId, pub Principal);
+pub struct Readable(pub TournamentId, pub Principal);
 
 impl FromRequestParts<AppState> for Readable {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let id = tournament_id(&raw)?;
         let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+        let TournamentPath(id) = TournamentPath::from_request_parts(parts, state).await?;
         if !caller.may_read(id) {
             return Err(ApiError::Forbidden(
                 "this token is for another tournament".into(),
@@ -151,13 +169,180 @@ impl FromRequestParts<AppState> for Readable {
     }
 }
 
-/// A tournament id from the path: 400 if it is not a UUID.
-pub fn tournament_id(raw: &str) -> Result<crate::event::TournamentId, ApiError> {
+/// The tournament of the `{id}` path segment: 400 if it is not a tournament id.
+pub struct TournamentPath(pub TournamentId);
+
+impl<S: Send + Sync> FromRequestParts<S> for TournamentPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        Ok(Self(parse_id(&raw, "tournament id")?))
+    }
+}
+
+/// The tournament and viewer link of `{id}` and `{link}`: 400 if either is malformed.
+pub struct LinkPath(pub TournamentId, pub LinkId);
+
+impl<S: Send + Sync> FromRequestParts<S> for LinkPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((tournament, link)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        Ok(Self(
+            parse_id(&tournament, "tournament id")?,
+            parse_id(&link, "viewer link id")?,
+        ))
+    }
+}
+
+/// A tournament id given as text (a query parameter of `/ws`): 400 if it is not one.
+pub fn tournament_id(raw: &str) -> Result<TournamentId, ApiError> {
+    parse_id(raw, "tournament id")
+}
+
+fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
     raw.parse()
-        .map_err(|e| ApiError::BadRequest(format!("tournament id {:?}: {e}", truncate(raw))))
+        .map_err(|e| ApiError::BadRequest(format!("{what} {:?}: {e}", truncate(raw))))
 }
 
 /// At most 64 characters of user input, for error messages.
 fn truncate(raw: &str) -> String {
     raw.chars().take(64).collect()
+}
+
+/// A whole number in a JSON body. JSON Schema counts `24.0` as the integer 24 and a client
+/// may send it so; `24.5`, `-1`, a string and anything past `u64` are refused.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    d.deserialize_any(Whole { text: false })
+}
+
+/// A whole number in a query string, where every value is text: `24` and `24.0` as above.
+pub fn whole_number_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    d.deserialize_any(Whole { text: true })
+}
+
+/// Reads whole numbers; from text only when `text` (a query string, not a JSON body).
+struct Whole {
+    text: bool,
+}
+
+impl Whole {
+    /// Digits, optionally followed by a point and zeros: exact, with no float in between.
+    fn from_text<E: serde::de::Error>(s: &str) -> Result<u64, E> {
+        let (whole, fraction) = s.split_once('.').unwrap_or((s, "0"));
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        let parsed = (digits(whole) && digits(fraction) && fraction.bytes().all(|b| b == b'0'))
+            .then(|| whole.parse::<u64>().ok())
+            .flatten();
+        parsed.ok_or_else(|| {
+            E::custom(format!(
+                "{:?} is not a whole number from 0 to 2^64-1",
+                truncate(s)
+            ))
+        })
+    }
+}
+
+impl serde::de::Visitor<'_> for Whole {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a whole number, 0 or more")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<u64, E> {
+        Ok(n)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<u64, E> {
+        u64::try_from(n).map_err(|_| E::custom(format!("{n} is below 0")))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<u64, E> {
+        // JSON numbers arrive as f64 when written with a point; 2^64 is the first one past
+        // u64::MAX, and every whole f64 below it converts exactly.
+        if n.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&n) {
+            Ok(n as u64)
+        } else {
+            Err(E::custom(format!(
+                "{n} is not a whole number from 0 to 2^64-1"
+            )))
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<u64, E> {
+        if self.text {
+            Self::from_text(s)
+        } else {
+            Err(E::invalid_type(serde::de::Unexpected::Str(s), &self))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Query {
+        #[serde(deserialize_with = "super::whole_number_text")]
+        n: u64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Body {
+        #[serde(deserialize_with = "super::whole_number")]
+        n: u64,
+    }
+
+    #[test]
+    fn whole_numbers_are_read_exactly() {
+        let query = |q: &str| {
+            let uri: axum::http::Uri = format!("/?{q}").parse().expect("a test URI");
+            axum::extract::Query::<Query>::try_from_uri(&uri)
+                .map(|v| v.0.n)
+                .ok()
+        };
+        assert_eq!(query("n=5"), Some(5));
+        assert_eq!(query("n=5.0"), Some(5));
+        assert_eq!(query("n=18446744073709551615"), Some(u64::MAX));
+        assert_eq!(query("n=18446744073709551615.00"), Some(u64::MAX));
+        for bad in [
+            "n=",
+            "n=-1",
+            "n=5.5",
+            "n=5.",
+            "n=.0",
+            "n=1e3",
+            "n=inf",
+            "n=NaN",
+            "n=18446744073709551616",
+            "n=%205",
+            "n=5.00000000000000000001",
+        ] {
+            assert_eq!(query(bad), None, "{bad}");
+        }
+        let body = |b: &str| serde_json::from_str::<Body>(b).map(|v| v.n).ok();
+        assert_eq!(body(r#"{"n":24}"#), Some(24));
+        assert_eq!(body(r#"{"n":24.0}"#), Some(24));
+        for bad in [
+            r#"{"n":"24"}"#,
+            r#"{"n":-1}"#,
+            r#"{"n":24.5}"#,
+            r#"{"n":null}"#,
+            r#"{"n":1e30}"#,
+        ] {
+            assert_eq!(body(bad), None, "{bad}");
+        }
+    }
 }

@@ -69,7 +69,7 @@ pub struct Subsystems {
 
 /// Every subsystem, checked for real: 200 when all work, 503 otherwise. Loopback clients and
 /// TDs get every detail; anyone else on the network gets each subsystem's `ok` only.
-#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+#[utoipa::path(get, path = "/api/v1/health", tag = "health", operation_id = "health",
     responses(
         (status = 200, description = "every subsystem works", body = Object),
         (status = 503, description = "a subsystem is degraded", body = Object),

@@ -7,13 +7,15 @@
 //!    rejected extractor, the body limit, a timeout) gets the JSON error shape, and the cause
 //!    of every 5xx is logged here, once;
 //! 4. panic recovery: a panicking handler answers a JSON 500 and the server keeps serving;
-//! 5. a request body limit and a request timeout;
+//! 5. a request body limit (applied where a handler reads the body, after the caller is
+//!    authenticated) and a request timeout;
 //! 6. with `--dev` only, permissive CORS for the Vite dev server; otherwise same-origin.
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -21,7 +23,6 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -46,6 +47,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// replaced by a generated id rather than carried into all of those.
 pub const MAX_REQUEST_ID: usize = 128;
 
+/// The ids taken from clients, as the OpenAPI document states them.
+pub const REQUEST_ID_PATTERN: &str = "^[A-Za-z0-9._:/+=@-]{1,128}$";
+
 /// Wraps `routes` in the layers above.
 pub fn apply(routes: Router, dev: bool) -> Router {
     let router = routes.layer(
@@ -69,7 +73,7 @@ pub fn apply(routes: Router, dev: bool) -> Router {
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(middleware::from_fn(api_errors))
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
                 REQUEST_TIMEOUT,
@@ -153,39 +157,6 @@ async fn api_errors(request: Request, next: Next) -> Response {
     Response::from_parts(parts, body)
 }
 
-/// The role guard for the whole API: every mutation (anything but GET/HEAD/OPTIONS) under
-/// `/api` needs a TD's token, except signing in. Handlers check again with their own
-/// extractors; this layer makes a new mutation route safe even if its handler forgets.
-pub async fn mutations_need_a_td(
-    axum::extract::State(state): axum::extract::State<super::AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    use axum::http::Method;
-    let read_only = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    let path = request.uri().path();
-    if read_only || !path.starts_with("/api/") || path == "/api/v1/auth/login" {
-        return next.run(request).await;
-    }
-    let verdict = match super::extract::bearer(request.headers()) {
-        None => Err(ApiError::from(crate::auth::AuthError::Missing)),
-        Some(token) => match state.auth.authorize(token).await {
-            Ok(principal) if principal.is_td() => Ok(()),
-            Ok(_) => Err(ApiError::Forbidden(
-                "this needs a Tournament Director's token; viewer tokens are read-only".into(),
-            )),
-            Err(e) => Err(e.into()),
-        },
-    };
-    match verdict {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
-    }
-}
-
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let detail = panic
         .downcast_ref::<&str>()
@@ -194,4 +165,33 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .unwrap_or_else(|| "unknown panic".to_owned());
     // Logged by `api_errors`, with the request's span, like every other internal error.
     ApiError::Internal(format!("handler panicked: {detail}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn kept(id: &str) -> bool {
+        let Ok(value) = axum::http::HeaderValue::from_str(id) else {
+            return false;
+        };
+        let mut request = Request::new(Body::empty());
+        request.headers_mut().insert(REQUEST_ID, value);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a test runtime");
+        let request = runtime.block_on(drop_unusable_request_id(request));
+        request.headers().contains_key(REQUEST_ID)
+    }
+
+    proptest! {
+        #[test]
+        fn the_published_pattern_is_the_ids_kept(s in prop_oneof![any::<String>(), "[ -~]{0,130}"]) {
+            // Only values a header can carry: anything else never reaches the middleware.
+            prop_assume!(axum::http::HeaderValue::from_str(&s).is_ok());
+            prop_assert!(crate::schema::agrees_with_pattern(REQUEST_ID_PATTERN, &s, kept));
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! leaf-sim on a simulated listener, tests call it with `oneshot`. Handlers extract, call one
 //! function on the state and map the result; no SQL, no NATS subjects, no fan-out here.
 
+mod access;
 mod announcements;
 mod auth;
 mod error;
@@ -11,6 +12,7 @@ mod events;
 mod extract;
 mod health;
 pub mod middleware;
+mod openapi;
 mod spa;
 mod tournaments;
 mod viewer_links;
@@ -61,43 +63,20 @@ pub fn router(state: AppState) -> Router {
     middleware::apply(routes(state), dev)
 }
 
-/// The OpenAPI document's frame; the paths come from the handlers' own annotations.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    info(title = "leaf", description = "The venue node of Felt: tournaments, their event logs and live feeds."),
-    components(schemas(error::ErrorBody)),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let scheme = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .bearer_format("JWT")
-            .build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    }
-}
-
 /// The API routes and the OpenAPI document describing exactly them: each route is registered
 /// from its handler's `#[utoipa::path]`, so the two cannot drift apart.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi;
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::routes())
         .merge(auth::routes())
         .merge(tournaments::routes())
         .merge(events::routes())
         .merge(viewer_links::routes())
         .merge(announcements::routes())
-        .split_for_parts()
+        .split_for_parts();
+    openapi::finish(&mut doc);
+    (routes, doc)
 }
 
 /// The OpenAPI 3 document of `/api/v1`.
@@ -111,7 +90,7 @@ pub fn routes(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let api = api.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
-        middleware::mutations_need_a_td,
+        access::authenticate,
     ));
     Router::new()
         .merge(api)

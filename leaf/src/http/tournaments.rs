@@ -10,8 +10,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
+use super::error::responses::{BadRequest, NotFound, PayloadTooLarge};
 use super::extract::{ApiJson, Readable, ReqId, Td};
-use crate::event::TournamentSummary;
+use crate::event::{TournamentId, TournamentName, TournamentSummary};
 use crate::writer::Actor;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -23,7 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTournament {
-    pub name: String,
+    pub name: TournamentName,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,13 +33,12 @@ pub struct TournamentList {
 }
 
 /// Creates a tournament (TD). Recorded in the log first.
-#[utoipa::path(post, path = "/api/v1/tournaments", tag = "tournaments", request_body = NewTournament,
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/tournaments", tag = "tournaments", operation_id = "createTournament",
+    request_body = NewTournament,
     responses(
         (status = 201, body = TournamentSummary),
-        (status = 400, body = super::error::ErrorBody),
-        (status = 401, body = super::error::ErrorBody),
-        (status = 403, body = super::error::ErrorBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
     ))]
 async fn create(
     State(state): State<AppState>,
@@ -46,24 +46,18 @@ async fn create(
     ReqId(request_id): ReqId,
     ApiJson(body): ApiJson<NewTournament>,
 ) -> Result<(StatusCode, Json<TournamentSummary>), ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(
-            "name: 1 to 200 characters, no control characters".into(),
-        ));
-    }
     let actor = Actor {
         who: td.actor(),
         request_id,
     };
-    let created = state.writer.create(name.to_owned(), &actor).await?;
+    let created = state.writer.create(body.name, &actor).await?;
     tracing::info!(tournament = %created.id, name = %created.name, "tournament created");
     Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// Every tournament (TD).
-#[utoipa::path(get, path = "/api/v1/tournaments", tag = "tournaments", security(("bearer" = [])),
-    responses((status = 200, body = TournamentList), (status = 401, body = super::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/tournaments", tag = "tournaments", operation_id = "listTournaments",
+    responses((status = 200, body = TournamentList)))]
 async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> {
     Json(TournamentList {
         tournaments: state.feed.list(),
@@ -71,13 +65,12 @@ async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> 
 }
 
 /// One tournament with its current `last_seq` (TD, or a viewer of this tournament).
-#[utoipa::path(get, path = "/api/v1/tournaments/{id}", tag = "tournaments", security(("bearer" = [])),
-    params(("id" = String, Path, description = "tournament id (UUID)")),
+#[utoipa::path(get, path = "/api/v1/tournaments/{id}", tag = "tournaments", operation_id = "getTournament",
+    params(("id" = inline(TournamentId), Path)),
     responses(
         (status = 200, body = TournamentSummary),
-        (status = 400, body = super::error::ErrorBody),
-        (status = 403, body = super::error::ErrorBody),
-        (status = 404, body = super::error::ErrorBody),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
     ))]
 async fn read(
     State(state): State<AppState>,

@@ -5,7 +5,7 @@
 //! - `GET /api/v1/tournaments/{id}/viewer-links/{link}/qr.png` → the QR code as a PNG
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -15,8 +15,10 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, Td, tournament_id};
-use crate::auth::VIEWER_TOKEN_TTL;
+use super::error::responses::{BadRequest, NotFound, PayloadTooLarge};
+use super::extract::{ApiJson, LinkPath, Td, TournamentPath, whole_number};
+use crate::auth::{LinkId, VIEWER_TOKEN_TTL};
+use crate::event::TournamentId;
 use crate::qr;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -29,13 +31,47 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLink {
-    /// How long the link works, in hours (default 72, at most 720).
-    pub ttl_hours: Option<u64>,
+    /// How long the link works (default 72 hours).
+    pub ttl_hours: Option<TtlHours>,
 }
+
+/// How long a viewer link works, in hours: 1 to 720 (30 days).
+#[derive(Debug, Clone, Copy)]
+pub struct TtlHours(u64);
+
+impl TtlHours {
+    pub const MAX: u64 = 720;
+
+    fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.0 * 3600)
+    }
+}
+
+impl<'de> Deserialize<'de> for TtlHours {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hours = whole_number(d)?;
+        if (1..=Self::MAX).contains(&hours) {
+            Ok(Self(hours))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "ttl_hours: 1 to {}, got {hours}",
+                Self::MAX
+            )))
+        }
+    }
+}
+
+impl utoipa::PartialSchema for TtlHours {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::integer(1, Self::MAX, "Hours: 1 to 720 (30 days).")
+    }
+}
+
+impl ToSchema for TtlHours {}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Link {
-    pub id: String,
+    pub id: LinkId,
     pub token: String,
     pub url: String,
     pub expires_at: u64,
@@ -43,26 +79,26 @@ pub struct Link {
 }
 
 /// A read-only link for one tournament, with its QR code (TD).
-#[utoipa::path(post, path = "/api/v1/tournaments/{id}/viewer-links", tag = "viewer links", request_body = NewLink,
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "tournament id (UUID)")),
-    responses((status = 201, body = Link), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/tournaments/{id}/viewer-links", tag = "viewer links",
+    operation_id = "createViewerLink", request_body = NewLink,
+    params(("id" = inline(TournamentId), Path)),
+    responses(
+        (status = 201, body = Link),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+    ))]
 async fn create(
     State(state): State<AppState>,
     Td(td): Td,
-    Path(raw): Path<String>,
+    TournamentPath(tournament): TournamentPath,
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewLink>,
 ) -> Result<(StatusCode, Json<Link>), ApiError> {
-    let tournament = tournament_id(&raw)?;
     if state.feed.summary(tournament).is_none() {
         return Err(ApiError::NotFound(format!("no tournament {tournament}")));
     }
-    let ttl = match body.ttl_hours {
-        None => VIEWER_TOKEN_TTL,
-        Some(h @ 1..=720) => std::time::Duration::from_secs(h * 3600),
-        Some(_) => return Err(ApiError::BadRequest("ttl_hours: 1 to 720".into())),
-    };
+    let ttl = body.ttl_hours.map_or(VIEWER_TOKEN_TTL, TtlHours::duration);
     // The display page of the web app, on whatever address the TD reached leaf by.
     let host = headers
         .get(header::HOST)
@@ -88,22 +124,25 @@ async fn create(
 
 /// Deletes a viewer link (TD); its token stops working at once.
 #[utoipa::path(delete, path = "/api/v1/tournaments/{id}/viewer-links/{link}", tag = "viewer links",
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "tournament id (UUID)"), ("link" = String, Path, description = "link id")),
-    responses((status = 204, description = "revoked"), (status = 404, body = super::error::ErrorBody)))]
+    operation_id = "revokeViewerLink",
+    params(("id" = inline(TournamentId), Path), ("link" = inline(LinkId), Path)),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ))]
 async fn revoke(
     State(state): State<AppState>,
     Td(td): Td,
-    Path((raw, link)): Path<(String, String)>,
+    LinkPath(tournament, link): LinkPath,
 ) -> Result<StatusCode, ApiError> {
-    let tournament = tournament_id(&raw)?;
     if !state
         .auth
-        .revoke_viewer_link(tournament, &link, &td)
+        .revoke_viewer_link(tournament, link.as_str(), &td)
         .await?
     {
         return Err(ApiError::NotFound(format!(
-            "no viewer link {link:.40} for tournament {tournament}"
+            "no viewer link {link} for tournament {tournament}"
         )));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -111,23 +150,24 @@ async fn revoke(
 
 /// The QR code of a viewer link as a PNG (TD).
 #[utoipa::path(get, path = "/api/v1/tournaments/{id}/viewer-links/{link}/qr.png", tag = "viewer links",
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "tournament id (UUID)"), ("link" = String, Path, description = "link id")),
-    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = super::error::ErrorBody)))]
+    operation_id = "getViewerLinkQr",
+    params(("id" = inline(TournamentId), Path), ("link" = inline(LinkId), Path)),
+    responses(
+        (status = 200, content_type = "image/png", body = Vec<u8>),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ))]
 async fn qr_png(
     State(state): State<AppState>,
     Td(_): Td,
-    Path((raw, link)): Path<(String, String)>,
+    LinkPath(tournament, link): LinkPath,
 ) -> Result<Response, ApiError> {
-    let tournament = tournament_id(&raw)?;
     let found = state
         .auth
-        .viewer_link(tournament, &link)
+        .viewer_link(tournament, link.as_str())
         .await?
         .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no viewer link {link:.40} for tournament {tournament}"
-            ))
+            ApiError::NotFound(format!("no viewer link {link} for tournament {tournament}"))
         })?;
     let png = qr::png(&found.url).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())

@@ -14,12 +14,16 @@ use bytes::Bytes;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::event::{MsgId, Seq, SubjectToken, TournamentId, TournamentSummary};
+use crate::event::{MsgId, Seq, SubjectToken, TournamentId, TournamentName, TournamentSummary};
 use crate::feed::Feed;
 use crate::log::record::{APPENDED, AuditRecord, CREATED, StateRecord};
 use crate::log::{EventLog, LogError, PublishOptions, StreamName, Subject};
 use crate::store::{Store, StoreError};
 use crate::world::{World, rfc3339_millis};
+
+mod idempotency;
+
+pub use self::idempotency::{IdempotencyKey, InvalidIdempotencyKey};
 
 /// Attempts after a sequence conflict before giving up with [`TournamentError::Conflict`].
 const CONFLICT_RETRIES: usize = 3;
@@ -101,7 +105,7 @@ pub struct NewEvent {
     pub kind: SubjectToken,
     pub data: serde_json::Value,
     /// Makes a retry return the original answer instead of appending again.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl NewEvent {
@@ -113,7 +117,7 @@ impl NewEvent {
         }
     }
 
-    pub fn with_key(mut self, key: Option<String>) -> Self {
+    pub fn with_key(mut self, key: Option<IdempotencyKey>) -> Self {
         self.idempotency_key = key;
         self
     }
@@ -176,7 +180,7 @@ impl TournamentWriter {
     /// Records the creation in the log and returns the tournament once the feed knows it.
     pub async fn create(
         &self,
-        name: String,
+        name: TournamentName,
         actor: &Actor,
     ) -> Result<TournamentSummary, TournamentError> {
         self.inner.create(name, actor).await
@@ -228,7 +232,7 @@ impl TournamentWriter {
 impl Inner {
     async fn create(
         &self,
-        name: String,
+        name: TournamentName,
         actor: &Actor,
     ) -> Result<TournamentSummary, TournamentError> {
         let id = self.world.new_tournament_id();
@@ -237,7 +241,7 @@ impl Inner {
             actor: actor.who.clone(),
             request_id: actor.request_id.clone(),
             ts: self.now(),
-            name: Some(name),
+            name: Some(name.into_string()),
             event_type: None,
             seq: None,
         };
@@ -277,7 +281,7 @@ impl Inner {
         let lock = self.lock_for(tournament);
         let _serialised = lock.lock().await;
         if let Some(key) = &event.idempotency_key {
-            match self.store.idempotent_answer(tournament, key).await {
+            match self.store.idempotent_answer(tournament, key.as_str()).await {
                 Ok(Some((seq, ts))) => return Ok(Appended { seq, ts }),
                 Ok(None) => {}
                 // JetStream's own deduplication covers only its window; past it, an append
@@ -320,7 +324,7 @@ impl Inner {
                 ts: self.now(),
                 kind: kind.to_string(),
                 data: data.clone(),
-                key: idempotency_key.clone(),
+                key: idempotency_key.as_ref().map(|k| k.as_str().to_owned()),
             };
             let options = PublishOptions {
                 msg_id: msg_id.clone(),

@@ -96,7 +96,7 @@ async fn venue() -> (Arc<GatedLog>, Store, Feed, TournamentWriter, TournamentId)
         Arc::new(SystemWorld),
     );
     let t = writer
-        .create("Main Event".into(), &actor())
+        .create("Main Event".parse().unwrap(), &actor())
         .await
         .unwrap()
         .id;
@@ -150,7 +150,7 @@ async fn an_append_whose_caller_gives_up_is_still_stored_applied_and_audited() {
 async fn an_append_whose_key_cannot_be_checked_is_refused_not_risked_twice() {
     let (_log, store, feed, writer, t) = venue().await;
     store.close().await;
-    let keyed = level(1).with_key(Some("console-1:1".into()));
+    let keyed = level(1).with_key(Some("console-1:1".parse().unwrap()));
     let refused = writer.append(t, keyed, &actor()).await.unwrap_err();
     assert!(
         matches!(refused, TournamentError::KeysUnavailable(_)),

@@ -117,7 +117,11 @@ async fn venue_with(
         store,
         Arc::new(crate::world::SystemWorld),
     );
-    let t = writer.create("Main".into(), &actor()).await.unwrap().id;
+    let t = writer
+        .create("Main".parse().unwrap(), &actor())
+        .await
+        .unwrap()
+        .id;
     (log, feed, writer, t)
 }
 
