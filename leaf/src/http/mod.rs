@@ -4,7 +4,7 @@
 //! leaf-sim on a simulated listener, tests call it with `oneshot`. Handlers extract, call one
 //! function on the state and map the result; no SQL, no NATS subjects, no fan-out here.
 
-mod access;
+pub mod access;
 mod announcements;
 mod auth;
 mod error;

@@ -49,6 +49,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         max_lobby_sockets: 1024,
         max_log_reads: 32,
         max_log_reads_per_token: 4,
+        log_pages_per_token_per_second: 20,
         log_format: LogFormat::Text,
     }
 }
@@ -154,7 +155,7 @@ impl TestLeaf {
         };
         self.app_state
             .writer
-            .create(name.into(), &actor)
+            .create(name.parse().expect("a valid tournament name"), &actor)
             .await
             .unwrap()
             .id
