@@ -444,6 +444,8 @@ mod tests {
             s in prop_oneof![
                 any::<String>(),
                 "[a-f0-9-]{30,40}",
+                // Well-formed UUIDs, in either case: only lowercase ones are ids.
+                "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
                 "[a-z0-9_.A-Z -]{0,70}",
                 "[ \t\u{85}\u{a0}\u{2000}\u{3000}a\u{7f}\u{9f}\u{1f}é]{0,5}",
                 ".{195,205}",

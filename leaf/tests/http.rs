@@ -203,6 +203,55 @@ async fn an_oversized_body_is_rejected_with_413_in_the_error_shape_after_authent
     leaf.stop().await;
 }
 
+/// Query parameters an operation does not declare are 400, wherever they are sent; a
+/// repeated `Idempotency-Key` is refused, not half-heard.
+#[tokio::test]
+async fn undeclared_query_parameters_and_repeated_keys_are_400() {
+    let leaf = TestLeaf::start().await;
+    let client = reqwest::Client::new();
+    let t = leaf.tournament("T").await;
+    let td = leaf.td_token();
+    for path in [
+        format!("/api/v1/tournaments/{t}?bogus=1"),
+        "/api/v1/tournaments?x".to_owned(),
+        format!("/api/v1/tournaments/{t}/events?since=0&bogus=1"),
+        "/api/v1/health?verbose=1".to_owned(),
+    ] {
+        let response = client
+            .get(leaf.url(&path))
+            .bearer_auth(&td)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_request", "{path}");
+    }
+    let ok = client
+        .get(leaf.url(&format!("/api/v1/tournaments/{t}/events?since=0&limit=5.0")))
+        .bearer_auth(&td)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let twice = client
+        .post(leaf.url(&format!("/api/v1/tournaments/{t}/events")))
+        .bearer_auth(&td)
+        .header("idempotency-key", "a")
+        .header("idempotency-key", "b")
+        .json(&serde_json::json!({"type": "x", "data": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    assert_eq!(
+        leaf.app_state.feed.summary(t).unwrap().last_seq.0,
+        0,
+        "nothing appended"
+    );
+    leaf.stop().await;
+}
+
 /// Authentication comes before any look at the path, the query or the body.
 #[tokio::test]
 async fn anonymous_requests_are_401_whatever_they_send() {
@@ -242,6 +291,9 @@ async fn anonymous_requests_are_401_whatever_they_send() {
             None,
         ),
         ("POST", "/api/v1/announcements".to_owned(), None),
+        ("GET", "/api/v1/tournaments/".to_owned(), None),
+        ("GET", "/api/v1/no-such-endpoint".to_owned(), None),
+        ("PUT", "/api/v1/tournaments".to_owned(), None),
     ];
     for (method, path, body) in cases {
         let mut request = client.request(method.parse().unwrap(), leaf.url(&path));

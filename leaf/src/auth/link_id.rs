@@ -72,7 +72,7 @@ mod tests {
     proptest! {
         #[test]
         fn the_published_pattern_is_what_the_parser_accepts(
-            s in prop_oneof![any::<String>(), "[0-9a-fA-G]{30,34}"]
+            s in prop_oneof![any::<String>(), "[0-9a-fA-G]{30,34}", "[0-9a-fA-F]{32}", "[0-9a-f]{32}"]
         ) {
             prop_assert!(crate::schema::agrees_with_pattern(
                 LinkId::PATTERN, &s, |s| s.parse::<LinkId>().is_ok()

@@ -35,7 +35,7 @@ pub struct Delivered {
 #[utoipa::path(post, path = "/api/v1/announcements", tag = "announcements", operation_id = "announce",
     request_body = Announcement,
     responses(
-        (status = 202, body = Delivered),
+        (status = 202, description = "queued for every connected screen", body = Delivered),
         (status = 400, response = BadRequest),
         (status = 413, response = PayloadTooLarge),
     ))]

@@ -33,7 +33,7 @@ pub struct LoginToken {
 /// A TD's name and PIN for a token (role `td`). Unknown names and wrong PINs get the same 401.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login", request_body = Login,
     responses(
-        (status = 200, body = LoginToken),
+        (status = 200, description = "signed in", body = LoginToken),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 413, response = PayloadTooLarge),

@@ -132,7 +132,7 @@ impl IntoParams for KeyHeader {
         KeyHeader,
     ),
     responses(
-        (status = 201, body = Appended),
+        (status = 201, description = "durable in the log", body = Appended),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -146,16 +146,7 @@ async fn append(
     headers: HeaderMap,
     ApiJson(body): ApiJson<AppendBody>,
 ) -> Result<(StatusCode, Json<Appended>), ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .map(|value| {
-            value
-                .to_str()
-                .ok()
-                .and_then(|key| key.parse::<IdempotencyKey>().ok())
-                .ok_or_else(|| ApiError::BadRequest(InvalidIdempotencyKey.to_string()))
-        })
-        .transpose()?;
+    let key = idempotency_key(&headers)?;
     let actor = Actor {
         who: td.actor(),
         request_id,
@@ -172,7 +163,7 @@ async fn append(
 #[utoipa::path(get, path = "/api/v1/tournaments/{id}/events", tag = "events", operation_id = "listEvents",
     params(("id" = inline(TournamentId), Path), Page),
     responses(
-        (status = 200, body = Events),
+        (status = 200, description = "a page of events; empty at the end", body = Events),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
     ))]
@@ -186,4 +177,25 @@ async fn read(
     let reader = Reader::new(reader.actor());
     let events = state.feed.read_events(&reader, id, since, limit).await?;
     Ok(Json(Events { events }))
+}
+
+/// The `Idempotency-Key` header, if given: once, and valid. Two of them are refused rather
+/// than one picked: which one the client meant cannot be known, and picking wrong appends
+/// twice or answers with another event. Surrounding spaces never reach leaf (HTTP drops
+/// them), so ` abc ` is the key `abc`.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let mut given = headers.get_all("idempotency-key").iter();
+    let (Some(value), None) = (given.next(), given.next()) else {
+        return if headers.contains_key("idempotency-key") {
+            Err(ApiError::BadRequest("Idempotency-Key: give it once".into()))
+        } else {
+            Ok(None)
+        };
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|key| key.parse::<IdempotencyKey>().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::BadRequest(InvalidIdempotencyKey.to_string()))
 }

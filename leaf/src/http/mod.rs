@@ -13,6 +13,7 @@ mod extract;
 mod health;
 pub mod middleware;
 mod openapi;
+mod query;
 mod spa;
 mod tournaments;
 mod viewer_links;
@@ -87,11 +88,21 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The routes without middleware. Tests merge extra routes in before applying the layers.
 pub fn routes(state: AppState) -> Router {
     let (api, doc) = api();
+    let declared = Arc::new(query::Declared::from_document(&doc));
     let doc = Arc::new(doc);
-    let api = api.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        access::authenticate,
-    ));
+    // Route layers wrap what is above them: authentication runs first, then the query check.
+    let authenticate = || axum::middleware::from_fn_with_state(state.clone(), access::authenticate);
+    let api = api
+        .route_layer(axum::middleware::from_fn_with_state(
+            declared,
+            query::refuse_undeclared,
+        ))
+        .route_layer(authenticate());
+    // Paths no operation claims: a 404, but only to a caller with a token.
+    let unknown = Router::new()
+        .route("/api", any(error::not_found))
+        .route("/api/{*path}", any(error::not_found))
+        .route_layer(authenticate());
     Router::new()
         .merge(api)
         .route(
@@ -102,8 +113,7 @@ pub fn routes(state: AppState) -> Router {
             }),
         )
         .merge(ws::routes())
-        .route("/api", any(error::not_found))
-        .route("/api/{*path}", any(error::not_found))
+        .merge(unknown)
         .fallback(spa::serve)
         .with_state(state)
 }

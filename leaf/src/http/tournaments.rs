@@ -36,7 +36,7 @@ pub struct TournamentList {
 #[utoipa::path(post, path = "/api/v1/tournaments", tag = "tournaments", operation_id = "createTournament",
     request_body = NewTournament,
     responses(
-        (status = 201, body = TournamentSummary),
+        (status = 201, description = "created", body = TournamentSummary),
         (status = 400, response = BadRequest),
         (status = 413, response = PayloadTooLarge),
     ))]
@@ -57,7 +57,7 @@ async fn create(
 
 /// Every tournament (TD).
 #[utoipa::path(get, path = "/api/v1/tournaments", tag = "tournaments", operation_id = "listTournaments",
-    responses((status = 200, body = TournamentList)))]
+    responses((status = 200, description = "every tournament, oldest first", body = TournamentList)))]
 async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> {
     Json(TournamentList {
         tournaments: state.feed.list(),
@@ -68,7 +68,7 @@ async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> 
 #[utoipa::path(get, path = "/api/v1/tournaments/{id}", tag = "tournaments", operation_id = "getTournament",
     params(("id" = inline(TournamentId), Path)),
     responses(
-        (status = 200, body = TournamentSummary),
+        (status = 200, description = "the tournament", body = TournamentSummary),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
     ))]

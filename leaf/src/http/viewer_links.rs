@@ -54,7 +54,7 @@ impl<'de> Deserialize<'de> for TtlHours {
             Ok(Self(hours))
         } else {
             Err(serde::de::Error::custom(format!(
-                "ttl_hours: 1 to {}, got {hours}",
+                "1 to {}, got {hours}",
                 Self::MAX
             )))
         }
@@ -68,6 +68,20 @@ impl utoipa::PartialSchema for TtlHours {
 }
 
 impl ToSchema for TtlHours {}
+
+/// A PNG image, for the document.
+struct Png;
+
+impl utoipa::PartialSchema for Png {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .content_media_type("image/png")
+            .into()
+    }
+}
+
+impl ToSchema for Png {}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Link {
@@ -83,7 +97,7 @@ pub struct Link {
     operation_id = "createViewerLink", request_body = NewLink,
     params(("id" = inline(TournamentId), Path)),
     responses(
-        (status = 201, body = Link),
+        (status = 201, description = "the link, its token and QR code", body = Link),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge),
@@ -153,7 +167,7 @@ async fn revoke(
     operation_id = "getViewerLinkQr",
     params(("id" = inline(TournamentId), Path), ("link" = inline(LinkId), Path)),
     responses(
-        (status = 200, content_type = "image/png", body = Vec<u8>),
+        (status = 200, description = "the QR code", content_type = "image/png", body = inline(Png)),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
     ))]

@@ -141,3 +141,26 @@ fn error_responses_name_their_codes() {
     assert!(responses["Unauthorized"]["headers"]["WWW-Authenticate"]["required"] == true);
     assert!(responses["TooManyRequests"]["headers"]["Retry-After"]["required"] == true);
 }
+
+/// OpenAPI 3.1 requires a description on every response; strict tools refuse a document
+/// without one.
+#[test]
+fn every_response_has_a_description() {
+    let doc = document();
+    for (path, method, operation) in operations(&doc) {
+        for (status, response) in operation["responses"].as_object().expect("responses") {
+            let response = match response.get("$ref").and_then(Value::as_str) {
+                Some(target) => doc
+                    .pointer(target.trim_start_matches('#'))
+                    .expect("a resolvable response"),
+                None => response,
+            };
+            assert!(
+                response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{method} {path} {status} has no description"
+            );
+        }
+    }
+}
