@@ -42,6 +42,8 @@ use crate::store::Store;
 /// A normal shutdown takes a few milliseconds; the budgets only bound a stuck step.
 const HTTP_DRAIN: Duration = Duration::from_millis(1000);
 const HUB_CLOSE: Duration = Duration::from_secs(1);
+/// Appends whose TDs were answered may still be writing their audit records.
+const APPENDS_FINISH: Duration = Duration::from_millis(500);
 const NATS_DRAIN: Duration = Duration::from_millis(500);
 const STORE_CLOSE: Duration = Duration::from_millis(500);
 const FEED_FLUSH: Duration = Duration::from_millis(500);
@@ -188,6 +190,12 @@ impl App {
             stop_http.cancel();
             if failure.is_none() && tokio::time::timeout(HTTP_DRAIN, server).await.is_err() {
                 tracing::warn!("HTTP requests still running after {HTTP_DRAIN:?}; leaving them");
+            }
+        })
+        .await;
+        teardown("appends", async {
+            if !state.writer.finish(APPENDS_FINISH).await {
+                tracing::warn!("appends still running after {APPENDS_FINISH:?}; the next start writes their audit records");
             }
         })
         .await;

@@ -424,6 +424,31 @@ impl Feed {
         Ok(view::events_after(since, &entries))
     }
 
+    /// A tournament's STATE messages after event `since`, each with its seq, as stored: for
+    /// the writer's audit repair, which needs what an event says of itself.
+    pub async fn numbered_entries(
+        &self,
+        id: TournamentId,
+        since: Seq,
+        limit: usize,
+    ) -> Result<Vec<(Seq, Entry)>, LogError> {
+        let entries = self.state_entries(id, since, limit).await?;
+        let mut seq = since;
+        Ok(entries
+            .into_iter()
+            .filter(view::is_event)
+            .map(|entry| {
+                seq = seq.next();
+                (seq, entry)
+            })
+            .collect())
+    }
+
+    /// Per tournament, the runs of applied events whose AUDIT record the log does not hold.
+    pub fn unaudited(&self) -> Vec<(TournamentId, Vec<std::ops::RangeInclusive<Seq>>)> {
+        self.lock().view.unaudited()
+    }
+
     /// [`Feed::events`] for a client: a read in `reader`'s share of the budget, refused with
     /// [`WatchError::Busy`] past it.
     pub async fn read_events(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::event::{Event, Seq, TournamentId, TournamentSummary};
-use crate::log::record::{AuditRecord, CREATED, StateRecord};
+use crate::log::record::{APPENDED, AuditRecord, CREATED, StateRecord};
 use crate::log::{Entry, Subject};
 use crate::store::Cursor;
 
@@ -39,6 +39,41 @@ pub struct TournamentView {
     /// Shared with the snapshots taken of it, copied only when changed while one is held,
     /// so taking a snapshot under the feed's lock is one reference, however many types.
     latest: Arc<BTreeMap<String, Arc<Latest>>>,
+    /// Which events have their AUDIT record.
+    audited: Audited,
+}
+
+/// The seqs of a tournament whose AUDIT record the log holds: all up to `through`, and
+/// those in `above` (records arrive out of order when appends overlap, or after a repair).
+#[derive(Debug, Default)]
+struct Audited {
+    through: Seq,
+    above: std::collections::BTreeSet<Seq>,
+}
+
+impl Audited {
+    fn mark(&mut self, seq: Seq) {
+        if seq <= self.through {
+            return;
+        }
+        self.above.insert(seq);
+        while self.above.remove(&self.through.next()) {
+            self.through = self.through.next();
+        }
+    }
+
+    /// The runs of seqs up to `head` without a record.
+    fn missing(&self, head: Seq) -> Vec<std::ops::RangeInclusive<Seq>> {
+        let mut runs = Vec::new();
+        let mut from = self.through.next();
+        for &present in self.above.iter().chain(std::iter::once(&head.next())) {
+            if present > from && from <= head {
+                runs.push(from..=present.prev().min(head));
+            }
+            from = from.max(present.next());
+        }
+        runs
+    }
 }
 
 /// The newest event of each type of one tournament at one moment: cheap to take, turned
@@ -158,6 +193,16 @@ impl View {
             return None;
         };
         let record = serde_json::from_slice::<AuditRecord>(&entry.payload).ok()?;
+        if record.action == APPENDED
+            && let Some(seq) = record.seq
+        {
+            self.tournaments
+                .entry(tournament)
+                .or_default()
+                .audited
+                .mark(seq);
+            return None;
+        }
         if record.action != CREATED {
             return None;
         }
@@ -172,6 +217,16 @@ impl View {
             name,
             created_at: record.ts,
         })
+    }
+
+    /// Per tournament, the runs of its events (up to its head) whose AUDIT record the log does
+    /// not hold.
+    pub fn unaudited(&self) -> Vec<(TournamentId, Vec<std::ops::RangeInclusive<Seq>>)> {
+        self.tournaments
+            .iter()
+            .map(|(id, t)| (*id, t.audited.missing(t.head().seq)))
+            .filter(|(_, missing)| !missing.is_empty())
+            .collect()
     }
 
     /// A created tournament; `None` for one that was never created.
@@ -361,5 +416,30 @@ mod tests {
             .filter_map(|e| view.apply_state(e).map(|a| a.event))
             .collect();
         assert_eq!(events_after(Seq(1), &entries[1..]), live[1..]);
+    }
+
+    #[test]
+    fn missing_audits_are_the_runs_without_a_record() {
+        let mut audited = Audited::default();
+        assert_eq!(audited.missing(Seq(0)), vec![]);
+        assert_eq!(audited.missing(Seq(3)), vec![Seq(1)..=Seq(3)]);
+        for n in [1, 2, 5, 7] {
+            audited.mark(Seq(n));
+        }
+        audited.mark(Seq(2));
+        assert_eq!(audited.through, Seq(2));
+        assert_eq!(
+            audited.missing(Seq(9)),
+            vec![Seq(3)..=Seq(4), Seq(6)..=Seq(6), Seq(8)..=Seq(9)]
+        );
+        assert_eq!(
+            audited.missing(Seq(7)),
+            vec![Seq(3)..=Seq(4), Seq(6)..=Seq(6)]
+        );
+        for n in [3, 4, 6] {
+            audited.mark(Seq(n));
+        }
+        assert_eq!((audited.through, audited.above.len()), (Seq(7), 0));
+        assert_eq!(audited.missing(Seq(7)), vec![]);
     }
 }

@@ -26,6 +26,12 @@ pub struct StateRecord {
     /// window and a rebuilt `leaf.db`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Who appended it and the request's id: the event carries its own audit facts, durable
+    /// with it, so its AUDIT record can be written (again) from them after a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// An AUDIT message (`tournament.{id}.audit`): who did what, when. Only creations change
@@ -46,6 +52,11 @@ pub struct AuditRecord {
     pub event_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<Seq>,
+    /// Written at a start, from the event's own record, because the append's own audit
+    /// record never reached the log (a crash or a log outage right after the event was
+    /// stored). `ts` is then when it was written, not when the event was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
 }
 
 /// The audit action that creates a tournament; its record carries the name.
@@ -65,6 +76,8 @@ mod tests {
             kind: "level_up".into(),
             data: serde_json::json!({"level": 3}),
             key: None,
+            actor: None,
+            request_id: None,
         };
         insta::assert_snapshot!(serde_json::to_string(&state).unwrap(), @r#"{"seq":7,"ts":"2026-11-28T21:04:11.123Z","type":"level_up","data":{"level":3}}"#);
         let audit = AuditRecord {
@@ -75,6 +88,7 @@ mod tests {
             name: None,
             event_type: Some("level_up".into()),
             seq: Some(Seq(7)),
+            recovered: false,
         };
         insta::assert_snapshot!(serde_json::to_string(&audit).unwrap(), @r#"{"action":"event.appended","actor":"td:alice","request_id":"r-1","ts":"2026-11-28T21:04:11.130Z","name":null,"type":"level_up","seq":7}"#);
     }

@@ -16,17 +16,29 @@ use tracing::Instrument;
 
 use crate::event::{MsgId, Seq, SubjectToken, TournamentId, TournamentName, TournamentSummary};
 use crate::feed::Feed;
-use crate::log::record::{APPENDED, AuditRecord, CREATED, StateRecord};
+use crate::log::record::{AuditRecord, CREATED, StateRecord};
 use crate::log::{EventLog, LogError, PublishOptions, StreamName, Subject};
 use crate::store::{Store, StoreError};
 use crate::world::{World, rfc3339_millis};
 
+mod audit;
 mod idempotency;
 
+pub use self::audit::MAX_REPAIRED;
 pub use self::idempotency::{IdempotencyKey, InvalidIdempotencyKey};
 
 /// Attempts after a sequence conflict before giving up with [`TournamentError::Conflict`].
 const CONFLICT_RETRIES: usize = 3;
+
+/// Attempts at an append's audit record before leaving it to the next start's repair.
+const AUDIT_ATTEMPTS: u32 = 3;
+
+/// An append's audit record, written after its TD is answered.
+struct PendingAudit {
+    tournament: TournamentId,
+    seq: Seq,
+    record: crate::log::record::AuditRecord,
+}
 
 /// How long a caller waits for an append before being told its outcome is unknown. Under
 /// the HTTP request timeout (30 s), so the TD hears this rather than a bare 503; the append
@@ -147,6 +159,9 @@ struct Inner {
     // across the publish.
     locks: Mutex<HashMap<TournamentId, Arc<tokio::sync::Mutex<()>>>>,
     world: Arc<dyn World>,
+    /// Appends running, with the audit records they write after answering: a shutdown
+    /// waits for them ([`TournamentWriter::finish`]).
+    tasks: tokio_util::task::TaskTracker,
     #[cfg(feature = "planted-bugs")]
     planted: crate::planted::PlantedBugs,
 }
@@ -162,9 +177,42 @@ impl TournamentWriter {
                 store,
                 locks: Mutex::new(HashMap::new()),
                 world,
+                tasks: tokio_util::task::TaskTracker::new(),
                 #[cfg(feature = "planted-bugs")]
                 planted: crate::planted::PlantedBugs::default(),
             }),
+        }
+    }
+
+    /// Waits up to `patience` for the appends still running (their audit records included),
+    /// for a shutdown. New appends after this still run.
+    pub async fn finish(&self, patience: std::time::Duration) -> bool {
+        self.inner.tasks.close();
+        let done = tokio::time::timeout(patience, self.inner.tasks.wait())
+            .await
+            .is_ok();
+        self.inner.tasks.reopen();
+        done
+    }
+
+    /// Writes the audit records that never reached the log (see [`audit`]), at a start,
+    /// before anyone appends. Returns how many; a failure is logged, and the next start
+    /// tries again.
+    pub async fn repair_audits(&self) -> usize {
+        let now = || self.inner.now();
+        match audit::repair(self.inner.log.as_ref(), &self.inner.feed, &now).await {
+            Ok(0) => 0,
+            Ok(n) => {
+                tracing::warn!(
+                    records = n,
+                    "wrote audit records missing from the log (recovered)"
+                );
+                n
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write the missing audit records now; the next start tries again");
+                0
+            }
         }
     }
 
@@ -206,7 +254,10 @@ impl TournamentWriter {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let task = async move {
             let waiting = || !answer.is_closed();
-            let result = inner.append(tournament, event, &actor, &waiting).await;
+            let (result, audit) = match inner.append(tournament, event, &actor, &waiting).await {
+                Ok((appended, audit)) => (Ok(appended), audit),
+                Err(e) => (Err(e), None),
+            };
             match &result {
                 Err(TournamentError::Abandoned) => {
                     tracing::info!(%tournament, "append abandoned before its publish: its caller left")
@@ -217,8 +268,13 @@ impl TournamentWriter {
                 _ => {}
             }
             let _ = answer.send(result);
+            if let Some(audit) = audit {
+                inner.write_audit(audit).await;
+            }
         };
-        tokio::spawn(task.instrument(tracing::Span::current()));
+        self.inner
+            .tasks
+            .spawn(task.instrument(tracing::Span::current()));
         match tokio::time::timeout(APPEND_DEADLINE, answered).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(TournamentError::Failed(
@@ -244,6 +300,7 @@ impl Inner {
             name: Some(name.into_string()),
             event_type: None,
             seq: None,
+            recovered: false,
         };
         let ack = self
             .log
@@ -263,13 +320,15 @@ impl Inner {
     }
 
     /// `waiting` says whether anyone still waits for the answer; checked before each publish.
+    /// Returns the answer, and the audit record to write once it is given (none for a retry
+    /// answered with its original).
     async fn append(
         &self,
         tournament: TournamentId,
         event: NewEvent,
         actor: &Actor,
         waiting: &(dyn Fn() -> bool + Send + Sync),
-    ) -> Result<Appended, TournamentError> {
+    ) -> Result<(Appended, Option<PendingAudit>), TournamentError> {
         let size = event.data.to_string().len();
         if size > MAX_EVENT_DATA {
             return Err(TournamentError::TooLarge(size));
@@ -282,7 +341,7 @@ impl Inner {
         let _serialised = lock.lock().await;
         if let Some(key) = &event.idempotency_key {
             match self.store.idempotent_answer(tournament, key.as_str()).await {
-                Ok(Some((seq, ts))) => return Ok(Appended { seq, ts }),
+                Ok(Some((seq, ts))) => return Ok((Appended { seq, ts }, None)),
                 Ok(None) => {}
                 // JetStream's own deduplication covers only its window; past it, an append
                 // now could store the event a second time.
@@ -302,7 +361,7 @@ impl Inner {
         event: &NewEvent,
         actor: &Actor,
         waiting: &(dyn Fn() -> bool + Send + Sync),
-    ) -> Result<Appended, TournamentError> {
+    ) -> Result<(Appended, Option<PendingAudit>), TournamentError> {
         let NewEvent {
             kind,
             data,
@@ -325,6 +384,8 @@ impl Inner {
                 kind: kind.to_string(),
                 data: data.clone(),
                 key: idempotency_key.as_ref().map(|k| k.as_str().to_owned()),
+                actor: Some(actor.who.clone()),
+                request_id: actor.request_id.clone(),
             };
             let options = PublishOptions {
                 msg_id: msg_id.clone(),
@@ -339,24 +400,40 @@ impl Inner {
                 let log = self.log.clone();
                 let payload_bytes = json_bytes(&payload);
                 tokio::spawn(async move { log.publish(subject, payload_bytes, options).await });
-                return Ok(Appended {
-                    seq: payload.seq,
-                    ts: payload.ts,
-                });
+                return Ok((
+                    Appended {
+                        seq: payload.seq,
+                        ts: payload.ts,
+                    },
+                    None,
+                ));
             }
             match self
                 .log
                 .publish(subject, json_bytes(&payload), options)
                 .await
             {
-                Ok(ack) if ack.duplicate => return self.original(tournament, ack.seq).await,
+                Ok(ack) if ack.duplicate => {
+                    return Ok((self.original(tournament, ack.seq).await?, None));
+                }
                 Ok(ack) => {
                     self.feed.wait_applied(StreamName::State, ack.seq).await;
-                    self.audit(tournament, kind, payload.seq, actor).await;
-                    return Ok(Appended {
+                    let audit = PendingAudit {
+                        tournament,
+                        seq: payload.seq,
+                        record: audit::appended(
+                            kind.as_str(),
+                            payload.seq,
+                            actor.who.clone(),
+                            actor.request_id.clone(),
+                            self.now(),
+                        ),
+                    };
+                    let appended = Appended {
                         seq: payload.seq,
                         ts: payload.ts,
-                    });
+                    };
+                    return Ok((appended, Some(audit)));
                 }
                 Err(LogError::Conflict { last }) => {
                     tracing::warn!(%tournament, ?last, "sequence conflict: the log holds events the feed has not applied; catching up");
@@ -397,28 +474,27 @@ impl Inner {
         Ok(Appended { seq, ts })
     }
 
-    /// The audit record of an append. The event is already durable; a failure here is
-    /// logged, not returned, so the TD is never told an event failed that did not.
-    async fn audit(&self, tournament: TournamentId, kind: &SubjectToken, seq: Seq, actor: &Actor) {
-        let record = AuditRecord {
-            action: APPENDED.into(),
-            actor: actor.who.clone(),
-            request_id: actor.request_id.clone(),
-            ts: self.now(),
-            name: None,
-            event_type: Some(kind.to_string()),
-            seq: Some(seq),
-        };
-        let options = PublishOptions {
-            msg_id: MsgId::new(format!("audit:{tournament}:{seq}")).ok(),
-            expect_last: None,
-        };
-        if let Err(e) = self
-            .log
-            .publish(Subject::Audit(tournament), json_bytes(&record), options)
-            .await
-        {
-            tracing::error!(%tournament, seq = seq.0, error = %e, "the audit record of an appended event was not stored");
+    /// Writes an append's audit record, after its TD was answered. The event is durable
+    /// and carries the same facts, so a failure here is logged, never returned: the record
+    /// is written again at the next start ([`audit::repair`]).
+    async fn write_audit(&self, pending: PendingAudit) {
+        let PendingAudit {
+            tournament,
+            seq,
+            record,
+        } = pending;
+        let mut delay = std::time::Duration::from_millis(50);
+        for attempt in 1..=AUDIT_ATTEMPTS {
+            match audit::publish(self.log.as_ref(), tournament, seq, &record).await {
+                Ok(()) => return,
+                Err(e) if attempt == AUDIT_ATTEMPTS => {
+                    tracing::error!(%tournament, seq = seq.0, error = %e, "the audit record of an appended event was not stored; the next start writes it");
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
         }
     }
 

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 use super::*;
 use crate::feed::ReadBudget;
 use crate::hub::{ClientConfig, Hub};
+use crate::log::record::APPENDED;
 use crate::log::{Ack, EntryStream, Filter, LogHealth, MemoryLog};
 use crate::world::SystemWorld;
 
@@ -19,6 +20,8 @@ struct GatedLog {
     open: watch::Sender<bool>,
     /// A STATE publish has reached the gate.
     reached: Notify,
+    /// AUDIT publishes fail while set: the moment between an event and its audit record.
+    audits_fail: std::sync::atomic::AtomicBool,
 }
 
 impl GatedLog {
@@ -27,6 +30,7 @@ impl GatedLog {
             log: MemoryLog::new(),
             open: watch::Sender::new(true),
             reached: Notify::new(),
+            audits_fail: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -43,6 +47,11 @@ impl EventLog for GatedLog {
                 self.reached.notify_one();
                 let mut open = self.open.subscribe();
                 let _ = open.wait_for(|open| *open).await;
+            }
+            if subject.stream() == StreamName::Audit
+                && self.audits_fail.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(LogError::Unavailable("audits fail in this test".into()));
             }
             self.log.publish(subject, payload, options).await
         })
@@ -166,4 +175,78 @@ async fn an_append_whose_key_cannot_be_checked_is_refused_not_risked_twice() {
         writer.append(t, level(2), &actor()).await.unwrap().seq,
         Seq(1)
     );
+}
+
+async fn audit_records(log: &GatedLog, t: TournamentId) -> Vec<AuditRecord> {
+    log.read(StreamName::Audit, Filter::Tournament(t), Seq::ZERO, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_slice(&e.payload).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_whose_audit_record_was_lost_gets_it_at_the_next_start() {
+    let (log, store, feed, writer, t) = venue().await;
+    log.audits_fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let td = Actor {
+        who: "td:alice".into(),
+        request_id: Some("req-7".into()),
+    };
+    for n in 1..=3 {
+        assert_eq!(writer.append(t, level(n), &td).await.unwrap().seq, Seq(n));
+    }
+    assert!(writer.finish(Duration::from_secs(5)).await);
+    assert_eq!(audit_records(&log, t).await.len(), 1, "only the creation");
+    assert_eq!(feed.unaudited(), vec![(t, vec![Seq(1)..=Seq(3)])]);
+
+    // The next start: a new feed replays the log, a new writer repairs before appending.
+    log.audits_fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    feed.shutdown().await;
+    let hub = Hub::new("test".into(), ClientConfig::default());
+    let feed = Feed::start(log.clone(), hub, store.clone(), ReadBudget::default())
+        .await
+        .unwrap();
+    let writer = TournamentWriter::new(log.clone(), feed.clone(), store, Arc::new(SystemWorld));
+    assert_eq!(writer.repair_audits().await, 3);
+    let records = audit_records(&log, t).await;
+    assert_eq!(records.len(), 4);
+    for (n, record) in records[1..].iter().enumerate() {
+        assert_eq!(
+            (
+                record.action.as_str(),
+                record.seq,
+                record.actor.as_str(),
+                record.request_id.as_deref(),
+                record.event_type.as_deref(),
+                record.recovered
+            ),
+            (
+                APPENDED,
+                Some(Seq(n as u64 + 1)),
+                "td:alice",
+                Some("req-7"),
+                Some("level"),
+                true
+            )
+        );
+    }
+    // Applied, nothing is missing any more, and a second repair writes nothing.
+    let healed = async {
+        while !feed.unaudited().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), healed)
+        .await
+        .expect("the feed applies the repaired records");
+    assert_eq!(writer.repair_audits().await, 0);
+    // A normal append is audited by its writer, not marked recovered.
+    writer.append(t, level(4), &td).await.unwrap();
+    assert!(writer.finish(Duration::from_secs(5)).await);
+    let last = audit_records(&log, t).await.pop().unwrap();
+    assert_eq!((last.seq, last.recovered), (Some(Seq(4)), false));
 }
