@@ -44,9 +44,10 @@ test: deps deps-contract lint frontend
 	cd frontend && npm test
 	$(MAKE) --no-print-directory e2e
 
-## test-crash: only the crash suites (kill -9 of nats-server and of leaf, power loss)
+## test-crash: only the crash suites (kill -9 of nats-server and of leaf, power loss, an
+## append killed before its audit record); the leaf it runs has the `test-hooks` feature
 test-crash: deps
-	$(CARGO) build --locked -p leaf
+	$(CARGO) build --locked -p leaf --features test-hooks
 	@trap 'ci/docker.sh down' EXIT; ci/docker.sh up && \
 		DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --locked -p leaf-crash
 

@@ -243,6 +243,8 @@ mod tests {
             kind: kind.into(),
             data: json!({"n": seq}),
             key: Some(key.into()),
+            actor: None,
+            request_id: None,
         }
     }
 

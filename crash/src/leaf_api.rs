@@ -89,6 +89,23 @@ impl Api {
             .map_err(|e| HarnessError::Setup(format!("tournament id: {e}")))
     }
 
+    /// Appends one event of type `kind` to `t`; its seq.
+    pub async fn append(
+        &self,
+        token: &str,
+        t: TournamentId,
+        kind: &str,
+        n: u64,
+    ) -> Result<u64, HarnessError> {
+        let path = format!("/api/v1/tournaments/{t}/events");
+        let body = self
+            .post(&path, Some(token), json!({"type": kind, "data": {"n": n}}))
+            .await?;
+        body["seq"]
+            .as_u64()
+            .ok_or_else(|| HarnessError::Setup(format!("POST {path}: no seq in {body}")))
+    }
+
     pub async fn viewer_token(&self, token: &str, t: TournamentId) -> Result<String, HarnessError> {
         let path = format!("/api/v1/tournaments/{t}/viewer-links");
         let body = self.post(&path, Some(token), json!({})).await?;

@@ -44,6 +44,8 @@ pub struct LeafNode {
     child: Option<Child>,
     http: reqwest::Client,
     starts: u32,
+    /// Environment for the next starts (the `test-hooks` variables).
+    env: Vec<(String, String)>,
 }
 
 impl LeafNode {
@@ -63,7 +65,29 @@ impl LeafNode {
                 .build()
                 .map_err(|e| HarnessError::Setup(e.to_string()))?,
             starts: 0,
+            env: Vec::new(),
         })
+    }
+
+    /// Sets (`Some`) or clears (`None`) an environment variable for the next starts.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.env.push((key.to_owned(), value.to_owned()));
+        }
+    }
+
+    /// Waits up to `patience` for a running leaf to exit by itself (a test hook killing it);
+    /// whether it did.
+    pub async fn exited_within(&mut self, patience: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        let exited = tokio::time::timeout(patience, child.wait()).await.is_ok();
+        if exited {
+            self.child = None;
+        }
+        exited
     }
 
     pub fn base_url(&self) -> String {
@@ -133,6 +157,7 @@ impl LeafNode {
             .arg("--nats-url")
             .arg(&self.nats_url)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)

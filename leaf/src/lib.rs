@@ -26,7 +26,8 @@
 //!   codes of viewer links), `schema` (how validated types describe themselves in the API
 //!   document), [`td`] (the offline `leaf td` subcommands), [`telemetry`]
 //!   (tracing), [`world`] (the clock and fresh ids, from the system or leaf-sim's seed).
-//! - `planted` (only with the `planted-bugs` feature): bugs leaf-sim's checker must catch.
+//! - `planted` (only with the `planted-bugs` feature): bugs leaf-sim's checker must catch;
+//!   `test_hooks` (only with `test-hooks`): moments the crash suites make leaf die at.
 //!
 //! Dependencies point one way: `app` → `http` → `writer`, `feed`, `auth` → `hub`, `log`,
 //! `store` → `event`. `writer` uses `feed` (to learn heads and wait for its own appends);
@@ -49,5 +50,7 @@ mod schema;
 pub mod store;
 pub mod td;
 pub mod telemetry;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 pub mod world;
 pub mod writer;

@@ -483,6 +483,8 @@ impl Inner {
             seq,
             record,
         } = pending;
+        #[cfg(feature = "test-hooks")]
+        crate::test_hooks::before_audit();
         let mut delay = std::time::Duration::from_millis(50);
         for attempt in 1..=AUDIT_ATTEMPTS {
             match audit::publish(self.log.as_ref(), tournament, seq, &record).await {
