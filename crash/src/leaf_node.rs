@@ -228,6 +228,11 @@ impl LeafNode {
         }
     }
 
+    /// Everything leaf wrote to its log, over all its starts.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
     /// The last lines leaf wrote, for a failure message.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();

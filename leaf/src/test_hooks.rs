@@ -7,6 +7,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+// A workspace-wide `cargo build --release` unifies leaf-crash's features into leaf's: refuse
+// to make a release binary that could kill itself.
+#[cfg(not(debug_assertions))]
+compile_error!(
+    "the `test-hooks` feature is for debug builds of the crash suites only; build the release binary with `-p leaf`"
+);
+
 static AUDITS: AtomicU64 = AtomicU64::new(0);
 
 /// Called by the writer just before an append's audit record is published.

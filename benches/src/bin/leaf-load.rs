@@ -9,7 +9,7 @@ use benches::load::figures::table;
 use benches::load::leaf_side::{LeafSide, nats_server_path};
 use benches::load::nats_side::{NatsSide, Reading};
 use benches::load::scenario::Kind;
-use benches::load::{Scenario, flood};
+use benches::load::{Scenario, flood, history};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -33,6 +33,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let name = scenario_name.context("--scenario is required")?;
+    if name == "history" {
+        return history(&leaf_bin).await;
+    }
     let Some(scenario) = Scenario::named(&name) else {
         bail!("no scenario {name:?}; one of {}", names());
     };
@@ -87,7 +90,24 @@ fn readings(kind: Kind) -> &'static [Reading] {
 }
 
 fn names() -> String {
-    Scenario::ALL.map(|s| s.name).join("|")
+    let mut names = Scenario::ALL.map(|s| s.name).to_vec();
+    names.push("history");
+    names.join("|")
+}
+
+/// Starts on logs of growing history; `HISTORY_SIZES=10000,100000` measures other sizes.
+async fn history(leaf_bin: &std::path::Path) -> anyhow::Result<()> {
+    let sizes = match std::env::var("HISTORY_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse::<u64>())
+            .collect::<Result<Vec<_>, _>>()
+            .context("HISTORY_SIZES: comma-separated numbers of appends")?,
+        Err(_) => history::SIZES.to_vec(),
+    };
+    let report = history::run(leaf_bin, &nats_server_path()?, &sizes).await?;
+    println!("{report}");
+    Ok(())
 }
 
 /// Every client is a socket here and another in the server under test: lift this process's

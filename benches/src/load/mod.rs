@@ -6,10 +6,12 @@
 //! sent to the moment each client holds the event, recorded in an HDR histogram.
 //!
 //! The flood scenario ([`flood`]) runs on leaf alone: the venue workload, quiet and then
-//! beside hostile clients, compared with itself.
+//! beside hostile clients, compared with itself. The history scenario ([`history`]) measures
+//! starts on logs of 10k to 1M appends.
 
 pub mod figures;
 pub mod flood;
+pub mod history;
 pub mod leaf_side;
 pub mod nats_side;
 pub mod refusal;

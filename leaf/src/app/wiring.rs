@@ -62,7 +62,7 @@ impl Parts {
 }
 
 /// Builds the hub, starts the feed (which replays the log before it returns), and puts the
-/// writer (which first repairs the audit trail) and the auth service beside them.
+/// writer (which repairs the audit trail in the background) and the auth service beside them.
 pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
     let Parts {
         log,
@@ -93,8 +93,8 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
     let writer = TournamentWriter::new(log.clone(), feed.clone(), store.clone(), world);
     #[cfg(feature = "planted-bugs")]
     let writer = writer.with_planted_bugs(planted);
-    // Before anyone appends: the records of events whose own never reached the log.
-    writer.repair_audits().await;
+    // The records of events whose own never reached the log, beside the first requests.
+    writer.start_audit_repair(crate::writer::AUDIT_GRACE);
     let auth = Arc::new(AuthService::new(keys, store.clone()));
     auth.watch_outside_changes();
     Ok(AppState {

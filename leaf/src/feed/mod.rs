@@ -81,6 +81,8 @@ struct Inner {
     /// Changes for LibSQL, and how far LibSQL already is (changes at or before it are not
     /// sent again). `None` once the feed is shut down.
     projection: Mutex<Option<mpsc::UnboundedSender<ProjectionUpdate>>>,
+    /// How many of those changes LibSQL has written.
+    projected_progress: Arc<projector::Progress>,
     projected: Cursor,
     projector: Mutex<Option<JoinHandle<()>>>,
     // A std mutex: applying a message and registering a client are map work, never an await.
@@ -134,12 +136,14 @@ impl Feed {
             store.reset_projection().await?;
             projected = Cursor::default();
         }
-        let (projection, projector) = projector::spawn(store);
+        let projected_progress = Arc::new(projector::Progress::default());
+        let (projection, projector) = projector::spawn(store, projected_progress.clone());
         let feed = Self {
             inner: Arc::new(Inner {
                 log,
                 hub,
                 projection: Mutex::new(Some(projection)),
+                projected_progress,
                 projected,
                 projector: Mutex::new(Some(projector)),
                 memory: Mutex::new(Memory::default()),
@@ -351,8 +355,10 @@ impl Feed {
             .projection
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(projection) = projection.as_ref() {
-            let _ = projection.send(update);
+        if let Some(projection) = projection.as_ref()
+            && projection.send(update).is_ok()
+        {
+            self.inner.projected_progress.sent();
         }
     }
 

@@ -6,6 +6,8 @@
 //! before anything newer is written, so the cursor never passes a change that is not in
 //! LibSQL.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -16,7 +18,30 @@ use crate::store::{ProjectionUpdate, Store, StoreError};
 /// Changes per transaction: a catch-up of thousands of events costs a handful of commits.
 const BATCH: usize = 500;
 
-pub(super) fn spawn(store: Store) -> (mpsc::UnboundedSender<ProjectionUpdate>, JoinHandle<()>) {
+/// How far LibSQL is behind the feed: changes handed over and changes written. A start
+/// after a long outage, or a rebuild of leaf.db, shows here as a count that drains.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    sent: AtomicU64,
+    written: AtomicU64,
+}
+
+impl Progress {
+    pub(super) fn sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Changes handed to the projector and not yet in LibSQL.
+    pub(super) fn behind(&self) -> u64 {
+        let written = self.written.load(Ordering::Relaxed);
+        self.sent.load(Ordering::Relaxed).saturating_sub(written)
+    }
+}
+
+pub(super) fn spawn(
+    store: Store,
+    progress: Arc<Progress>,
+) -> (mpsc::UnboundedSender<ProjectionUpdate>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<ProjectionUpdate>();
     let task = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(BATCH);
@@ -24,7 +49,12 @@ pub(super) fn spawn(store: Store) -> (mpsc::UnboundedSender<ProjectionUpdate>, J
             let mut delay = Duration::from_millis(100);
             loop {
                 match store.apply_projection(batch.clone()).await {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        progress
+                            .written
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        break;
+                    }
                     Err(StoreError::Closed) => return,
                     Err(e) => {
                         tracing::error!(error = %e, changes = batch.len(), retry_in = ?delay, "projection write failed; retrying");

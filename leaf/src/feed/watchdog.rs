@@ -58,6 +58,8 @@ pub struct FeedHealth {
     pub behind: Lag,
     /// Client reads of the log running now.
     pub reads: usize,
+    /// Changes the feed applied that leaf.db does not hold yet (the projection catching up).
+    pub projection_behind: u64,
 }
 
 impl Feed {
@@ -110,6 +112,7 @@ impl Feed {
             ok: behind.is_zero(),
             behind,
             reads: self.budget().running_reads(),
+            projection_behind: self.inner.projected_progress.behind(),
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::world::{World, rfc3339_millis};
 mod audit;
 mod idempotency;
 
-pub use self::audit::MAX_REPAIRED;
+pub use self::audit::{AUDIT_GRACE, MAX_REPAIRED};
 pub use self::idempotency::{IdempotencyKey, InvalidIdempotencyKey};
 
 /// Attempts after a sequence conflict before giving up with [`TournamentError::Conflict`].
@@ -162,6 +162,9 @@ struct Inner {
     /// Appends running, with the audit records they write after answering: a shutdown
     /// waits for them ([`TournamentWriter::finish`]).
     tasks: tokio_util::task::TaskTracker,
+    /// Cancelled by a shutdown: a repair still waiting out its grace gives up (the next
+    /// start does it).
+    stopping: tokio_util::sync::CancellationToken,
     #[cfg(feature = "planted-bugs")]
     planted: crate::planted::PlantedBugs,
 }
@@ -178,6 +181,7 @@ impl TournamentWriter {
                 locks: Mutex::new(HashMap::new()),
                 world,
                 tasks: tokio_util::task::TaskTracker::new(),
+                stopping: tokio_util::sync::CancellationToken::new(),
                 #[cfg(feature = "planted-bugs")]
                 planted: crate::planted::PlantedBugs::default(),
             }),
@@ -187,6 +191,7 @@ impl TournamentWriter {
     /// Waits up to `patience` for the appends still running (their audit records included),
     /// for a shutdown. New appends after this still run.
     pub async fn finish(&self, patience: std::time::Duration) -> bool {
+        self.inner.stopping.cancel();
         self.inner.tasks.close();
         let done = tokio::time::timeout(patience, self.inner.tasks.wait())
             .await
@@ -195,16 +200,17 @@ impl TournamentWriter {
         done
     }
 
-    /// Writes the audit records that never reached the log (see [`audit`]), at a start,
-    /// before anyone appends. Returns how many; a failure is logged, and the next start
-    /// tries again.
-    pub async fn repair_audits(&self) -> usize {
+    /// Writes the audit records that never reached the log (see [`audit`]) after `grace`,
+    /// in a task of its own that a shutdown waits for. Returns how many.
+    pub async fn repair_audits(&self, grace: std::time::Duration) -> usize {
         let now = || self.inner.now();
-        match audit::repair(self.inner.log.as_ref(), &self.inner.feed, &now).await {
+        let begun = tokio::time::Instant::now();
+        match audit::repair(self.inner.log.as_ref(), &self.inner.feed, grace, &now).await {
             Ok(0) => 0,
             Ok(n) => {
                 tracing::warn!(
                     records = n,
+                    ms = begun.elapsed().as_millis() as u64,
                     "wrote audit records missing from the log (recovered)"
                 );
                 n
@@ -214,6 +220,19 @@ impl TournamentWriter {
                 0
             }
         }
+    }
+
+    /// [`TournamentWriter::repair_audits`] in the background, at a start: serving does not
+    /// wait for it.
+    pub fn start_audit_repair(&self, grace: std::time::Duration) {
+        let writer = self.clone();
+        let stopping = self.inner.stopping.clone();
+        self.inner.tasks.spawn(async move {
+            tokio::select! {
+                _ = writer.repair_audits(grace) => {}
+                () = stopping.cancelled() => {}
+            }
+        });
     }
 
     /// Plants bugs for leaf-sim's checker to catch.
@@ -488,7 +507,7 @@ impl Inner {
         let mut delay = std::time::Duration::from_millis(50);
         for attempt in 1..=AUDIT_ATTEMPTS {
             match audit::publish(self.log.as_ref(), tournament, seq, &record).await {
-                Ok(()) => return,
+                Ok(_) => return,
                 Err(e) if attempt == AUDIT_ATTEMPTS => {
                     tracing::error!(%tournament, seq = seq.0, error = %e, "the audit record of an appended event was not stored; the next start writes it");
                 }

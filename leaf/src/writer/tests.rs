@@ -211,7 +211,7 @@ async fn an_event_whose_audit_record_was_lost_gets_it_at_the_next_start() {
         .await
         .unwrap();
     let writer = TournamentWriter::new(log.clone(), feed.clone(), store, Arc::new(SystemWorld));
-    assert_eq!(writer.repair_audits().await, 3);
+    assert_eq!(writer.repair_audits(Duration::ZERO).await, 3);
     let records = audit_records(&log, t).await;
     assert_eq!(records.len(), 4);
     for (n, record) in records[1..].iter().enumerate() {
@@ -243,10 +243,64 @@ async fn an_event_whose_audit_record_was_lost_gets_it_at_the_next_start() {
     tokio::time::timeout(Duration::from_secs(5), healed)
         .await
         .expect("the feed applies the repaired records");
-    assert_eq!(writer.repair_audits().await, 0);
+    assert_eq!(writer.repair_audits(Duration::ZERO).await, 0);
     // A normal append is audited by its writer, not marked recovered.
     writer.append(t, level(4), &td).await.unwrap();
     assert!(writer.finish(Duration::from_secs(5)).await);
     let last = audit_records(&log, t).await.pop().unwrap();
     assert_eq!((last.seq, last.recovered), (Some(Seq(4)), false));
+}
+
+/// Gaps in the middle of a history, several in one tournament, and a tournament leaf never
+/// created: the runs are repaired, each once, and the foreign one is left alone.
+#[tokio::test]
+async fn gaps_anywhere_in_a_history_are_repaired_once() {
+    let (log, store, feed, writer, t) = venue().await;
+    let td = actor();
+    let fail = |on: bool| {
+        log.audits_fail
+            .store(on, std::sync::atomic::Ordering::SeqCst)
+    };
+    for n in 1..=9u64 {
+        fail(matches!(n, 4 | 5 | 8));
+        writer.append(t, level(n), &td).await.unwrap();
+        assert!(writer.finish(Duration::from_secs(5)).await);
+    }
+    fail(false);
+    // Another writer's events in a tournament leaf never created.
+    let foreign = TournamentId::new_random();
+    log.publish(
+        Subject::State(foreign, "x".parse().unwrap()),
+        Bytes::from_static(b"{}"),
+        PublishOptions::default(),
+    )
+    .await
+    .unwrap();
+    let applied = async {
+        while feed.unaudited().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), applied)
+        .await
+        .unwrap();
+    assert_eq!(
+        feed.unaudited()
+            .into_iter()
+            .find(|(u, _)| *u == t)
+            .unwrap()
+            .1,
+        vec![Seq(4)..=Seq(5), Seq(8)..=Seq(8)]
+    );
+
+    assert_eq!(writer.repair_audits(Duration::ZERO).await, 3);
+    let mut seqs: Vec<u64> = audit_records(&log, t)
+        .await
+        .iter()
+        .filter_map(|r| r.seq.map(|s| s.0))
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
+    assert!(audit_records(&log, foreign).await.is_empty());
+    drop(store);
 }

@@ -1,0 +1,381 @@
+//! `leaf-load --scenario history`: what years of history do to a start.
+//!
+//! For each size (10k, 100k and 1M appends over 200 tournaments) it builds a log the way leaf
+//! writes one, then measures the release binary on it:
+//! - leaf starts once on a fresh data dir, which creates the streams, and stops;
+//! - a plain nats-server on the same store fills the log straight through JetStream, in leaf's
+//!   record format: the creations, then per append a STATE event and its AUDIT record (a
+//!   million appends over HTTP would take hours);
+//! - leaf starts on it (exec → health 200) with a leaf.db that has none of it, waits for its
+//!   projection to drain, stops, and starts again: the restart a venue sees every day.
+//!
+//! It prints one Markdown table: ready times, leaf's RSS after the restart, and the store's
+//! bytes on disk per append.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use leaf::event::{Seq, TournamentId};
+use leaf::log::record::{APPENDED, AuditRecord, CREATED, StateRecord};
+use tokio::process::{Child, Command};
+
+use super::leaf_side::free_port;
+
+/// The log sizes measured, in appends.
+pub const SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
+/// Tournaments the appends are spread over: a few years of a venue.
+pub const TOURNAMENTS: usize = 200;
+/// Publishes in flight while filling.
+const IN_FLIGHT: usize = 2_000;
+/// The event types, in turn.
+const KINDS: [&str; 5] = ["clock", "level", "seat", "chips", "payout"];
+
+/// One row of the table.
+struct Row {
+    appends: u64,
+    fill: Duration,
+    first_ready: Duration,
+    restart_ready: Duration,
+    rss_bytes: u64,
+    disk_bytes: u64,
+}
+
+/// Measures every size in `sizes`; the report.
+pub async fn run(leaf: &Path, nats_server: &Path, sizes: &[u64]) -> anyhow::Result<String> {
+    let mut rows = Vec::new();
+    for &appends in sizes {
+        eprintln!("leaf-load history: {appends} appends over {TOURNAMENTS} tournaments");
+        rows.push(measure(leaf, nats_server, appends).await?);
+    }
+    Ok(report(&rows))
+}
+
+async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Result<Row> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let mut first = Leaf::start(leaf, nats_server, &data, dir.path()).await?;
+    first.stop().await?;
+
+    let begun = Instant::now();
+    fill(nats_server, &data.join("nats"), dir.path(), appends).await?;
+    let fill_time = begun.elapsed();
+
+    let mut leaf_run = Leaf::start(leaf, nats_server, &data, dir.path()).await?;
+    let first_ready = leaf_run.ready;
+    leaf_run.wait_projected().await?;
+    leaf_run.stop().await?;
+
+    let mut restart = Leaf::start(leaf, nats_server, &data, dir.path()).await?;
+    let restart_ready = restart.ready;
+    // What the restarted leaf holds once ready, not what its start passed through.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_bytes = restart.rss()?;
+    restart.stop().await?;
+    let disk_bytes = du(&data.join("nats"))?;
+    Ok(Row {
+        appends,
+        fill: fill_time,
+        first_ready,
+        restart_ready,
+        rss_bytes,
+        disk_bytes,
+    })
+}
+
+/// Publishes the creations of [`TOURNAMENTS`] tournaments and `appends` appends over them,
+/// through a nats-server of the bench's own on leaf's store.
+async fn fill(nats_server: &Path, store: &Path, work: &Path, appends: u64) -> anyhow::Result<()> {
+    let port = free_port()?;
+    let config = work.join("filler.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: \"127.0.0.1:{port}\"\njetstream {{\n  store_dir: {store:?}\n  max_file_store: 4GB\n}}\n"
+        ),
+    )?;
+    let mut server = Command::new(nats_server)
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.join("filler.log"))?)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", nats_server.display()))?;
+    let url = format!("nats://127.0.0.1:{port}");
+    let client = connect(&url).await?;
+    let js = async_nats::jetstream::new(client);
+
+    let tournaments: Vec<TournamentId> = (0..TOURNAMENTS)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012x}").parse())
+        .collect::<Result<_, _>>()?;
+    let mut seqs = vec![0u64; TOURNAMENTS];
+    let mut pending = FuturesUnordered::new();
+    let ts = "2026-12-01T20:00:00.000Z".to_owned();
+    let publish = |subject: String, id: String, payload: Vec<u8>| {
+        let js = js.clone();
+        async move {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", id.as_str());
+            js.publish_with_headers(subject, headers, payload.into())
+                .await?
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        }
+    };
+    for (i, t) in tournaments.iter().enumerate() {
+        let record = AuditRecord {
+            action: CREATED.into(),
+            actor: "td:history".into(),
+            request_id: None,
+            ts: ts.clone(),
+            name: Some(format!("History {i}")),
+            event_type: None,
+            seq: None,
+            recovered: false,
+        };
+        pending.push(publish(
+            format!("tournament.{t}.audit"),
+            format!("create:{t}"),
+            serde_json::to_vec(&record)?,
+        ));
+    }
+    for n in 0..appends {
+        let i = (n % TOURNAMENTS as u64) as usize;
+        let t = tournaments[i];
+        seqs[i] += 1;
+        let seq = Seq(seqs[i]);
+        let kind = KINDS[(n as usize / TOURNAMENTS) % KINDS.len()];
+        let state = StateRecord {
+            seq,
+            ts: ts.clone(),
+            kind: kind.into(),
+            data: serde_json::json!({"n": n, "table": i % 30, "note": "a typical small event"}),
+            key: None,
+            actor: Some("td:history".into()),
+            request_id: None,
+        };
+        let audit = AuditRecord {
+            action: APPENDED.into(),
+            actor: "td:history".into(),
+            request_id: None,
+            ts: ts.clone(),
+            name: None,
+            event_type: Some(kind.into()),
+            seq: Some(seq),
+            recovered: false,
+        };
+        // Each append's two messages in order, as leaf writes them.
+        pending.push(publish(
+            format!("tournament.{t}.state.{kind}"),
+            format!("{t}:history-{n}"),
+            serde_json::to_vec(&state)?,
+        ));
+        pending.push(publish(
+            format!("tournament.{t}.audit"),
+            format!("audit:{t}:{seq}"),
+            serde_json::to_vec(&audit)?,
+        ));
+        while pending.len() >= IN_FLIGHT {
+            if let Some(done) = pending.next().await {
+                done?;
+            }
+        }
+    }
+    while let Some(done) = pending.next().await {
+        done?;
+    }
+    // SIGTERM: nats-server flushes its store and exits.
+    if let Some(pid) = server.id() {
+        // SAFETY: kill(2) on the child this bench spawned and has not reaped.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .context("the filling nats-server did not stop")??;
+    Ok(())
+}
+
+async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match async_nats::connect(url).await {
+            Ok(client) => return Ok(client),
+            Err(e) if Instant::now() > deadline => bail!("connecting to {url}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// A leaf process on the history's data dir.
+struct Leaf {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+    ready: Duration,
+}
+
+impl Leaf {
+    async fn start(
+        leaf: &Path,
+        nats_server: &Path,
+        data: &Path,
+        work: &Path,
+    ) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(work.join("leaf.log"))?;
+        let begun = Instant::now();
+        let child = Command::new(leaf)
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--nats-server")
+            .arg(nats_server)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        let deadline = begun + Duration::from_secs(600);
+        loop {
+            let up = http
+                .get(format!("{base}/api/v1/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if up {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "leaf was not ready in 10 minutes; see {}",
+                    work.join("leaf.log").display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(Self {
+            child,
+            base,
+            http,
+            ready: begun.elapsed(),
+        })
+    }
+
+    /// Waits until leaf.db holds everything the feed applied.
+    async fn wait_projected(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(1800);
+        loop {
+            let health: serde_json::Value = self
+                .http
+                .get(format!("{}/api/v1/health", self.base))
+                .send()
+                .await?
+                .json()
+                .await?;
+            match health["subsystems"]["feed"]["projection_behind"].as_u64() {
+                Some(0) => return Ok(()),
+                Some(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Some(n) => bail!("the projection is still {n} changes behind after 30 minutes"),
+                None => bail!("health does not say how far the projection is: {health}"),
+            }
+        }
+    }
+
+    /// leaf's resident memory (its own, not its nats-server child's).
+    fn rss(&self) -> anyhow::Result<u64> {
+        let pid = self.child.id().context("leaf has exited")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .context("no VmRSS")?;
+        Ok(kb * 1024)
+    }
+
+    async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) on the child this bench spawned and has not reaped.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
+            }
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .context("leaf did not stop within 30 s of SIGTERM")??;
+        if !status.success() {
+            bail!("leaf exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+/// Bytes the files under `dir` take on disk.
+fn du(dir: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut todo: Vec<PathBuf> = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                todo.push(entry.path());
+            } else {
+                total += meta.blocks() * 512;
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn report(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| appends in the log | filled in | first start, leaf.db empty: exec → ready | restart: exec → ready | leaf RSS after the restart | store bytes on disk per append |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} s | {:.2} s | {:.2} s | {:.1} MB | {} |",
+            r.appends,
+            r.fill.as_secs_f64(),
+            r.first_ready.as_secs_f64(),
+            r.restart_ready.as_secs_f64(),
+            r.rss_bytes as f64 / 1e6,
+            r.disk_bytes / r.appends.max(1)
+        );
+    }
+    if let (Some(small), Some(large)) = (rows.first(), rows.last()) {
+        let _ = writeln!(
+            out,
+            "\nrestart ready({}) / ready({}) = {:.2}; RSS({}) / RSS({}) = {:.2}",
+            large.appends,
+            small.appends,
+            large.restart_ready.as_secs_f64() / small.restart_ready.as_secs_f64().max(1e-9),
+            large.appends,
+            small.appends,
+            large.rss_bytes as f64 / small.rss_bytes.max(1) as f64
+        );
+    }
+    out
+}
