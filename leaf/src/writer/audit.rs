@@ -142,7 +142,7 @@ fn still_missing(first: &[Missing], again: &[Missing]) -> Vec<Missing> {
                     })
                 })
                 .collect();
-            (!both.is_empty()).then(|| (*t, both))
+            (!both.is_empty()).then_some((*t, both))
         })
         .collect()
 }
