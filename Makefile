@@ -106,8 +106,9 @@ bench: deps
 	$(CARGO) bench --locked -p benches
 
 ## load: one workload against a fresh leaf and against nats-server's own WebSocket fan-out,
-## side by side in one Markdown table: make load SCENARIO=venue|big-room|idle|storm|flood
-## (flood: leaf alone, the venue workload quiet and then beside hostile clients)
+## side by side in one Markdown table: make load SCENARIO=venue|big-room|idle|storm|flood|history
+## (flood: leaf alone, the venue workload quiet and then beside hostile clients; history:
+## starts on logs of 10k, 100k and 1M appends)
 SCENARIO ?= venue
 load: deps
 	$(CARGO) build --release --locked -p leaf -p benches --bin leaf --bin leaf-load
