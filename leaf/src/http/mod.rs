@@ -91,18 +91,15 @@ pub fn routes(state: AppState) -> Router {
     let declared = Arc::new(query::Declared::from_document(&doc));
     let doc = Arc::new(doc);
     // Route layers wrap what is above them: authentication runs first, then the query check.
-    let authenticate = || axum::middleware::from_fn_with_state(state.clone(), access::authenticate);
     let api = api
         .route_layer(axum::middleware::from_fn_with_state(
             declared,
             query::refuse_undeclared,
         ))
-        .route_layer(authenticate());
-    // Paths no operation claims: a 404, but only to a caller with a token.
-    let unknown = Router::new()
-        .route("/api", any(error::not_found))
-        .route("/api/{*path}", any(error::not_found))
-        .route_layer(authenticate());
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::authenticate,
+        ));
     Router::new()
         .merge(api)
         .route(
@@ -113,7 +110,9 @@ pub fn routes(state: AppState) -> Router {
             }),
         )
         .merge(ws::routes())
-        .merge(unknown)
+        // Paths no operation claims: a JSON 404 for anyone, as clients have always had it.
+        .route("/api", any(error::not_found))
+        .route("/api/{*path}", any(error::not_found))
         .fallback(spa::serve)
         .with_state(state)
 }
