@@ -25,6 +25,29 @@ fn durable_append(c: &mut Criterion) {
             async move { leaf.append(tournament, i).await.expect("append") }
         });
     });
+    // One append at a time, as a TD makes them: each after a pause in which the previous
+    // append's audit record is written. Back to back (above), an append also waits for the
+    // disk to finish the previous one's audit record.
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("post_to_201_after_a_pause", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let leaf = &leaf;
+            let first = n;
+            n += iters;
+            async move {
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let begun = std::time::Instant::now();
+                    leaf.append(tournament, first + i + 1).await.expect("append");
+                    total += begun.elapsed();
+                }
+                total
+            }
+        });
+    });
     group.finish();
     rt.block_on(async { leaf.stop().await.expect("leaf stops") });
 }
