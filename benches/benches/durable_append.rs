@@ -41,7 +41,9 @@ fn durable_append(c: &mut Criterion) {
                 for i in 0..iters {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     let begun = std::time::Instant::now();
-                    leaf.append(tournament, first + i + 1).await.expect("append");
+                    leaf.append(tournament, first + i + 1)
+                        .await
+                        .expect("append");
                     total += begun.elapsed();
                 }
                 total
