@@ -8,7 +8,7 @@
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{KnownFormat, RefOr};
 
-/// A string schema: `pattern` is anchored (`^…$`) and written with `\uXXXX` escapes only, so
+/// A string schema: `pattern` is anchored (`^…$`) and written with `\u` escapes of four hex digits only, so
 /// JavaScript, Python and Rust read it alike.
 pub fn text(pattern: &str, lengths: (usize, usize), description: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
