@@ -8,8 +8,8 @@
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{KnownFormat, RefOr};
 
-/// A string schema: `pattern` is anchored (`^…$`) and written with `\u` escapes of four hex digits only, so
-/// JavaScript, Python and Rust read it alike.
+/// A string schema: `pattern` is anchored (`^…$`) and written with four-digit `\u` escapes
+/// only, so JavaScript, Python and Rust read it alike.
 pub fn text(pattern: &str, lengths: (usize, usize), description: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
