@@ -24,7 +24,7 @@ use leaf::event::{Seq, TournamentId};
 use leaf::log::record::{APPENDED, AuditRecord, CREATED, StateRecord};
 use tokio::process::{Child, Command};
 
-use super::leaf_side::free_port;
+use super::leaf_side::{free_port, wait_healthy};
 
 /// The log sizes measured, in appends.
 pub const SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
@@ -252,24 +252,13 @@ impl Leaf {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()?;
-        let deadline = begun + Duration::from_secs(600);
-        loop {
-            let up = http
-                .get(format!("{base}/api/v1/health"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if up {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "leaf was not ready in 10 minutes; see {}",
-                    work.join("leaf.log").display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_healthy(
+            &http,
+            &base,
+            Duration::from_secs(600),
+            &work.join("leaf.log"),
+        )
+        .await?;
         Ok(Self {
             child,
             base,

@@ -75,24 +75,13 @@ impl LeafSide {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let up = http
-                .get(format!("{base}/api/v1/health"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if up {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "leaf did not become healthy; see {}",
-                    dir.path().join("leaf.log").display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(
+            &http,
+            &base,
+            Duration::from_secs(30),
+            &dir.path().join("leaf.log"),
+        )
+        .await?;
         let login: Value = http
             .post(format!("{base}/api/v1/auth/login"))
             .json(&json!({"name": TD, "pin": PIN}))
@@ -277,6 +266,34 @@ impl Client for Display {
 
     fn position(&self) -> Option<u64> {
         self.seq
+    }
+}
+
+/// Polls `base`'s health until it answers 200, for at most `patience`; `log` is named in the
+/// error.
+pub async fn wait_healthy(
+    http: &reqwest::Client,
+    base: &str,
+    patience: Duration,
+    log: &Path,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let up = http
+            .get(format!("{base}/api/v1/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if up {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "leaf was not healthy within {patience:?}; see {}",
+                log.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
