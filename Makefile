@@ -11,6 +11,10 @@ LEAF        := target/release/leaf
 
 # Tests find the pinned server here; an explicit LEAF_NATS_SERVER wins.
 export LEAF_NATS_SERVER ?= $(NATS_SERVER)
+# A CI build is built once and thrown away: incremental caches would only take disk.
+ifdef CI
+export CARGO_INCREMENTAL ?= 0
+endif
 # The private Docker engine of the crash suites (ci/docker.sh), never the machine's own.
 CRASH_DOCKER_HOST := $(shell ci/docker.sh host)
 
