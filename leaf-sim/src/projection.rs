@@ -73,6 +73,8 @@ fn describe(actual: &ProjectionDump, expected: &ProjectionDump) -> String {
     }
     for (what, a, e) in [
         ("tournaments", &actual.tournaments, &expected.tournaments),
+        ("heads", &actual.heads, &expected.heads),
+        ("positions", &actual.positions, &expected.positions),
         ("state", &actual.state, &expected.state),
         (
             "idempotency keys",

@@ -4,9 +4,11 @@
 //! `view` and broadcast each event to its tournament's clients, keeping the newest ones in
 //! the `recent` resume cache. The hub is fed from the log, never from an HTTP handler, so an
 //! event written by anything else reaches the displays the same way. The `projector` writes
-//! the same changes into LibSQL, off the broadcast path. `Feed::start` replays the whole log
-//! before returning: leaf serves only once heads and snapshots are as new as what was
-//! acknowledged.
+//! the same changes into LibSQL, off the broadcast path. `Feed::start` catches up with the
+//! log before returning: leaf serves only once heads and snapshots are as new as what was
+//! acknowledged. It starts from the checkpoint in leaf.db (the projection, with its cursor)
+//! and replays only the log after it; without a usable checkpoint it rebuilds from the whole
+//! log.
 //!
 //! Where a client starts (snapshot, or a replay from memory or the log) is `resume`; the
 //! share of log reads clients may take is `budget`; the `watchdog` notices a feed that fell
@@ -37,8 +39,8 @@ pub use self::budget::{
 use self::recent::ResumeCache;
 pub use self::recent::{RECENT_BYTES, RECENT_MESSAGES, RECENT_TOURNAMENTS};
 pub use self::resume::{MAX_REPLAY, WatchError};
-use self::view::View;
-pub use self::view::{Head, Latest, Snapshot};
+use self::view::{AuditApplied, Lookup, View};
+pub use self::view::{Head, Latest, POSITIONS_KEPT, Snapshot};
 pub use self::watchdog::{FeedHealth, HEAL_AFTER, Lag};
 use crate::event::{Event, Seq, TournamentId, TournamentSummary};
 use crate::hub::{Hub, HubError, Scope, Session, protocol};
@@ -63,6 +65,9 @@ fn applied_through(cursor: Cursor, stream: StreamName) -> Seq {
 
 /// Messages read per request while catching up.
 const PAGE: usize = 1000;
+/// A catch-up longer than this many messages (a rebuild, or a start after a long outage) logs
+/// its progress as it goes.
+const LOG_PROGRESS_EVERY: u64 = 100_000;
 /// The longest a broken tail waits between attempts to reopen. Retrying against a local log
 /// is cheap, and every second without a tail is a second of frozen displays.
 const MAX_REOPEN_DELAY: Duration = Duration::from_secs(1);
@@ -78,6 +83,8 @@ pub struct Feed {
 struct Inner {
     log: Arc<dyn EventLog>,
     hub: Hub,
+    /// Where positions older than memory keeps are read from.
+    store: Store,
     /// Changes for LibSQL, and how far LibSQL already is (changes at or before it are not
     /// sent again). `None` once the feed is shut down.
     projection: Mutex<Option<mpsc::UnboundedSender<ProjectionUpdate>>>,
@@ -124,30 +131,35 @@ impl Feed {
         store: Store,
         budget: ReadBudget,
     ) -> Result<Self, FeedError> {
-        let mut projected = store.projection_cursor().await?;
         let (log_state, log_audit) = (
             log.last_seq(StreamName::State).await?,
             log.last_seq(StreamName::Audit).await?,
         );
-        if projected.state > log_state || projected.audit > log_audit {
-            // The projection describes a log this server does not hold (the JetStream store
-            // was replaced or lost): it would claim seqs the log does not have. Rebuild it.
-            tracing::warn!(?projected, %log_state, %log_audit, "leaf.db is ahead of the event log; rebuilding the projection from the log");
-            store.reset_projection().await?;
-            projected = Cursor::default();
-        }
-        let projected_progress = Arc::new(projector::Progress::default());
-        let (projection, projector) = projector::spawn(store, projected_progress.clone());
+        let view = load_checkpoint(log.as_ref(), &store, log_state, log_audit).await?;
+        let projected = view.applied();
+        tracing::info!(
+            checkpoint_state = %projected.state,
+            checkpoint_audit = %projected.audit,
+            %log_state,
+            %log_audit,
+            "starting the feed from leaf.db's checkpoint; replaying the log after it"
+        );
+        let projected_progress = Arc::new(projector::Progress::from(projected.state));
+        let (projection, projector) = projector::spawn(store.clone(), projected_progress.clone());
         let feed = Self {
             inner: Arc::new(Inner {
                 log,
                 hub,
+                store,
                 projection: Mutex::new(Some(projection)),
                 projected_progress,
                 projected,
                 projector: Mutex::new(Some(projector)),
-                memory: Mutex::new(Memory::default()),
-                applied: watch::Sender::new(Cursor::default()),
+                memory: Mutex::new(Memory {
+                    view,
+                    recent: ResumeCache::default(),
+                }),
+                applied: watch::Sender::new(projected),
                 stop: CancellationToken::new(),
                 log_answered: watch::Sender::new(0),
                 reopen: watch::Sender::new(0),
@@ -158,8 +170,11 @@ impl Feed {
                 delivered: std::sync::atomic::AtomicU64::new(0),
             }),
         };
-        for stream in [StreamName::Audit, StreamName::State] {
-            feed.catch_up(stream).await?;
+        for (stream, end) in [
+            (StreamName::Audit, log_audit),
+            (StreamName::State, log_state),
+        ] {
+            feed.catch_up(stream, end).await?;
         }
         for stream in [StreamName::Audit, StreamName::State] {
             let position = feed.position(stream);
@@ -221,9 +236,17 @@ impl Feed {
         self.inner.reopen.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    async fn catch_up(&self, stream: StreamName) -> Result<(), LogError> {
+    /// Applies `stream` from where the feed is to its end (`end` when the start looked, or
+    /// later).
+    async fn catch_up(&self, stream: StreamName, end: Seq) -> Result<(), LogError> {
+        let from = self.position(stream);
+        let mut logged = from;
         loop {
             let after = self.position(stream);
+            if after.since(logged) >= LOG_PROGRESS_EVERY {
+                logged = after;
+                tracing::info!(%stream, applied = %after, of = %end, "catching up with the log");
+            }
             let page = self
                 .inner
                 .log
@@ -312,20 +335,32 @@ impl Feed {
     }
 
     fn apply(&self, stream: StreamName, entry: &Entry) {
+        let stored = self.inner.projected_progress.stored_state();
         let mut memory = self.lock();
         let update = match stream {
-            StreamName::Audit => {
-                memory
-                    .view
-                    .apply_audit(entry)
-                    .map(|created| ProjectionUpdate::Created {
-                        tournament: created.tournament,
-                        name: created.name,
-                        created_at: created.created_at,
-                        audit_seq: entry.stream_seq,
-                    })
-            }
-            StreamName::State => memory.view.apply_state(entry).map(|applied| {
+            StreamName::Audit => memory.view.apply_audit(entry).map(|applied| match applied {
+                AuditApplied::Created {
+                    tournament,
+                    name,
+                    created_at,
+                } => ProjectionUpdate::Created {
+                    tournament,
+                    name,
+                    created_at,
+                    audit_seq: entry.stream_seq,
+                },
+                AuditApplied::Marked {
+                    tournament,
+                    through,
+                    above,
+                } => ProjectionUpdate::Audited {
+                    tournament,
+                    through,
+                    above,
+                    audit_seq: entry.stream_seq,
+                },
+            }),
+            StreamName::State => memory.view.apply_state(entry, stored).map(|applied| {
                 let (tournament, event) = (applied.tournament, applied.event);
                 let text = protocol::event(tournament, &event);
                 memory.recent.remember(tournament, event.seq, text.clone());
@@ -406,9 +441,23 @@ impl Feed {
         Some(self.lock().view.created(id)?.head())
     }
 
-    /// The seq of the event stored at `stream_seq` in tournament `id`.
-    pub fn seq_at(&self, id: TournamentId, stream_seq: Seq) -> Option<Seq> {
-        self.lock().view.tournament(id)?.seq_at(stream_seq)
+    /// The seq of the event stored at `stream_seq` in tournament `id`; `None` if it holds
+    /// no such event.
+    pub async fn seq_at(&self, id: TournamentId, stream_seq: Seq) -> Result<Option<Seq>, LogError> {
+        let lookup = match self.lock().view.tournament(id) {
+            Some(t) => t.seq_at(stream_seq),
+            None => return Ok(None),
+        };
+        match lookup {
+            Lookup::Found(seq) => Ok(Some(seq)),
+            Lookup::Unknown => Ok(None),
+            Lookup::Stored => Ok(self
+                .inner
+                .store
+                .event_seq_at(id, stream_seq)
+                .await
+                .map_err(older_positions)?),
+        }
     }
 
     /// The messages of a tournament's events `after + 1 ..= until`, from memory, if it still
@@ -468,9 +517,23 @@ impl Feed {
         Ok(self.events(id, since, limit).await?)
     }
 
-    /// The stream sequence of a tournament's event `seq` (`ZERO` before its first).
-    fn position_of(&self, id: TournamentId, seq: Seq) -> Option<Seq> {
-        self.lock().view.tournament(id)?.position_of(seq)
+    /// The stream sequence of a tournament's event `seq` (`ZERO` before its first); `None` if
+    /// it has no such event.
+    async fn position_of(&self, id: TournamentId, seq: Seq) -> Result<Option<Seq>, LogError> {
+        let lookup = match self.lock().view.tournament(id) {
+            Some(t) => t.position_of(seq),
+            None => return Ok(None),
+        };
+        match lookup {
+            Lookup::Found(position) => Ok(Some(position)),
+            Lookup::Unknown => Ok(None),
+            Lookup::Stored => Ok(self
+                .inner
+                .store
+                .event_position(id, seq)
+                .await
+                .map_err(older_positions)?),
+        }
     }
 
     /// Registers a client. For a tournament scope it also returns the head and the snapshot
@@ -492,6 +555,70 @@ impl Feed {
         drop(memory);
         Ok((session, at))
     }
+}
+
+/// A position older than memory keeps could not be read from leaf.db: to a reader, the log's
+/// history is out of reach for now.
+fn older_positions(e: StoreError) -> LogError {
+    LogError::Unavailable(format!("reading event positions from leaf.db: {e}"))
+}
+
+/// The view to start from: leaf.db's checkpoint when it describes a prefix of this log,
+/// otherwise an empty one (the projection is emptied and rebuilt from the whole log).
+async fn load_checkpoint(
+    log: &dyn EventLog,
+    store: &Store,
+    log_state: Seq,
+    log_audit: Seq,
+) -> Result<View, FeedError> {
+    let reason = match store.checkpoint().await {
+        Ok(checkpoint) => {
+            let cursor = checkpoint.cursor;
+            if cursor.state > log_state || cursor.audit > log_audit {
+                // The projection describes a log this server does not hold (the JetStream
+                // store was replaced or lost): it would claim seqs the log does not have.
+                format!(
+                    "leaf.db is ahead of the event log (it has STATE {}, AUDIT {}; the log ends at {log_state}, {log_audit})",
+                    cursor.state, cursor.audit
+                )
+            } else {
+                match View::from_checkpoint(checkpoint) {
+                    Ok(view) => match last_event_agrees(log, &view).await? {
+                        None => return Ok(view),
+                        Some(differs) => differs,
+                    },
+                    Err(e) => e,
+                }
+            }
+        }
+        Err(StoreError::Damaged(e)) => e,
+        Err(e) => return Err(e.into()),
+    };
+    tracing::warn!(%reason, %log_state, %log_audit, "rebuilding the projection from the whole event log; this takes time in proportion to the log");
+    store.reset_projection().await?;
+    Ok(View::default())
+}
+
+/// Whether the log holds, at the checkpoint's STATE cursor, the event leaf.db says is there:
+/// one read that tells a log replaced by another of at least the same length. `Some` says
+/// what differs.
+async fn last_event_agrees(log: &dyn EventLog, view: &View) -> Result<Option<String>, LogError> {
+    let cursor = view.applied().state;
+    if cursor == Seq::ZERO {
+        return Ok(None);
+    }
+    let page = log
+        .read(StreamName::State, Filter::All, cursor.prev(), 1)
+        .await?;
+    let at_cursor = page.first().filter(|e| e.stream_seq == cursor);
+    let holds = at_cursor.is_some_and(|entry| {
+        view::tournament_of(entry)
+            .and_then(|t| view.tournament(t))
+            .is_some_and(|t| t.head().stream_seq == cursor)
+    });
+    Ok((!holds).then(|| {
+        format!("the event log does not hold at STATE {cursor} the event leaf.db says is there")
+    }))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::event::Seq;
 use crate::store::{ProjectionUpdate, Store, StoreError};
 
 /// Changes per transaction: a catch-up of thousands of events costs a handful of commits.
@@ -24,9 +25,24 @@ const BATCH: usize = 500;
 pub(super) struct Progress {
     sent: AtomicU64,
     written: AtomicU64,
+    /// The STATE stream sequence through which LibSQL has every event (and its position).
+    stored_state: AtomicU64,
 }
 
 impl Progress {
+    /// Progress of a projection that already holds STATE through `stored`.
+    pub(super) fn from(stored: Seq) -> Self {
+        Self {
+            stored_state: AtomicU64::new(stored.0),
+            ..Self::default()
+        }
+    }
+
+    /// The STATE stream sequence through which LibSQL has every event.
+    pub(super) fn stored_state(&self) -> Seq {
+        Seq(self.stored_state.load(Ordering::Relaxed))
+    }
+
     pub(super) fn sent(&self) {
         self.sent.fetch_add(1, Ordering::Relaxed);
     }
@@ -47,12 +63,22 @@ pub(super) fn spawn(
         let mut batch = Vec::with_capacity(BATCH);
         while rx.recv_many(&mut batch, BATCH).await > 0 {
             let mut delay = Duration::from_millis(100);
+            let state_through = batch
+                .iter()
+                .filter_map(|update| match update {
+                    ProjectionUpdate::Event { stream_seq, .. } => Some(stream_seq.0),
+                    _ => None,
+                })
+                .max();
             loop {
                 match store.apply_projection(batch.clone()).await {
                     Ok(()) => {
                         progress
                             .written
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        if let Some(through) = state_through {
+                            progress.stored_state.fetch_max(through, Ordering::Relaxed);
+                        }
                         break;
                     }
                     Err(StoreError::Closed) => return,

@@ -180,7 +180,7 @@ impl Feed {
         after: Seq,
         limit: usize,
     ) -> Result<Vec<Entry>, LogError> {
-        let Some(from) = self.position_of(t, after) else {
+        let Some(from) = self.position_of(t, after).await? else {
             return Ok(Vec::new());
         };
         self.inner

@@ -169,3 +169,107 @@ async fn a_resume_from_memory_sends_exactly_what_the_log_would() {
     );
     feed.shutdown().await;
 }
+
+/// A feed over `log` and `store`, as a restart would make it.
+async fn restarted(log: Arc<MemoryLog>, store: &Store) -> Feed {
+    let hub = Hub::new("test".into(), ClientConfig::default());
+    Feed::start(log, hub, store.clone(), ReadBudget::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_restart_starts_from_the_checkpoint_and_reads_older_events_through_leaf_db() {
+    let (log, store, tournaments, feed) = venue().await;
+    let t = created(&tournaments).await;
+    let total = POSITIONS_KEPT as u64 + 50;
+    for n in 1..=total {
+        tournaments
+            .append(t, event("level", serde_json::json!({"level": n})), &actor())
+            .await
+            .unwrap();
+    }
+    assert!(tournaments.finish(Duration::from_secs(5)).await);
+    let audits = log.last_seq(StreamName::Audit).await.unwrap();
+    assert!(feed.wait_applied(StreamName::Audit, audits).await);
+    feed.shutdown().await;
+    // What the log holds of other writers since: applied after the checkpoint.
+    log.publish(
+        Subject::State(t, "clock".parse().unwrap()),
+        bytes::Bytes::from_static(br#"{"from":"elsewhere"}"#),
+        PublishOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    let feed = restarted(log.clone(), &store).await;
+    let head = feed.head(t).unwrap();
+    assert_eq!(head.seq, Seq(total + 1));
+    assert_eq!(feed.summary(t).unwrap().name, "Main Event");
+    let (_, at) = feed.subscribe(Scope::Tournament(t)).unwrap();
+    let snapshot = at.unwrap().1.to_json();
+    assert_eq!(snapshot["level"]["data"]["level"], total);
+    assert_eq!(snapshot["clock"]["data"]["from"], "elsewhere");
+    assert_eq!(
+        feed.unaudited(),
+        [(t, vec![Seq(total + 1)..=Seq(total + 1)])],
+        "audit marks come back with the checkpoint: only the other writer's event has none"
+    );
+
+    // Positions from before this start come from leaf.db.
+    let events = feed.events(t, Seq(3), 2).await.unwrap();
+    let seqs: Vec<_> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [Seq(4), Seq(5)]);
+    assert_eq!(events[0].data["level"], 4);
+    let position = store.event_position(t, Seq(4)).await.unwrap().unwrap();
+    assert_eq!(feed.seq_at(t, position).await.unwrap(), Some(Seq(4)));
+
+    // The next append continues the count.
+    let next = tournaments_over(log.clone(), feed.clone(), store.clone())
+        .append(t, event("level", serde_json::json!({})), &actor())
+        .await
+        .unwrap();
+    assert_eq!(next.seq, Seq(total + 2));
+    feed.shutdown().await;
+    let row = store.tournament_row(t).await.unwrap().unwrap();
+    assert_eq!(row.last_seq, Seq(total + 2));
+}
+
+fn tournaments_over(log: Arc<MemoryLog>, feed: Feed, store: Store) -> TournamentWriter {
+    TournamentWriter::new(log, feed, store, Arc::new(crate::world::SystemWorld))
+}
+
+#[tokio::test]
+async fn a_checkpoint_of_another_log_is_rebuilt_even_when_that_log_is_as_long() {
+    let (_log, store, tournaments, feed) = venue().await;
+    let t = created(&tournaments).await;
+    for _ in 0..3 {
+        tournaments
+            .append(t, event("level", serde_json::json!({})), &actor())
+            .await
+            .unwrap();
+    }
+    feed.shutdown().await;
+
+    // A new JetStream store, longer than the old one, with another tournament in it.
+    let other = Arc::new(MemoryLog::new());
+    let feed = restarted(other.clone(), &store).await;
+    let writer = tournaments_over(other.clone(), feed.clone(), store.clone());
+    let u = created(&writer).await;
+    for _ in 0..5 {
+        writer
+            .append(u, event("level", serde_json::json!({})), &actor())
+            .await
+            .unwrap();
+    }
+    feed.shutdown().await;
+    let feed = restarted(other, &store).await;
+    assert!(feed.head(t).is_none(), "a tournament of the old log");
+    assert_eq!(feed.head(u).unwrap().seq, Seq(5));
+    feed.shutdown().await;
+    assert!(store.tournament_row(t).await.unwrap().is_none());
+    assert_eq!(
+        store.tournament_row(u).await.unwrap().unwrap().last_seq,
+        Seq(5)
+    );
+}

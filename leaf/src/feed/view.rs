@@ -1,8 +1,9 @@
-//! The in-memory view of the log: per tournament its name, its events' positions and the
-//! newest `data` of each event type. Rebuilt from the log at every start, so it can never
-//! claim a seq the log does not hold; pure data, no I/O, so it is tested on its own.
+//! The in-memory view of the log: per tournament its name, its head, the positions of its
+//! newest events and the newest `data` of each event type. A start loads it from the
+//! checkpoint in leaf.db and applies the log after it; what it holds does not grow with
+//! history (older positions are in leaf.db). Pure data, no I/O, so it is tested on its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -10,7 +11,11 @@ use serde::Serialize;
 use crate::event::{Event, Seq, TournamentId, TournamentSummary};
 use crate::log::record::{APPENDED, AuditRecord, CREATED, StateRecord};
 use crate::log::{Entry, Subject};
-use crate::store::Cursor;
+use crate::store::{Checkpoint, Cursor};
+
+/// Positions each tournament keeps in memory once leaf.db has them: resumes and reads of the
+/// last few hundred events (every display after a blip) need no database read.
+pub const POSITIONS_KEPT: usize = 256;
 
 /// The newest event of one type: a snapshot holds one of these per type.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,8 +39,10 @@ pub struct TournamentView {
     /// (name, created_at) from the AUDIT creation record; `None` for events some other
     /// writer put in the log.
     created: Option<(String, String)>,
-    /// `positions[i]` is the stream sequence of the event with seq `i + 1`.
-    positions: Vec<Seq>,
+    head: Head,
+    /// The stream sequences of the newest events, up to the head: `positions[i]` is that of
+    /// event `head.seq - positions.len() + 1 + i`. Older ones are in leaf.db.
+    positions: VecDeque<Seq>,
     /// Shared with the snapshots taken of it, copied only when changed while one is held,
     /// so taking a snapshot under the feed's lock is one reference, however many types.
     latest: Arc<BTreeMap<String, Arc<Latest>>>,
@@ -52,6 +59,17 @@ struct Audited {
 }
 
 impl Audited {
+    fn new(through: Seq, above: &[Seq]) -> Self {
+        let mut audited = Self {
+            through,
+            above: Default::default(),
+        };
+        for seq in above {
+            audited.mark(*seq);
+        }
+        audited
+    }
+
     fn mark(&mut self, seq: Seq) {
         if seq <= self.through {
             return;
@@ -95,33 +113,80 @@ impl Snapshot {
     }
 }
 
+/// What memory knows of one of a tournament's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Found(Seq),
+    /// Older than memory keeps: leaf.db has it.
+    Stored,
+    /// The tournament has no such event.
+    Unknown,
+}
+
 impl TournamentView {
     pub fn head(&self) -> Head {
-        Head {
-            seq: Seq(self.positions.len() as u64),
-            stream_seq: self.positions.last().copied().unwrap_or(Seq::ZERO),
-        }
+        self.head
     }
 
-    /// The stream sequence of event `seq` (`ZERO`: before the first).
-    pub fn position_of(&self, seq: Seq) -> Option<Seq> {
-        match seq {
-            Seq::ZERO => Some(Seq::ZERO),
-            Seq(n) => self.positions.get(n as usize - 1).copied(),
+    /// The seq of the oldest event whose position memory keeps.
+    fn first_kept(&self) -> Seq {
+        Seq(self.head.seq.0 + 1 - self.positions.len() as u64)
+    }
+
+    /// The stream sequence of event `seq` (`ZERO` before the first event).
+    pub fn position_of(&self, seq: Seq) -> Lookup {
+        if seq == Seq::ZERO {
+            return Lookup::Found(Seq::ZERO);
+        }
+        if seq > self.head.seq {
+            return Lookup::Unknown;
+        }
+        if seq == self.head.seq {
+            return Lookup::Found(self.head.stream_seq);
+        }
+        let first = self.first_kept();
+        if seq < first {
+            return Lookup::Stored;
+        }
+        match self.positions.get((seq.0 - first.0) as usize) {
+            Some(at) => Lookup::Found(*at),
+            None => Lookup::Unknown,
         }
     }
 
     /// The seq of the event stored at `stream_seq`.
-    pub fn seq_at(&self, stream_seq: Seq) -> Option<Seq> {
-        self.positions
-            .binary_search(&stream_seq)
-            .ok()
-            .map(|i| Seq(i as u64 + 1))
+    pub fn seq_at(&self, stream_seq: Seq) -> Lookup {
+        if stream_seq > self.head.stream_seq {
+            return Lookup::Unknown;
+        }
+        if stream_seq == self.head.stream_seq && self.head.seq > Seq::ZERO {
+            return Lookup::Found(self.head.seq);
+        }
+        match self.positions.front() {
+            Some(first) if stream_seq >= *first => {
+                match self.positions.binary_search(&stream_seq) {
+                    Ok(i) => Lookup::Found(Seq(self.first_kept().0 + i as u64)),
+                    Err(_) => Lookup::Unknown,
+                }
+            }
+            _ if self.first_kept() > Seq(1) => Lookup::Stored,
+            _ => Lookup::Unknown,
+        }
     }
 
     /// The newest event of each type, by type.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot(self.latest.clone())
+    }
+
+    /// Forgets positions beyond the newest [`POSITIONS_KEPT`] that leaf.db holds (those at or
+    /// before `stored`).
+    fn forget_stored(&mut self, stored: Seq) {
+        while self.positions.len() > POSITIONS_KEPT
+            && self.positions.front().is_some_and(|p| *p <= stored)
+        {
+            self.positions.pop_front();
+        }
     }
 }
 
@@ -133,12 +198,21 @@ pub struct Applied {
     pub idempotency_key: Option<String>,
 }
 
-/// What applying an AUDIT creation record produced.
+/// What applying an AUDIT message changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Created {
-    pub tournament: TournamentId,
-    pub name: String,
-    pub created_at: String,
+pub enum AuditApplied {
+    /// A tournament's first creation record.
+    Created {
+        tournament: TournamentId,
+        name: String,
+        created_at: String,
+    },
+    /// An event's record: which of the tournament's events have one now.
+    Marked {
+        tournament: TournamentId,
+        through: Seq,
+        above: Vec<Seq>,
+    },
 }
 
 /// Every tournament of the log, and how far each stream has been applied.
@@ -149,6 +223,40 @@ pub struct View {
 }
 
 impl View {
+    /// The view as of a checkpoint; `Err` names what in it does not parse.
+    pub fn from_checkpoint(checkpoint: Checkpoint) -> Result<Self, String> {
+        let mut tournaments = BTreeMap::new();
+        for (id, t) in checkpoint.tournaments {
+            let mut latest = BTreeMap::new();
+            for row in t.latest {
+                let data = serde_json::from_str(&row.data).map_err(|e| {
+                    format!("the {} data of tournament {id} is not JSON: {e}", row.kind)
+                })?;
+                let entry = Latest {
+                    seq: row.seq,
+                    ts: row.ts,
+                    data,
+                };
+                latest.insert(row.kind, Arc::new(entry));
+            }
+            let view = TournamentView {
+                created: t.created,
+                head: Head {
+                    seq: t.last_seq,
+                    stream_seq: t.last_stream_seq,
+                },
+                positions: VecDeque::new(),
+                latest: Arc::new(latest),
+                audited: Audited::new(t.audited_through, &t.audited_above),
+            };
+            tournaments.insert(id, view);
+        }
+        Ok(Self {
+            tournaments,
+            applied: checkpoint.cursor,
+        })
+    }
+
     /// The last stream sequence applied, per stream.
     pub fn applied(&self) -> Cursor {
         self.applied
@@ -158,19 +266,22 @@ impl View {
         self.tournaments.get(&id)
     }
 
-    /// Applies one STATE message; what it became.
-    pub fn apply_state(&mut self, entry: &Entry) -> Option<Applied> {
+    /// Applies one STATE message; what it became. Positions at or before `stored` are in
+    /// leaf.db, and memory may forget them.
+    pub fn apply_state(&mut self, entry: &Entry, stored: Seq) -> Option<Applied> {
         self.applied.state = self.applied.state.max(entry.stream_seq);
         let (tournament, kind) = state_subject(&entry.subject)?;
         let t = self.tournaments.entry(tournament).or_default();
-        if t.positions
-            .last()
-            .is_some_and(|last| *last >= entry.stream_seq)
-        {
+        if t.head.stream_seq >= entry.stream_seq {
             return None; // already applied (a tail that restarted from an older position)
         }
-        t.positions.push(entry.stream_seq);
-        let (event, idempotency_key) = decode_state(entry, t.head().seq, kind);
+        t.head = Head {
+            seq: t.head.seq.next(),
+            stream_seq: entry.stream_seq,
+        };
+        t.positions.push_back(entry.stream_seq);
+        t.forget_stored(stored);
+        let (event, idempotency_key) = decode_state(entry, t.head.seq, kind);
         Arc::make_mut(&mut t.latest).insert(
             event.kind.clone(),
             Arc::new(Latest {
@@ -186,8 +297,8 @@ impl View {
         })
     }
 
-    /// Applies one AUDIT message; only a tournament's first creation record changes the view.
-    pub fn apply_audit(&mut self, entry: &Entry) -> Option<Created> {
+    /// Applies one AUDIT message: an event's record, or a tournament's first creation record.
+    pub fn apply_audit(&mut self, entry: &Entry) -> Option<AuditApplied> {
         self.applied.audit = self.applied.audit.max(entry.stream_seq);
         let Some(Subject::Audit(tournament)) = Subject::parse(&entry.subject) else {
             return None;
@@ -196,12 +307,17 @@ impl View {
         if record.action == APPENDED
             && let Some(seq) = record.seq
         {
-            self.tournaments
-                .entry(tournament)
-                .or_default()
-                .audited
-                .mark(seq);
-            return None;
+            let audited = &mut self.tournaments.entry(tournament).or_default().audited;
+            let before = (audited.through, audited.above.len());
+            audited.mark(seq);
+            if (audited.through, audited.above.len()) == before {
+                return None; // a second record of the same event
+            }
+            return Some(AuditApplied::Marked {
+                tournament,
+                through: audited.through,
+                above: audited.above.iter().copied().collect(),
+            });
         }
         if record.action != CREATED {
             return None;
@@ -212,7 +328,7 @@ impl View {
         }
         let name = record.name.unwrap_or_default();
         t.created = Some((name.clone(), record.ts.clone()));
-        Some(Created {
+        Some(AuditApplied::Created {
             tournament,
             name,
             created_at: record.ts,
@@ -269,6 +385,11 @@ pub fn events_after(since: Seq, entries: &[Entry]) -> Vec<Event> {
             Some(event)
         })
         .collect()
+}
+
+/// The tournament of a STATE message.
+pub fn tournament_of(entry: &Entry) -> Option<TournamentId> {
+    state_subject(&entry.subject).map(|(t, _)| t)
 }
 
 /// Whether `entry` is a STATE message, i.e. an event (its subject only; nothing decoded).
@@ -331,7 +452,10 @@ mod tests {
         for (t, kind) in [(a, "clock"), (b, "clock"), (a, "level"), (a, "clock")] {
             n += 1;
             let payload = serde_json::json!({"seq": 0, "ts": "t", "type": kind, "data": {"n": n}});
-            view.apply_state(&entry(n, format!("tournament.{t}.state.{kind}"), payload));
+            view.apply_state(
+                &entry(n, format!("tournament.{t}.state.{kind}"), payload),
+                Seq::ZERO,
+            );
         }
         let ta = view.tournament(a).unwrap();
         assert_eq!(
@@ -341,8 +465,9 @@ mod tests {
                 stream_seq: Seq(4)
             }
         );
-        assert_eq!(ta.position_of(Seq(2)), Some(Seq(3)));
-        assert_eq!(ta.seq_at(Seq(4)), Some(Seq(3)));
+        assert_eq!(ta.position_of(Seq(2)), Lookup::Found(Seq(3)));
+        assert_eq!(ta.seq_at(Seq(4)), Lookup::Found(Seq(3)));
+        assert_eq!(ta.seq_at(Seq(2)), Lookup::Unknown, "b's event");
         assert_eq!(ta.latest["clock"].data, serde_json::json!({"n": 4}));
         assert_eq!(view.tournament(b).unwrap().head().seq, Seq(1));
         assert_eq!(view.applied().state, Seq(4));
@@ -357,14 +482,14 @@ mod tests {
             entry(n, format!("tournament.{t}.state.{kind}"), payload)
         };
         for n in 1..=200 {
-            view.apply_state(&state(n, &format!("type-{n}")));
+            view.apply_state(&state(n, &format!("type-{n}")), Seq::ZERO);
         }
         let taken = view.tournament(t).unwrap().snapshot();
         assert!(
             Arc::ptr_eq(&taken.0, &view.tournament(t).unwrap().latest),
             "taking a snapshot shares the map, it does not copy 200 types"
         );
-        view.apply_state(&state(201, "type-1"));
+        view.apply_state(&state(201, "type-1"), Seq::ZERO);
         assert_eq!(
             taken.to_json()["type-1"]["data"]["n"],
             1,
@@ -380,8 +505,8 @@ mod tests {
         let t = TournamentId::new_random();
         let mut view = View::default();
         let e = entry(1, format!("tournament.{t}.state.x"), serde_json::json!({}));
-        assert!(view.apply_state(&e).is_some());
-        assert!(view.apply_state(&e).is_none());
+        assert!(view.apply_state(&e, Seq::ZERO).is_some());
+        assert!(view.apply_state(&e, Seq::ZERO).is_none());
         assert_eq!(view.tournament(t).unwrap().head().seq, Seq(1));
     }
 
@@ -413,9 +538,116 @@ mod tests {
             .collect();
         let live: Vec<Event> = entries
             .iter()
-            .filter_map(|e| view.apply_state(e).map(|a| a.event))
+            .filter_map(|e| view.apply_state(e, Seq::ZERO).map(|a| a.event))
             .collect();
         assert_eq!(events_after(Seq(1), &entries[1..]), live[1..]);
+    }
+
+    #[test]
+    fn memory_keeps_the_newest_positions_once_leaf_db_has_the_rest() {
+        let t = TournamentId::new_random();
+        let mut view = View::default();
+        let state = |n: u64| {
+            entry(
+                n * 2,
+                format!("tournament.{t}.state.x"),
+                serde_json::json!({}),
+            )
+        };
+        let total = POSITIONS_KEPT as u64 * 4;
+        for n in 1..=total {
+            // leaf.db lags: it has everything but the last 10 messages
+            view.apply_state(&state(n), Seq((n * 2).saturating_sub(20)));
+        }
+        let tv = view.tournament(t).unwrap();
+        assert_eq!(tv.positions.len(), POSITIONS_KEPT);
+        assert_eq!(tv.position_of(Seq(1)), Lookup::Stored);
+        assert_eq!(tv.position_of(Seq(total)), Lookup::Found(Seq(total * 2)));
+        let first = total - POSITIONS_KEPT as u64 + 1;
+        assert_eq!(tv.position_of(Seq(first)), Lookup::Found(Seq(first * 2)));
+        assert_eq!(tv.position_of(Seq(first - 1)), Lookup::Stored);
+        assert_eq!(tv.position_of(Seq(total + 1)), Lookup::Unknown);
+        assert_eq!(tv.seq_at(Seq(first * 2)), Lookup::Found(Seq(first)));
+        assert_eq!(tv.seq_at(Seq(first * 2 + 1)), Lookup::Unknown);
+        assert_eq!(tv.seq_at(Seq(2)), Lookup::Stored);
+
+        // leaf.db has nothing: memory forgets nothing
+        let mut view = View::default();
+        for n in 1..=total {
+            view.apply_state(&state(n), Seq::ZERO);
+        }
+        let tv = view.tournament(t).unwrap();
+        assert_eq!(tv.positions.len() as u64, total);
+        assert_eq!(tv.position_of(Seq(1)), Lookup::Found(Seq(2)));
+        assert_eq!(tv.seq_at(Seq(3)), Lookup::Unknown);
+    }
+
+    #[test]
+    fn a_view_from_a_checkpoint_goes_on_where_it_stopped() {
+        use crate::store::{LatestRow, TournamentCheckpoint};
+        let t = TournamentId::new_random();
+        let mut checkpoint = Checkpoint {
+            cursor: Cursor {
+                state: Seq(40),
+                audit: Seq(12),
+            },
+            ..Default::default()
+        };
+        checkpoint.tournaments.insert(
+            t,
+            TournamentCheckpoint {
+                created: Some(("Main".into(), "c".into())),
+                last_seq: Seq(7),
+                last_stream_seq: Seq(40),
+                audited_through: Seq(5),
+                audited_above: vec![Seq(7)],
+                latest: vec![LatestRow {
+                    kind: "clock".into(),
+                    seq: Seq(7),
+                    ts: "t7".into(),
+                    data: r#"{"n":7}"#.into(),
+                }],
+            },
+        );
+        let mut view = View::from_checkpoint(checkpoint.clone()).unwrap();
+        assert_eq!(view.applied(), checkpoint.cursor);
+        let tv = view.tournament(t).unwrap();
+        assert_eq!(
+            tv.head(),
+            Head {
+                seq: Seq(7),
+                stream_seq: Seq(40)
+            }
+        );
+        assert_eq!(tv.position_of(Seq(7)), Lookup::Found(Seq(40)));
+        assert_eq!(tv.position_of(Seq(6)), Lookup::Stored);
+        assert_eq!(tv.seq_at(Seq(39)), Lookup::Stored);
+        assert_eq!(tv.snapshot().to_json()["clock"]["data"]["n"], 7);
+        assert_eq!(view.unaudited(), vec![(t, vec![Seq(6)..=Seq(6)])]);
+        assert_eq!(view.summary(t).unwrap().last_seq, Seq(7));
+
+        let old = entry(
+            40,
+            format!("tournament.{t}.state.clock"),
+            serde_json::json!({}),
+        );
+        assert!(
+            view.apply_state(&old, Seq(40)).is_none(),
+            "already in the checkpoint"
+        );
+        let next = entry(
+            41,
+            format!("tournament.{t}.state.level"),
+            serde_json::json!({}),
+        );
+        assert_eq!(view.apply_state(&next, Seq(40)).unwrap().event.seq, Seq(8));
+
+        let damaged = {
+            let mut c = checkpoint.clone();
+            c.tournaments.get_mut(&t).unwrap().latest[0].data = "{".into();
+            c
+        };
+        assert!(View::from_checkpoint(damaged).is_err());
     }
 
     #[test]

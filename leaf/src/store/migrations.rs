@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "operator_accounts",
         sql: include_str!("migrations/0005_operator_accounts.sql"),
     },
+    Migration {
+        version: 6,
+        name: "checkpoint",
+        sql: include_str!("migrations/0006_checkpoint.sql"),
+    },
 ];
 
 /// Applies what is missing; returns the versions applied now.

@@ -13,6 +13,7 @@
 //! database work on a file runs on one dedicated thread ([`worker`]), one job at a time: it is
 //! also the single writer, and it keeps the database far from the broadcast hot path.
 
+mod checkpoint;
 mod migrations;
 mod operators;
 mod projection;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use libsql::Connection;
 use serde::Serialize;
 
+pub use self::checkpoint::{Checkpoint, LatestRow, TournamentCheckpoint};
 pub use self::migrations::MIGRATIONS;
 pub use self::operators::Operator;
 pub use self::projection::{Cursor, ProjectionDump, ProjectionUpdate, TournamentRow};
@@ -69,6 +71,8 @@ pub enum StoreError {
     TimedOut(Duration),
     #[error("database: {0}")]
     Sql(#[from] libsql::Error),
+    #[error("the projection in the database is damaged: {0}")]
+    Damaged(String),
 }
 
 /// What the health endpoint shows for the database.

@@ -1,5 +1,9 @@
-//! The projection tables: tournaments, the latest data per event type, the cursor, and
-//! idempotency keys. Written in batches, one transaction each, by the feed's projector.
+//! The projection tables: tournaments, their heads and audit marks, every event's position,
+//! the latest data per event type, the cursor, and idempotency keys. Written in batches, one
+//! transaction each, by the feed's projector; read back at a start as its checkpoint
+//! ([`super::checkpoint`]).
+
+use std::collections::HashMap;
 
 use super::{Store, StoreError};
 use crate::event::{Seq, TournamentId};
@@ -21,6 +25,14 @@ pub enum ProjectionUpdate {
         ts: String,
         data: String,
         idempotency_key: Option<String>,
+    },
+    /// Which of a tournament's events have their AUDIT record, after the record at
+    /// `audit_seq`: all up to `through`, and those in `above`.
+    Audited {
+        tournament: TournamentId,
+        through: Seq,
+        above: Vec<Seq>,
+        audit_seq: Seq,
     },
 }
 
@@ -44,8 +56,12 @@ pub struct TournamentRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectionDump {
     pub cursor: Cursor,
-    /// `id name created_at last_seq last_stream_seq`, by id.
+    /// `id name created_at`, by id.
     pub tournaments: Vec<String>,
+    /// `id last_seq last_stream_seq audited_through audited_above`, by id.
+    pub heads: Vec<String>,
+    /// `id seq stream_seq`, by id and seq.
+    pub positions: Vec<String>,
     /// `tournament type seq ts data`, by tournament and type.
     pub state: Vec<String>,
     /// `tournament key seq ts`, by tournament and key.
@@ -77,7 +93,20 @@ impl Store {
                 cursor,
                 tournaments: rows(
                     &conn,
-                    "SELECT id, name, created_at, last_seq, last_stream_seq FROM tournaments ORDER BY id",
+                    "SELECT id, name, created_at FROM tournaments ORDER BY id",
+                )
+                .await?,
+                heads: rows(
+                    &conn,
+                    "SELECT tournament_id, last_seq, last_stream_seq, audited_through, audited_above
+                     FROM tournament_heads ORDER BY tournament_id",
+                )
+                .await?,
+                positions: rows(
+                    &conn,
+                    "SELECT h.tournament_id, p.seq, p.stream_seq
+                     FROM event_positions p JOIN tournament_heads h ON h.key = p.tournament
+                     ORDER BY h.tournament_id, p.seq",
                 )
                 .await?,
                 state: rows(
@@ -120,6 +149,7 @@ impl Store {
                 .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
                 .await?;
             let mut cursor = Cursor::default();
+            let mut keys = HeadKeys::default();
             for update in updates {
                 match update {
                     ProjectionUpdate::Created { tournament, name, created_at, audit_seq } => {
@@ -141,9 +171,16 @@ impl Store {
                             )
                             .await?;
                         }
+                        let head = keys.of(&tx, tournament).await?;
                         tx.execute(
-                            "UPDATE tournaments SET last_seq = ?2, last_stream_seq = ?3 WHERE id = ?1 AND last_seq < ?2",
-                            libsql::params![id.clone(), seq.0 as i64, stream_seq.0 as i64],
+                            "UPDATE tournament_heads SET last_seq = ?2, last_stream_seq = ?3 WHERE key = ?1 AND last_seq < ?2",
+                            libsql::params![head, seq.0 as i64, stream_seq.0 as i64],
+                        )
+                        .await?;
+                        tx.execute(
+                            "INSERT INTO event_positions (tournament, seq, stream_seq) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (tournament, seq) DO NOTHING",
+                            libsql::params![head, seq.0 as i64, stream_seq.0 as i64],
                         )
                         .await?;
                         tx.execute(
@@ -154,6 +191,15 @@ impl Store {
                         )
                         .await?;
                         cursor.state = cursor.state.max(stream_seq);
+                    }
+                    ProjectionUpdate::Audited { tournament, through, above, audit_seq } => {
+                        let head = keys.of(&tx, tournament).await?;
+                        tx.execute(
+                            "UPDATE tournament_heads SET audited_through = ?2, audited_above = ?3 WHERE key = ?1",
+                            libsql::params![head, through.0 as i64, seqs_text(&above)],
+                        )
+                        .await?;
+                        cursor.audit = cursor.audit.max(audit_seq);
                     }
                 }
             }
@@ -182,6 +228,8 @@ impl Store {
                  DELETE FROM idempotency_keys;
                  DELETE FROM projection_cursor;
                  DELETE FROM tournaments;
+                 DELETE FROM event_positions;
+                 DELETE FROM tournament_heads;
                  COMMIT;",
             )
             .await?;
@@ -197,7 +245,9 @@ impl Store {
         self.call(move |conn| async move {
             let mut rows = conn
                 .query(
-                    "SELECT name, last_seq, last_stream_seq FROM tournaments WHERE id = ?1",
+                    "SELECT t.name, coalesce(h.last_seq, 0), coalesce(h.last_stream_seq, 0)
+                     FROM tournaments t LEFT JOIN tournament_heads h ON h.tournament_id = t.id
+                     WHERE t.id = ?1",
                     libsql::params![id.to_string()],
                 )
                 .await?;
@@ -234,4 +284,46 @@ impl Store {
         })
         .await
     }
+}
+
+/// The `tournament_heads` key of each tournament a batch touches, made on first use.
+#[derive(Default)]
+struct HeadKeys(HashMap<TournamentId, i64>);
+
+impl HeadKeys {
+    async fn of(
+        &mut self,
+        tx: &libsql::Transaction,
+        tournament: TournamentId,
+    ) -> Result<i64, StoreError> {
+        if let Some(key) = self.0.get(&tournament) {
+            return Ok(*key);
+        }
+        let id = tournament.to_string();
+        tx.execute(
+            "INSERT INTO tournament_heads (tournament_id) VALUES (?1) ON CONFLICT (tournament_id) DO NOTHING",
+            libsql::params![id.clone()],
+        )
+        .await?;
+        let mut rows = tx
+            .query(
+                "SELECT key FROM tournament_heads WHERE tournament_id = ?1",
+                libsql::params![id],
+            )
+            .await?;
+        let key = match rows.next().await? {
+            Some(row) => row.get::<i64>(0)?,
+            None => return Err(StoreError::Damaged(format!("no head row for {tournament}"))),
+        };
+        self.0.insert(tournament, key);
+        Ok(key)
+    }
+}
+
+/// `audited_above` as stored: space-separated seqs.
+pub(super) fn seqs_text(seqs: &[Seq]) -> String {
+    seqs.iter()
+        .map(|s| s.0.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -195,9 +195,14 @@ async fn the_projection_dump_lists_every_row_in_a_fixed_order() {
     assert_eq!(
         dump.tournaments,
         [
-            format!("{a} T2 2026-11-28T18:00:00.000Z 1 2"),
-            format!("{b} T1 2026-11-28T18:00:00.000Z 2 3"),
+            format!("{a} T2 2026-11-28T18:00:00.000Z"),
+            format!("{b} T1 2026-11-28T18:00:00.000Z"),
         ]
+    );
+    assert_eq!(dump.heads, [format!("{a} 1 2 0 "), format!("{b} 2 3 0 ")]);
+    assert_eq!(
+        dump.positions,
+        [format!("{a} 1 2"), format!("{b} 1 1"), format!("{b} 2 3")]
     );
     assert_eq!(
         dump.state,

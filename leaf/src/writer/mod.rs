@@ -481,13 +481,12 @@ impl Inner {
         if !self.feed.wait_applied(StreamName::State, stream_seq).await {
             return Err(TournamentError::FeedBehind(tournament));
         }
-        let seq =
-            self.feed
-                .seq_at(tournament, stream_seq)
-                .ok_or(TournamentError::ForeignDuplicate {
-                    tournament,
-                    stream_seq,
-                })?;
+        let seq = self.feed.seq_at(tournament, stream_seq).await?.ok_or(
+            TournamentError::ForeignDuplicate {
+                tournament,
+                stream_seq,
+            },
+        )?;
         let event = self.feed.events(tournament, seq.prev(), 1).await?;
         let ts = event.first().map(|e| e.ts.clone()).unwrap_or_default();
         Ok(Appended { seq, ts })
