@@ -78,22 +78,25 @@ impl FeedWatch {
         }
     }
 
-    /// Notes what the feed has applied by `now` of what the log holds.
-    fn look(&mut self, venue: &Venue, feed: &Feed, now: Duration) {
+    /// The log's messages the feed has not been seen applying yet, each with the seq it must
+    /// become: those stored since the last look, and those still waiting.
+    fn waiting(&mut self, venue: &Venue) -> Vec<(Seq, TournamentId, Seq)> {
         for (stream_seq, t) in venue.log.state_positions_from(self.scanned) {
             self.scanned += 1;
             let count = self.counts.entry(t).or_default();
             *count += 1;
             self.waiting.push((stream_seq, t, Seq(*count)));
         }
-        let applied_at = &mut self.applied_at;
-        self.waiting.retain(|&(stream_seq, t, seq)| {
-            let applied = feed.seq_at(t, stream_seq) == Some(seq);
-            if applied {
-                applied_at.insert(stream_seq.0, now);
-            }
-            !applied
-        });
+        self.waiting.clone()
+    }
+
+    /// Notes that the feed had applied these STATE messages by `now`.
+    fn applied(&mut self, applied: &[Seq], now: Duration) {
+        for stream_seq in applied {
+            self.applied_at.insert(stream_seq.0, now);
+        }
+        self.waiting
+            .retain(|(stream_seq, ..)| !applied.contains(stream_seq));
     }
 }
 
@@ -101,7 +104,16 @@ impl FeedWatch {
 pub async fn watch(venue: Rc<Venue>, feed: Feed) {
     loop {
         let now = turmoil::sim_elapsed().unwrap_or_default();
-        venue.feed_watch.borrow_mut().look(&venue, &feed, now);
+        // Not borrowed across the lookups: an event older than the feed keeps in memory is
+        // looked up in leaf.db (in memory, on this task: no simulated time passes).
+        let waiting = venue.feed_watch.borrow_mut().waiting(&venue);
+        let mut applied = Vec::new();
+        for (stream_seq, t, seq) in waiting {
+            if matches!(feed.seq_at(t, stream_seq).await, Ok(Some(at)) if at == seq) {
+                applied.push(stream_seq);
+            }
+        }
+        venue.feed_watch.borrow_mut().applied(&applied, now);
         trace_cuts(&venue);
         tokio::time::sleep(LOOK_EVERY).await;
     }

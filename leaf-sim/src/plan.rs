@@ -75,8 +75,9 @@ pub struct DisplayPlan {
 /// A fault the driver applies to the network, the leaf host or the event log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// The leaf host crashes and is restarted `down` later.
-    Crash { down: Duration },
+    /// The leaf host crashes and is restarted `down` later, with the leaf.db it had (a crash
+    /// of the process) or without (the disk or the file was lost: a rebuild from the log).
+    Crash { down: Duration, keeps_db: bool },
     /// No packet between the client and leaf, in either direction, for a while.
     Partition { client: String, lasts: Duration },
     /// Packets between the client and leaf are held, then delivered at once.
@@ -94,7 +95,7 @@ pub enum Fault {
 impl Fault {
     pub fn lasts(&self) -> Duration {
         match self {
-            Fault::Crash { down } => *down,
+            Fault::Crash { down, .. } => *down,
             Fault::Partition { lasts, .. }
             | Fault::Hold { lasts, .. }
             | Fault::Latency { lasts, .. }
@@ -156,6 +157,7 @@ impl Plan {
                     at: Duration::from_millis(420),
                     fault: Fault::Crash {
                         down: Duration::from_millis(250),
+                        keeps_db: true,
                     },
                 }],
             ),
@@ -293,6 +295,7 @@ impl Plan {
             let fault = match draw.between(0..=99) {
                 0..=24 => Fault::Crash {
                     down: draw.millis(50..=1500),
+                    keeps_db: false, // drawn below
                 },
                 25..=49 => Fault::Partition {
                     client,
@@ -314,6 +317,13 @@ impl Plan {
             faults.push(Timed { at, fault });
         }
         faults.sort_by_key(|f| f.at);
+        // From a stream of its own, so that adding it left every other draw as it was.
+        let mut db = root.fork("leaf.db");
+        for timed in &mut faults {
+            if let Fault::Crash { keeps_db, .. } = &mut timed.fault {
+                *keeps_db = db.percent(70);
+            }
+        }
 
         Self {
             seed,

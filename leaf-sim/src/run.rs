@@ -235,9 +235,11 @@ fn apply(sim: &mut turmoil::Sim<'_>, venue: &Venue, fault: &Fault) {
         .trace
         .record_at(sim.elapsed(), "driver", format!("{fault:?}"));
     match fault {
-        Fault::Crash { .. } => {
+        Fault::Crash { keeps_db, .. } => {
             venue.feed_watch.borrow_mut().leaf_down(sim.elapsed());
             sim.crash(LEAF_HOST);
+            // Without it, the next incarnation rebuilds the projection from the log.
+            venue.db_lost.set(!keeps_db);
         }
         Fault::Partition { client, .. } => sim.partition(client.as_str(), LEAF_HOST),
         Fault::Hold { client, .. } => sim.hold(client.as_str(), LEAF_HOST),

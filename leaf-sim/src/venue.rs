@@ -1,9 +1,10 @@
 //! The simulated venue: what the hosts share, and the leaf host itself.
 //!
 //! The leaf host runs the production pieces (router, handlers, hub, feed, projection, writer),
-//! wired by production's own [`leaf::app::wire`], over turmoil's network. Per incarnation it gets a fresh in-memory LibSQL, so
-//! a crash loses the database and the projection is rebuilt from the log; the [`SimLog`] and
-//! everything else in [`Venue`] outlive the host.
+//! wired by production's own [`leaf::app::wire`], over turmoil's network. Its LibSQL is in
+//! memory, held by the [`Venue`]: a crash keeps it (the next incarnation starts from its
+//! checkpoint) or loses it (the projection is rebuilt from the log), as the plan drew. The
+//! [`SimLog`] and everything else in [`Venue`] outlive the host.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -78,8 +79,11 @@ pub struct Venue {
     pub created: Cell<bool>,
     /// Set by the driver when the run is over: clients finish.
     pub stop: Cell<bool>,
-    /// The current incarnation's database, for the checks after the run.
+    /// The current incarnation's database: the next incarnation's leaf.db, unless a crash
+    /// lost it, and the checks' after the run.
     pub store: RefCell<Option<Store>>,
+    /// Set by a crash that loses leaf.db: the next incarnation starts with an empty one.
+    pub db_lost: Cell<bool>,
     /// What leaf's feed applied and when (invariant 7).
     pub feed_watch: RefCell<FeedWatch>,
     incarnations: Cell<u32>,
@@ -102,6 +106,7 @@ impl Venue {
             created: Cell::new(false),
             stop: Cell::new(false),
             store: RefCell::new(None),
+            db_lost: Cell::new(false),
             feed_watch: RefCell::new(FeedWatch::default()),
             incarnations: Cell::new(0),
             world,
@@ -183,8 +188,9 @@ impl World for SimWorld {
     }
 }
 
-/// One incarnation of the leaf host: builds leaf from production parts, checks that the
-/// rebuilt projection equals a replay of the log, and serves until crashed.
+/// One incarnation of the leaf host: builds leaf from production parts (starting from the
+/// last incarnation's leaf.db, or rebuilding it), checks that the projection it starts with
+/// equals a replay of the log, and serves until crashed.
 pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
     let n = venue.incarnations.get() + 1;
     venue.incarnations.set(n);
@@ -207,6 +213,7 @@ pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
         }
     };
     *venue.store.borrow_mut() = Some(state.store.clone());
+    venue.db_lost.set(false);
     let store = state.store.clone();
     let feed = state.feed.clone();
     let listener = SimListener::bind(LEAF_PORT).await?;
@@ -256,19 +263,10 @@ pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
     Ok(())
 }
 
-fn now() -> Duration {
-    turmoil::sim_elapsed().unwrap_or_default()
-}
-
-/// The production application state over the simulated log and a fresh database.
-async fn leaf_state(
-    venue: &Venue,
-    incarnation: u32,
-) -> Result<AppState, Box<dyn std::error::Error>> {
+/// A leaf.db with what `leaf td add` and the TD's join links put in it, and no projection:
+/// the first incarnation's, or one after a crash that lost the file.
+async fn fresh_store(venue: &Venue) -> Result<Store, Box<dyn std::error::Error>> {
     let store = Store::open_in_memory().await?;
-    // What `leaf td add` and the TD's join links would have put in leaf.db, which this
-    // incarnation does not have: the simulation keeps the database in memory so that a crash
-    // loses it.
     let td: OperatorName = TD_NAME.parse()?;
     store
         .add_operator_account(
@@ -287,6 +285,32 @@ async fn leaf_state(
         store.add_viewer_link(&link, TD_NAME).await?;
     }
 
+    Ok(store)
+}
+
+fn now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
+}
+
+/// The production application state over the simulated log and a fresh database.
+async fn leaf_state(
+    venue: &Venue,
+    incarnation: u32,
+) -> Result<AppState, Box<dyn std::error::Error>> {
+    let kept = venue
+        .store
+        .borrow()
+        .clone()
+        .filter(|_| !venue.db_lost.get());
+    let store = match kept {
+        Some(store) => {
+            venue
+                .trace
+                .record(LEAF_HOST, "finds the leaf.db of its last incarnation");
+            store
+        }
+        None => fresh_store(venue).await?,
+    };
     let log: Arc<dyn EventLog> = Arc::new(venue.log.clone());
     let parts = Parts {
         server_id: Uuid::from_u64_pair(venue.plan.seed, u64::from(incarnation)),

@@ -111,7 +111,7 @@ impl Store {
     }
 
     /// A private in-memory database whose jobs run on the caller's task, for tests and the
-    /// simulation (one per incarnation: a crash loses it).
+    /// simulation (where it outlives a crash of the host when the plan says leaf.db does).
     pub async fn open_in_memory() -> Result<Self, StoreError> {
         let worker = Worker::inline().await?;
         Ok(Self { worker })
