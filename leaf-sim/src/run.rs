@@ -37,6 +37,8 @@ pub struct Outcome {
     /// Simulated time the run took.
     pub elapsed: Duration,
     pub restarts: u32,
+    /// Restarts that found leaf.db and started from its checkpoint.
+    pub checkpoint_starts: u32,
     pub resyncs: usize,
     pub stored_unacked: u64,
     /// Publishes the log refused or let time out during outages.
@@ -136,6 +138,7 @@ pub fn run(seed: u64, scenario: Scenario, planted: PlantedBugs) -> Outcome {
         latencies,
         elapsed,
         restarts: venue.incarnations().saturating_sub(1),
+        checkpoint_starts: venue.checkpoint_starts.get(),
         resyncs: venue.seen.resyncs(),
         stored_unacked: venue.log.unacked(),
         refused: venue.log.refused(),

@@ -44,6 +44,7 @@ pub struct Summary {
     pub events: usize,
     pub violations: usize,
     pub restarts: u64,
+    pub checkpoint_starts: u64,
     pub resyncs: usize,
     pub stored_unacked: u64,
     pub refused: u64,
@@ -65,6 +66,7 @@ impl Summary {
         self.events += outcome.events;
         self.violations += outcome.violations.len();
         self.restarts += u64::from(outcome.restarts);
+        self.checkpoint_starts += u64::from(outcome.checkpoint_starts);
         self.resyncs += outcome.resyncs;
         self.stored_unacked += outcome.stored_unacked;
         self.refused += outcome.refused;
@@ -101,7 +103,7 @@ impl Summary {
         let p50 = check::quantile(&mut self.latencies, 0.5);
         let max = self.latencies.iter().max().copied().unwrap_or_default();
         format!(
-            "leaf-sim: {:.1} seeds/s ({:.1} s wall, {:.0} s simulated); {} leaf restarts, {} slow-client resyncs, \
+            "leaf-sim: {:.1} seeds/s ({:.1} s wall, {:.0} s simulated); {} leaf restarts ({} from leaf.db's checkpoint), {} slow-client resyncs, \
              {} publishes refused by the log, {} messages stored without an ack; {} resumes from 0 read from the log, \
              {} refused busy, slow-consumer cuts: {} of the reads connection, {} of the main one; \
              {} live deliveries, p50 {:.1} ms, max {:.1} ms",
@@ -109,6 +111,7 @@ impl Summary {
             self.wall.as_secs_f64(),
             self.simulated.as_secs_f64(),
             self.restarts,
+            self.checkpoint_starts,
             self.resyncs,
             self.refused,
             self.stored_unacked,
@@ -172,6 +175,7 @@ pub fn run_caught(seed: u64, scenario: Scenario, planted: PlantedBugs) -> Outcom
                 latencies: Vec::new(),
                 elapsed: Duration::ZERO,
                 restarts: 0,
+                checkpoint_starts: 0,
                 resyncs: 0,
                 stored_unacked: 0,
                 refused: 0,

@@ -84,6 +84,8 @@ pub struct Venue {
     pub store: RefCell<Option<Store>>,
     /// Set by a crash that loses leaf.db: the next incarnation starts with an empty one.
     pub db_lost: Cell<bool>,
+    /// Starts that found the last incarnation's leaf.db.
+    pub checkpoint_starts: Cell<u32>,
     /// What leaf's feed applied and when (invariant 7).
     pub feed_watch: RefCell<FeedWatch>,
     incarnations: Cell<u32>,
@@ -107,6 +109,7 @@ impl Venue {
             stop: Cell::new(false),
             store: RefCell::new(None),
             db_lost: Cell::new(false),
+            checkpoint_starts: Cell::new(0),
             feed_watch: RefCell::new(FeedWatch::default()),
             incarnations: Cell::new(0),
             world,
@@ -212,7 +215,16 @@ pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
             }
         }
     };
-    *venue.store.borrow_mut() = Some(state.store.clone());
+    let kept = venue
+        .store
+        .borrow_mut()
+        .replace(state.store.clone())
+        .is_some_and(|_| !venue.db_lost.get());
+    if kept {
+        venue
+            .checkpoint_starts
+            .set(venue.checkpoint_starts.get() + 1);
+    }
     venue.db_lost.set(false);
     let store = state.store.clone();
     let feed = state.feed.clone();

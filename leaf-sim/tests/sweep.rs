@@ -54,6 +54,10 @@ fn every_seed_keeps_every_promise() {
         );
         assert!(summary.busy > 0, "the read budget never refused anyone");
         assert!(
+            summary.checkpoint_starts > 0 && summary.checkpoint_starts < summary.restarts,
+            "restarts must both start from leaf.db's checkpoint and rebuild without it"
+        );
+        assert!(
             summary.cuts_reads > 0,
             "no burst of reads cut the reads connection"
         );
