@@ -43,6 +43,8 @@ struct Row {
     restart_ready: Duration,
     rss_bytes: u64,
     disk_bytes: u64,
+    /// leaf.db and its WAL: the projection, whose event positions grow with history.
+    db_bytes: u64,
 }
 
 /// Measures every size in `sizes`; the report.
@@ -77,6 +79,11 @@ async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Resul
     let rss_bytes = restart.rss()?;
     restart.stop().await?;
     let disk_bytes = du(&data.join("nats"))?;
+    let db_bytes = ["leaf.db", "leaf.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(data.join(f)).ok())
+        .map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
+        .sum();
     Ok(Row {
         appends,
         fill: fill_time,
@@ -84,6 +91,7 @@ async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Resul
         restart_ready,
         rss_bytes,
         disk_bytes,
+        db_bytes,
     })
 }
 
@@ -339,19 +347,20 @@ fn du(dir: &Path) -> anyhow::Result<u64> {
 
 fn report(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| appends in the log | filled in | first start, leaf.db empty: exec → ready | restart: exec → ready | leaf RSS after the restart | store bytes on disk per append |\n\
-         |---|---|---|---|---|---|\n",
+        "| appends in the log | filled in | first start, leaf.db empty: exec → ready | restart: exec → ready | leaf RSS after the restart | store bytes on disk per append | leaf.db bytes per append |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {:.1} s | {:.2} s | {:.2} s | {:.1} MB | {} |",
+            "| {} | {:.1} s | {:.2} s | {:.2} s | {:.1} MB | {} | {} |",
             r.appends,
             r.fill.as_secs_f64(),
             r.first_ready.as_secs_f64(),
             r.restart_ready.as_secs_f64(),
             r.rss_bytes as f64 / 1e6,
-            r.disk_bytes / r.appends.max(1)
+            r.disk_bytes / r.appends.max(1),
+            r.db_bytes / r.appends.max(1)
         );
     }
     if let (Some(small), Some(large)) = (rows.first(), rows.last()) {
