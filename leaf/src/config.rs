@@ -93,6 +93,13 @@ pub struct Config {
     #[arg(long, env = "LEAF_LOG_PAGES_PER_TOKEN_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub log_pages_per_token_per_second: u32,
 
+    /// Most bytes the event log may keep on disk (nats-server's max_file_store), with KB, MB,
+    /// GB or TB. An append takes about 610 bytes, so the default 1GB holds about 1.7 million
+    /// (some 5 years of a busy venue). Health warns from 80%; at the limit appends are refused
+    /// with 507 storage_full and everything else keeps working. Raise it and restart to go on.
+    #[arg(long, env = "LEAF_MAX_STORE", default_value = "1GB")]
+    pub max_store: crate::log::storage::StoreLimit,
+
     /// Log line format on stderr.
     #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

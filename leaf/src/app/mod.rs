@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::http::{self, AppState, PeerListener};
 use crate::log::ServerKind;
+use crate::log::storage::StoreSpace;
 use crate::log::supervisor::{self, NatsChild, SupervisorConfig};
 use crate::log::{EventLog, JetStreamLog, NatsAuth};
 use crate::store::Store;
@@ -123,6 +124,11 @@ impl App {
             dev: config.dev,
             clients: config.clients(),
             reads: config.read_budget(),
+            space: StoreSpace {
+                limit: config.max_store,
+                // An external server's disk is not this box's to measure.
+                dir: nats.as_ref().map(|_| data_dir.nats()),
+            },
             ..Parts::new(log, store, keys)
         };
         let state = wire(parts).await?;
@@ -257,6 +263,7 @@ async fn start_nats(
     let child = NatsChild::start(SupervisorConfig {
         binary,
         dir: data_dir.nats(),
+        max_store: config.max_store,
     })
     .await?;
     let log = JetStreamLog::connect(

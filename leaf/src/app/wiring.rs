@@ -15,6 +15,7 @@ use crate::feed::{Feed, FeedError, ReadBudget};
 use crate::http::AppState;
 use crate::hub::{ClientConfig, Hub};
 use crate::log::EventLog;
+use crate::log::storage::StoreSpace;
 use crate::store::Store;
 use crate::world::{SystemWorld, World};
 use crate::writer::TournamentWriter;
@@ -38,6 +39,8 @@ pub struct Parts {
     pub started: Instant,
     /// `--dev`: permissive CORS for the frontend dev server.
     pub dev: bool,
+    /// The log's store, for health's storage report.
+    pub space: StoreSpace,
     #[cfg(feature = "planted-bugs")]
     pub planted: crate::planted::PlantedBugs,
 }
@@ -55,6 +58,7 @@ impl Parts {
             world: Arc::new(SystemWorld),
             started: Instant::now(),
             dev: false,
+            space: StoreSpace::default(),
             #[cfg(feature = "planted-bugs")]
             planted: crate::planted::PlantedBugs::default(),
         }
@@ -74,6 +78,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         world,
         started,
         dev,
+        space,
         #[cfg(feature = "planted-bugs")]
         planted,
     } = parts;
@@ -81,8 +86,8 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
     let hub = Hub::new(server_id.to_string(), clients);
     #[cfg(feature = "planted-bugs")]
     let hub = Hub::with_planted_bugs(server_id.to_string(), clients, planted);
-    // The replay is the one step of startup that grows with history: its time is logged
-    // on its own.
+    // The catch-up with the log after leaf.db's checkpoint: logged on its own, since a
+    // rebuild of leaf.db takes time in proportion to the log.
     let begun = Instant::now();
     let feed = Feed::start(log.clone(), hub.clone(), store.clone(), reads).await?;
     tracing::info!(
@@ -107,5 +112,6 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         server_id,
         started,
         dev,
+        space,
     })
 }

@@ -42,6 +42,9 @@ pub enum ApiError {
     /// leaf is doing as much of this as it takes at once: retry after the given seconds.
     #[error("{message}")]
     Busy { message: String, retry_after_s: u64 },
+    /// The event log has no room for another event: nothing was stored.
+    #[error("{0}")]
+    StorageFull(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +78,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Busy { .. } => "busy",
+            ApiError::StorageFull(_) => "storage_full",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -117,6 +122,7 @@ impl ApiError {
                 message: String::new(),
                 retry_after_s: 1,
             },
+            ApiError::StorageFull(String::new()),
             ApiError::Internal(String::new()),
         ];
         // A new variant does not compile here until it is added to the list above as well.
@@ -132,6 +138,7 @@ impl ApiError {
                 | ApiError::PayloadTooLarge(_)
                 | ApiError::Unavailable(_)
                 | ApiError::Busy { .. }
+                | ApiError::StorageFull(_)
                 | ApiError::Internal(_) => {}
             }
         }
@@ -207,6 +214,11 @@ pub mod responses {
         TooManyRequests,
         StatusCode::TOO_MANY_REQUESTS,
         "Too many sign-in attempts from this address or for this name: wait `Retry-After` seconds."
+    );
+    error_response!(
+        InsufficientStorage,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "`storage_full`: the event log has no room for the event (its `--max-store` limit, or the disk, is full). Nothing was stored; reads and displays keep working, and appends work again once there is room."
     );
     error_response!(
         Internal,
@@ -347,6 +359,9 @@ impl From<LogError> for ApiError {
             )),
             LogError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
             LogError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            LogError::StorageFull(_) => ApiError::StorageFull(
+                "the event log is full: nothing was stored. Free disk space on the leaf box, or restart leaf with a larger --max-store; appends work again as soon as there is room".into(),
+            ),
             other => ApiError::Internal(other.to_string()),
         }
     }

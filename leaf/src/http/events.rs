@@ -12,7 +12,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use super::error::responses::{BadRequest, Conflict, NotFound, PayloadTooLarge};
+use super::error::responses::{
+    BadRequest, Conflict, InsufficientStorage, NotFound, PayloadTooLarge,
+};
 use super::extract::{ApiJson, ApiQuery, Readable, ReqId, Td, TournamentPath, whole_number_text};
 use crate::event::{Event, Seq, SubjectToken, TournamentId};
 use crate::feed::Reader;
@@ -137,6 +139,7 @@ impl IntoParams for KeyHeader {
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
+        (status = 507, response = InsufficientStorage),
     ))]
 async fn append(
     State(state): State<AppState>,

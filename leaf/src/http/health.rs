@@ -13,6 +13,7 @@ use super::extract::{PeerIp, bearer};
 use crate::feed::FeedHealth;
 use crate::hub::HubHealth;
 use crate::log::LogHealth;
+use crate::log::storage::{StorageHealth, StorageState};
 use crate::store::StoreHealth;
 use axum::http::HeaderMap;
 
@@ -51,6 +52,7 @@ struct SubsystemsOk {
     nats: Up,
     hub: Up,
     feed: Up,
+    storage: Up,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,6 +67,8 @@ pub struct Subsystems {
     pub hub: HubHealth,
     /// Whether the path from the log to the screens keeps up.
     pub feed: FeedHealth,
+    /// The event log's store against its limit, and the disk under it.
+    pub storage: StorageHealth,
 }
 
 /// Every subsystem, checked for real: 200 when all work, 503 otherwise. Loopback clients and
@@ -79,16 +83,24 @@ async fn health(
     PeerIp(peer): PeerIp,
     headers: HeaderMap,
 ) -> Response {
-    let (libsql, nats) = tokio::join!(state.store.health(), state.log.health());
+    let (libsql, nats, storage) = tokio::join!(
+        state.store.health(),
+        state.log.health(),
+        state.space.health(state.log.as_ref())
+    );
     let hub = state.hub.health();
     let feed = state.feed.health();
-    let ok = libsql.ok && nats.ok && hub.ok && feed.ok;
+    let ok = libsql.ok && nats.ok && hub.ok && feed.ok && storage.ok;
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let word = if ok { "ok" } else { "degraded" };
+    let word = match (ok, storage.state) {
+        (false, _) => "degraded",
+        (true, StorageState::Warning) => "warning",
+        (true, _) => "ok",
+    };
     // `None`: served without connect info (in-process tests), which is the box itself.
     let on_the_box = peer.is_none_or(|ip| ip.to_canonical().is_loopback());
     let td = match bearer(&headers) {
@@ -105,6 +117,7 @@ async fn health(
                 nats: Up { ok: nats.ok },
                 hub: Up { ok: hub.ok },
                 feed: Up { ok: feed.ok },
+                storage: Up { ok: storage.ok },
             },
         };
         return (status, Json(summary)).into_response();
@@ -120,6 +133,7 @@ async fn health(
             nats,
             hub,
             feed,
+            storage,
         },
     };
     (status, Json(body)).into_response()

@@ -56,6 +56,8 @@ pub struct AppState {
     pub started: Instant,
     /// `--dev`: permissive CORS for the frontend dev server.
     pub dev: bool,
+    /// The log's store and its limit, for health.
+    pub space: crate::log::storage::StoreSpace,
 }
 
 /// The whole application: routes wrapped in [`middleware::apply`].

@@ -20,8 +20,8 @@ use utoipa::openapi::{OpenApi, Ref, RefOr, Required, Response};
 
 use super::access;
 use super::error::responses::{
-    BadRequest, Conflict, Forbidden, Internal, NotFound, PayloadTooLarge, TooManyRequests,
-    Unauthorized, Unavailable,
+    BadRequest, Conflict, Forbidden, InsufficientStorage, Internal, NotFound, PayloadTooLarge,
+    TooManyRequests, Unauthorized, Unavailable,
 };
 use super::middleware::{MAX_REQUEST_ID, REQUEST_ID_PATTERN};
 
@@ -41,6 +41,7 @@ use super::middleware::{MAX_REQUEST_ID, REQUEST_ID_PATTERN};
         Conflict,
         PayloadTooLarge,
         TooManyRequests,
+        InsufficientStorage,
         Internal,
         Unavailable
     ))

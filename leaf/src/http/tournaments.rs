@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use super::error::responses::{BadRequest, NotFound, PayloadTooLarge};
+use super::error::responses::{BadRequest, InsufficientStorage, NotFound, PayloadTooLarge};
 use super::extract::{ApiJson, Readable, ReqId, Td};
 use crate::event::{TournamentId, TournamentName, TournamentSummary};
 use crate::writer::Actor;
@@ -39,6 +39,7 @@ pub struct TournamentList {
         (status = 201, description = "created", body = TournamentSummary),
         (status = 400, response = BadRequest),
         (status = 413, response = PayloadTooLarge),
+        (status = 507, response = InsufficientStorage),
     ))]
 async fn create(
     State(state): State<AppState>,

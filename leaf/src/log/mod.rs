@@ -22,6 +22,7 @@ pub mod contract;
 mod jetstream;
 mod memory;
 pub mod record;
+pub mod storage;
 mod subject;
 pub(crate) mod supervisor;
 
@@ -70,6 +71,12 @@ pub trait EventLog: Send + Sync + 'static {
     /// The sequence of the last message `stream` holds (`Seq::ZERO` when empty), from the
     /// log's own bookkeeping, not by reading the messages.
     fn last_seq(&self, stream: StreamName) -> BoxFuture<'_, Result<Seq, LogError>>;
+
+    /// How much the log's store holds, and whether it is refusing appends for lack of room.
+    /// The in-memory logs of tests keep the default: unknown, and never full.
+    fn room(&self) -> BoxFuture<'_, LogRoom> {
+        Box::pin(async { LogRoom::default() })
+    }
 
     /// A real check of the log (not a cached flag), answered within about a second.
     fn health(&self) -> BoxFuture<'_, LogHealth>;
@@ -125,6 +132,15 @@ pub struct Ack {
     pub duplicate: bool,
 }
 
+/// What the log says of its room; see [`storage`] for what health makes of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogRoom {
+    /// Bytes its streams hold; `None` when it cannot say right now.
+    pub used_bytes: Option<u64>,
+    /// Its last publish was refused for lack of room, and none has been stored since.
+    pub refusing: bool,
+}
+
 /// What the health endpoint shows for the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogHealth {
@@ -162,6 +178,9 @@ pub enum LogError {
     /// stream sequence the log really ends at for that tournament, when the server said.
     #[error("another writer appended first (the log's last sequence is {last:?})")]
     Conflict { last: Option<Seq> },
+    /// The store has no room (its size limit, or the disk): nothing was stored.
+    #[error("the event log is full: {0}")]
+    StorageFull(String),
     #[error("event log: {0}")]
     Other(String),
 }

@@ -50,6 +50,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         max_log_reads: 32,
         max_log_reads_per_token: 4,
         log_pages_per_token_per_second: 20,
+        max_store: leaf::log::storage::StoreLimit::DEFAULT,
         log_format: LogFormat::Text,
     }
 }
@@ -76,8 +77,22 @@ impl TestLeaf {
         Self::serve(dir).await
     }
 
+    /// Starts a leaf whose event log may hold at most `limit` (`--max-store`).
+    pub async fn with_store_limit(dir: TempDir, limit: leaf::log::storage::StoreLimit) -> Self {
+        let config = Config {
+            max_store: limit,
+            ..config(dir.path().join("data"))
+        };
+        Self::serve_with(dir, &config).await
+    }
+
     async fn serve(dir: TempDir) -> Self {
-        let app = App::start(&config(dir.path().join("data"))).await.unwrap();
+        let config = config(dir.path().join("data"));
+        Self::serve_with(dir, &config).await
+    }
+
+    async fn serve_with(dir: TempDir, config: &Config) -> Self {
+        let app = App::start(config).await.unwrap();
         let addr = app.local_addr().unwrap();
         let app_state = app.state().clone();
         // The account behind `td_token()`; already there after a plain restart.

@@ -7,6 +7,7 @@
 mod direct;
 mod streams;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
@@ -18,8 +19,8 @@ use tokio::sync::watch;
 use self::streams::ensure_stream;
 use super::supervisor::{ChildStatus, MIN_VERSION, Version};
 use super::{
-    Ack, Entry, EntryStream, EventLog, Filter, LogError, LogHealth, PublishOptions, StreamName,
-    Subject,
+    Ack, Entry, EntryStream, EventLog, Filter, LogError, LogHealth, LogRoom, PublishOptions,
+    StreamName, Subject,
 };
 use crate::event::Seq;
 
@@ -69,6 +70,8 @@ pub struct JetStreamLog {
     reads: async_nats::Client,
     js: jetstream::Context,
     server: ServerKind,
+    /// The last publish was refused for lack of room, and none has been stored since.
+    refusing: std::sync::atomic::AtomicBool,
 }
 
 impl JetStreamLog {
@@ -94,6 +97,7 @@ impl JetStreamLog {
             reads,
             js,
             server,
+            refusing: Default::default(),
         })
     }
 
@@ -192,14 +196,21 @@ impl EventLog for JetStreamLog {
                     Filter::Tournament(subject.tournament()).subject(StreamName::State),
                 );
             }
-            let pending = self
-                .js
-                .send_publish(subject.to_string(), message)
-                .await
-                .map_err(|e| publish_error(e.kind(), size, &e))?;
-            let ack = pending
-                .await
-                .map_err(|e| publish_error(e.kind(), size, &e))?;
+            let sent = async {
+                let pending = self
+                    .js
+                    .send_publish(subject.to_string(), message)
+                    .await
+                    .map_err(|e| publish_error(e.kind(), size, &e))?;
+                pending.await.map_err(|e| publish_error(e.kind(), size, &e))
+            };
+            let ack = sent.await;
+            match &ack {
+                Ok(_) => self.refusing.store(false, Ordering::Relaxed),
+                Err(LogError::StorageFull(_)) => self.refusing.store(true, Ordering::Relaxed),
+                Err(_) => {}
+            }
+            let ack = ack?;
             let stream = StreamName::parse(&ack.stream).ok_or_else(|| {
                 LogError::Other(format!(
                     "{subject} was stored in unexpected stream {}",
@@ -260,6 +271,19 @@ impl EventLog for JetStreamLog {
                     }
                 })
                 .boxed())
+        })
+    }
+
+    fn room(&self) -> BoxFuture<'_, LogRoom> {
+        Box::pin(async move {
+            let used = tokio::time::timeout(HEALTH_TIMEOUT, self.js.query_account()).await;
+            LogRoom {
+                used_bytes: match used {
+                    Ok(Ok(account)) => Some(account.storage),
+                    _ => None,
+                },
+                refusing: self.refusing.load(Ordering::Relaxed),
+            }
         })
     }
 
@@ -406,8 +430,25 @@ fn publish_error(kind: PublishErrorKind, size: usize, e: &dyn std::fmt::Display)
         PublishErrorKind::BrokenPipe | PublishErrorKind::StreamNotFound => {
             LogError::Unavailable(e.to_string())
         }
+        _ if is_out_of_space(&e.to_string()) => LogError::StorageFull(e.to_string()),
         _ => LogError::Other(e.to_string()),
     }
+}
+
+/// Whether the server refused for lack of room: past `max_file_store` it answers
+/// "insufficient resources" (10023); past an account's or stream's limit "resource limits
+/// exceeded" or "maximum bytes exceeded"; a disk that fills under it, "no space left".
+fn is_out_of_space(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "insufficient resources",
+        "resource limits exceeded",
+        "resources exceeded",
+        "maximum bytes exceeded",
+        "no space left",
+    ]
+    .iter()
+    .any(|phrase| text.contains(phrase))
 }
 
 #[cfg(test)]
@@ -420,5 +461,15 @@ mod tests {
         assert_eq!(last_sequence_in(text), Some(Seq(5)));
         assert_eq!(last_sequence_in("wrong last sequence: 12"), Some(Seq(12)));
         assert_eq!(last_sequence_in("something else"), None);
+    }
+
+    #[test]
+    fn a_refusal_for_room_is_told_from_other_failures() {
+        assert!(is_out_of_space(
+            "nats: insufficient resources (code 503, error code 10023)"
+        ));
+        assert!(is_out_of_space("write: No space left on device"));
+        assert!(!is_out_of_space("wrong last sequence: 4"));
+        assert!(!is_out_of_space("stream not found"));
     }
 }

@@ -18,13 +18,16 @@
 //!   before each start and polls until the new file parses.
 //! - `jetstream { … sync_interval: always }`: fsync every write before acking it. A power cut
 //!   at a venue must not lose an event a TD was told was saved. The limits keep a runaway
-//!   tournament from filling the box: 64 MB of memory streams (leaf uses none), 1 GB on disk.
+//!   tournament from filling the box: 64 MB of memory streams (leaf uses none), and on disk
+//!   `--max-store` (1 GB unless told otherwise; see `log::storage`).
 //! - `server_name`: stable across restarts, so JetStream sees the same server come back.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use crate::log::storage::StoreLimit;
 
 /// The user leaf's own connections sign in as, in the global account.
 pub const LEAF_USER: &str = "leaf";
@@ -41,6 +44,8 @@ pub struct NatsConfig {
     /// The password of user [`SYS_USER`].
     pub sys_password: String,
     pub store_dir: PathBuf,
+    /// `max_file_store`, in bytes.
+    pub max_store: StoreLimit,
     pub ports_dir: PathBuf,
 }
 
@@ -67,7 +72,7 @@ impl NatsConfig {
              authorization {{\n  users = [ {{ user: {leaf_user}, password: {token} }} ]\n}}\n\
              accounts {{\n  SYS {{ users = [ {{ user: {sys_user}, password: {sys_password} }} ] }}\n}}\n\
              system_account: SYS\n\
-             jetstream {{\n  store_dir: {store_dir}\n  max_memory_store: 64MB\n  max_file_store: 1GB\n  sync_interval: always\n}}\n",
+             jetstream {{\n  store_dir: {store_dir}\n  max_memory_store: 64MB\n  max_file_store: {max_store}\n  sync_interval: always\n}}\n",
             client = port(self.client_port),
             leaf_user = quote(LEAF_USER),
             sys_user = quote(SYS_USER),
@@ -75,6 +80,7 @@ impl NatsConfig {
             ports_dir = quote(&self.ports_dir.to_string_lossy()),
             token = quote(&self.token),
             store_dir = quote(&self.store_dir.to_string_lossy()),
+            max_store = self.max_store.bytes(),
         )
     }
 
@@ -107,6 +113,7 @@ mod tests {
             token: "0123abcd".into(),
             sys_password: "4567efgh".into(),
             store_dir: "/data/nats".into(),
+            max_store: StoreLimit::DEFAULT,
             ports_dir: "/data/nats-run".into(),
         }
     }
@@ -122,6 +129,7 @@ mod tests {
         assert!(text.contains("user: \"sys\", password: \"4567efgh\""));
         assert!(text.contains("system_account: SYS"));
         assert!(text.contains("store_dir: \"/data/nats\""));
+        assert!(text.contains("max_file_store: 1073741824"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod monitor;
 mod process;
 mod restart;
 
+use crate::log::storage::StoreLimit;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -73,6 +74,8 @@ pub struct SupervisorConfig {
     pub binary: NatsBinary,
     /// `<data-dir>/nats`.
     pub dir: PathBuf,
+    /// `--max-store`: the server's `max_file_store`.
+    pub max_store: StoreLimit,
 }
 
 /// A running, supervised nats-server. Dropping it stops the child; prefer [`NatsChild::stop`].
@@ -152,6 +155,7 @@ struct Launcher {
     binary: NatsBinary,
     conf_path: PathBuf,
     store_dir: PathBuf,
+    max_store: StoreLimit,
     ports_dir: PathBuf,
     token: String,
     sys_password: String,
@@ -193,6 +197,7 @@ impl Launcher {
             binary: config.binary,
             conf_path: config.dir.join("nats-server.conf"),
             store_dir: config.dir.clone(),
+            max_store: config.max_store,
             ports_dir,
             // 122 random bits twice over; the server compares it on every connect.
             token: secret(),
@@ -213,6 +218,7 @@ impl Launcher {
             token: self.token.clone(),
             sys_password: self.sys_password.clone(),
             store_dir: self.store_dir.clone(),
+            max_store: self.max_store,
             ports_dir: self.ports_dir.clone(),
         }
         .write(&self.conf_path)
