@@ -41,6 +41,8 @@ struct Row {
     fill: Duration,
     first_ready: Duration,
     restart_ready: Duration,
+    /// The restart's startup steps as leaf logged them: `name ms`.
+    restart_steps: String,
     rss_bytes: u64,
     disk_bytes: u64,
     /// leaf.db and its WAL: the projection, whose event positions grow with history.
@@ -74,6 +76,7 @@ async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Resul
 
     let mut restart = Leaf::start(leaf, nats_server, &data, dir.path()).await?;
     let restart_ready = restart.ready;
+    let restart_steps = last_start_steps(&dir.path().join("leaf.log"));
     // What the restarted leaf holds once ready, not what its start passed through.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_bytes = restart.rss()?;
@@ -89,6 +92,7 @@ async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Resul
         fill: fill_time,
         first_ready,
         restart_ready,
+        restart_steps,
         rss_bytes,
         disk_bytes,
         db_bytes,
@@ -345,6 +349,28 @@ fn du(dir: &Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
+/// The steps of leaf's last start in `log` (`step=nats ms=812` lines), as `nats 812 ms, …`:
+/// where a restart's time goes.
+fn last_start_steps(log: &Path) -> String {
+    const READY: &str = "leaf is ready";
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let end = text.rfind(READY).unwrap_or(text.len());
+    let begin = text[..end].rfind(READY).unwrap_or(0);
+    let steps: Vec<String> = text[begin..end]
+        .lines()
+        .filter(|line| line.contains("started") && line.contains("step="))
+        .filter_map(|line| {
+            let field = |name: &str| {
+                let at = line.find(&format!("{name}="))? + name.len() + 1;
+                let rest = line[at..].trim_start_matches('"');
+                Some(rest.split(['"', ' ']).next()?.to_owned())
+            };
+            Some(format!("{} {} ms", field("step")?, field("ms")?))
+        })
+        .collect();
+    steps.join(", ")
+}
+
 fn report(rows: &[Row]) -> String {
     let mut out = String::from(
         "| appends in the log | filled in | first start, leaf.db empty: exec → ready | restart: exec → ready | leaf RSS after the restart | store bytes on disk per append | leaf.db bytes per append |\n\
@@ -362,6 +388,10 @@ fn report(rows: &[Row]) -> String {
             r.disk_bytes / r.appends.max(1),
             r.db_bytes / r.appends.max(1)
         );
+    }
+    out.push_str("\nWhere each restart's time went (leaf's own startup steps):\n");
+    for r in rows {
+        let _ = writeln!(out, "- {}: {}", r.appends, r.restart_steps);
     }
     if let (Some(small), Some(large)) = (rows.first(), rows.last()) {
         let _ = writeln!(

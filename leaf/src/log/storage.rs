@@ -49,7 +49,7 @@ impl Default for StoreLimit {
 impl std::fmt::Display for StoreLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (unit, size) in [("TB", TIB), ("GB", GIB), ("MB", MIB), ("KB", KIB)] {
-            if self.0 % size == 0 {
+            if self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }
@@ -101,8 +101,11 @@ pub fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
     }
     // SAFETY: statvfs returned 0, so it filled `stat`.
     let stat = unsafe { stat.assume_init() };
-    let block = stat.f_frsize as u64;
-    Ok((stat.f_bavail as u64 * block, stat.f_blocks as u64 * block))
+    let block = stat.f_frsize;
+    Ok((
+        stat.f_bavail.saturating_mul(block),
+        stat.f_blocks.saturating_mul(block),
+    ))
 }
 
 /// Where the log's store is and how large it may grow: what health measures against.
