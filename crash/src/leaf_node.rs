@@ -35,10 +35,18 @@ pub fn leaf_binary() -> Result<PathBuf, HarnessError> {
     }
 }
 
+/// Where a [`LeafNode`]'s event log runs.
+enum Log {
+    /// `--nats-url`: a server of the suite's own, so a kill of leaf is a kill of leaf alone.
+    External(String),
+    /// `--nats-server`: leaf's own supervised child, on its data dir.
+    Supervised(PathBuf),
+}
+
 pub struct LeafNode {
     binary: PathBuf,
     data_dir: PathBuf,
-    nats_url: String,
+    log: Log,
     port: u16,
     log_path: PathBuf,
     child: Option<Child>,
@@ -52,12 +60,26 @@ impl LeafNode {
     /// A leaf on `data_dir` that uses the NATS server at `nats_url` (`--nats-url`), so a kill
     /// of leaf is a kill of leaf alone.
     pub fn new(binary: PathBuf, data_dir: PathBuf, nats_url: String) -> Result<Self, HarnessError> {
+        Self::with_log(binary, data_dir, Log::External(nats_url))
+    }
+
+    /// A leaf on `data_dir` that runs its own nats-server (`nats_server`, the binary), as at a
+    /// venue: its store lives in the data dir, on whatever disk that is.
+    pub fn supervised(
+        binary: PathBuf,
+        data_dir: PathBuf,
+        nats_server: PathBuf,
+    ) -> Result<Self, HarnessError> {
+        Self::with_log(binary, data_dir, Log::Supervised(nats_server))
+    }
+
+    fn with_log(binary: PathBuf, data_dir: PathBuf, log: Log) -> Result<Self, HarnessError> {
         let port = free_port()?;
         Ok(Self {
             log_path: data_dir.with_extension("log"),
             binary,
             data_dir,
-            nats_url,
+            log,
             port,
             child: None,
             http: reqwest::Client::builder()
@@ -149,13 +171,17 @@ impl LeafNode {
             .map_err(|e| HarnessError::Setup(e.to_string()))?;
         self.starts += 1;
         let begun = Instant::now();
+        let (log_flag, log_value) = match &self.log {
+            Log::External(url) => ("--nats-url", std::ffi::OsString::from(url)),
+            Log::Supervised(server) => ("--nats-server", server.as_os_str().to_owned()),
+        };
         let child = Command::new(&self.binary)
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--addr")
             .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--nats-url")
-            .arg(&self.nats_url)
+            .arg(log_flag)
+            .arg(log_value)
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())

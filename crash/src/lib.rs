@@ -13,6 +13,7 @@
 //!   [`event_ledger`]: the leaf binary under TD consoles and table displays, and the check of
 //!   log, projection and displays against every 201.
 //! - [`stream_suite`], [`leaf_suite`]: the crash loops themselves.
+//! - [`small_disk`]: a small tmpfs to fill, for the disk-full suite.
 //! - [`findings`]: what the checks found, and the one summary line each suite prints.
 //!
 //! `make test-crash` starts a private Docker engine (ci/docker.sh) and runs the suites.
@@ -29,6 +30,7 @@ pub mod leaf_suite;
 pub mod nats_node;
 pub mod projection_probe;
 pub mod schedule;
+pub mod small_disk;
 pub mod stream_ledger;
 pub mod stream_reader;
 pub mod stream_suite;

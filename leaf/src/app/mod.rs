@@ -9,6 +9,7 @@
 //! clients with 1001 → the feed stops and flushes the projection → the NATS connection is drained → the nats-server child is stopped →
 //! the database is closed → the data-dir lock is released.
 
+mod jetstream_guard;
 pub mod open_files;
 mod serve;
 mod signals;
@@ -166,6 +167,12 @@ impl App {
             nats,
             data_dir,
         } = self;
+        let stop_guard = CancellationToken::new();
+        let guard = jetstream_guard::spawn(
+            jetstream.clone(),
+            nats.as_ref().map(|n| (n.restarter(), data_dir.nats())),
+            stop_guard.clone(),
+        );
         let stop_http = CancellationToken::new();
         let mut server = tokio::spawn(serve::serve(
             listener,
@@ -212,6 +219,8 @@ impl App {
             }
         })
         .await;
+        stop_guard.cancel();
+        let _ = guard.await;
         teardown("nats connection", async {
             if tokio::time::timeout(NATS_DRAIN, jetstream.drain())
                 .await

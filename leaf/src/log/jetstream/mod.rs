@@ -72,6 +72,19 @@ pub struct JetStreamLog {
     server: ServerKind,
     /// The last publish was refused for lack of room, and none has been stored since.
     refusing: std::sync::atomic::AtomicBool,
+    /// JetStream disabled itself (nats-server does on a write error such as a full disk):
+    /// every publish fails until it is back, and is told as [`LogError::StorageFull`].
+    disabled: std::sync::atomic::AtomicBool,
+}
+
+/// Whether JetStream answers, as far as one request can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JetStreamState {
+    Enabled,
+    /// The server answers, but JetStream has shut itself down.
+    Disabled,
+    /// No answer (the server is down or restarting).
+    Unknown,
 }
 
 impl JetStreamLog {
@@ -98,6 +111,7 @@ impl JetStreamLog {
             js,
             server,
             refusing: Default::default(),
+            disabled: Default::default(),
         })
     }
 
@@ -108,6 +122,23 @@ impl JetStreamLog {
                 tracing::warn!(error = %e, "draining a NATS connection failed");
             }
         }
+    }
+
+    /// Asks whether JetStream is up, and remembers the answer for publishes and health.
+    pub async fn check_jetstream(&self) -> JetStreamState {
+        let state = match tokio::time::timeout(HEALTH_TIMEOUT, self.js.query_account()).await {
+            Ok(Ok(_)) => JetStreamState::Enabled,
+            Ok(Err(e)) if e.to_string().to_ascii_lowercase().contains("not enabled") => {
+                JetStreamState::Disabled
+            }
+            _ => JetStreamState::Unknown,
+        };
+        match state {
+            JetStreamState::Enabled => self.disabled.store(false, Ordering::Relaxed),
+            JetStreamState::Disabled => self.disabled.store(true, Ordering::Relaxed),
+            JetStreamState::Unknown => {}
+        }
+        state
     }
 
     /// The configuration JetStream reports for one of leaf's streams.
@@ -204,7 +235,15 @@ impl EventLog for JetStreamLog {
                     .map_err(|e| publish_error(e.kind(), size, &e))?;
                 pending.await.map_err(|e| publish_error(e.kind(), size, &e))
             };
-            let ack = sent.await;
+            let ack = match sent.await {
+                // With JetStream shut down, nothing answers the publish.
+                Err(LogError::Unavailable(why)) if self.disabled.load(Ordering::Relaxed) => {
+                    Err(LogError::StorageFull(format!(
+                        "JetStream is disabled after a write error (a full disk?): {why}"
+                    )))
+                }
+                other => other,
+            };
             match &ack {
                 Ok(_) => self.refusing.store(false, Ordering::Relaxed),
                 Err(LogError::StorageFull(_)) => self.refusing.store(true, Ordering::Relaxed),
@@ -282,7 +321,8 @@ impl EventLog for JetStreamLog {
                     Ok(Ok(account)) => Some(account.storage),
                     _ => None,
                 },
-                refusing: self.refusing.load(Ordering::Relaxed),
+                refusing: self.refusing.load(Ordering::Relaxed)
+                    || self.disabled.load(Ordering::Relaxed),
             }
         })
     }

@@ -21,7 +21,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -83,8 +83,20 @@ pub struct NatsChild {
     client_url: String,
     token: String,
     status: watch::Receiver<ChildStatus>,
+    restarts: mpsc::Sender<String>,
     cancel: CancellationToken,
     task: Option<JoinHandle<()>>,
+}
+
+/// Asks the supervisor to restart the server (gracefully, at once, without back-off).
+#[derive(Debug, Clone)]
+pub struct Restarter(mpsc::Sender<String>);
+
+impl Restarter {
+    /// Requests a restart for `reason` (logged); a request while one is pending is dropped.
+    pub fn request(&self, reason: impl Into<String>) {
+        let _ = self.0.try_send(reason.into());
+    }
 }
 
 impl std::fmt::Debug for NatsChild {
@@ -106,11 +118,19 @@ impl NatsChild {
         let token = launcher.token.clone();
         let (status_tx, status) = watch::channel(running.status(0));
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(supervise(launcher, running, status_tx, cancel.clone()));
+        let (restarts, requests) = mpsc::channel(1);
+        let task = tokio::spawn(supervise(
+            launcher,
+            running,
+            status_tx,
+            requests,
+            cancel.clone(),
+        ));
         Ok(Self {
             client_url,
             token,
             status,
+            restarts,
             cancel,
             task: Some(task),
         })
@@ -126,6 +146,11 @@ impl NatsChild {
             name: config::LEAF_USER.to_owned(),
             password: self.token.clone(),
         }
+    }
+
+    /// A handle that asks for a restart.
+    pub fn restarter(&self) -> Restarter {
+        Restarter(self.restarts.clone())
     }
 
     /// A live view of the child's status.

@@ -1,9 +1,9 @@
-//! The restart policy: watch the running child, restart it with back-off when it dies, stop it
-//! when leaf stops.
+//! The restart policy: watch the running child, restart it with back-off when it dies or when
+//! leaf asks (JetStream disabled itself on a full disk), stop it when leaf stops.
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{ChildStatus, Launcher, Running, STOP_TIMEOUT};
@@ -15,11 +15,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A child that ran this long before dying counts as healthy: the back-off starts over.
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
 
-/// Watches the child; restarts it when it dies; stops it when cancelled.
+/// Watches the child; restarts it when it dies or `requests` asks; stops it when cancelled.
 pub(super) async fn supervise(
     launcher: Launcher,
     mut running: Running,
     status: watch::Sender<ChildStatus>,
+    mut requests: mpsc::Receiver<String>,
     cancel: CancellationToken,
 ) {
     let mut restarts = 0u32;
@@ -27,33 +28,40 @@ pub(super) async fn supervise(
     // damaged store) must not be restarted several times a second forever.
     let mut backoff = Duration::ZERO;
     loop {
-        let exit = tokio::select! {
-            exit = running.child.wait() => exit,
+        let (reason, asked) = tokio::select! {
+            exit = running.child.wait() => {
+                let reason = match exit {
+                    Ok(code) => code.to_string(),
+                    Err(e) => format!("wait failed: {e}"),
+                };
+                // Give the output readers a moment to take the dying words.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                tracing::error!(
+                    pid = running.pid,
+                    reason = %reason,
+                    last_output = %running.tail.last(5),
+                    "nats-server exited unexpectedly; restarting it"
+                );
+                (reason, false)
+            }
+            Some(why) = requests.recv() => {
+                tracing::warn!(pid = running.pid, reason = %why, "restarting nats-server");
+                stop_child(&mut running).await;
+                (format!("restarted by leaf: {why}"), true)
+            }
             () = cancel.cancelled() => {
                 stop_child(&mut running).await;
                 status.send_modify(|s| s.running = false);
                 return;
             }
         };
-        let reason = match exit {
-            Ok(code) => code.to_string(),
-            Err(e) => format!("wait failed: {e}"),
-        };
-        // Give the output readers a moment to take the dying words.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        tracing::error!(
-            pid = running.pid,
-            reason = %reason,
-            last_output = %running.tail.last(5),
-            "nats-server exited unexpectedly; restarting it"
-        );
         status.send_modify(|s| {
             s.running = false;
             s.pid = None;
             s.last_exit = Some(reason.clone());
         });
 
-        backoff = if running.started.elapsed() > BACKOFF_RESET_AFTER {
+        backoff = if asked || running.started.elapsed() > BACKOFF_RESET_AFTER {
             BACKOFF_FIRST
         } else {
             (backoff * 2).clamp(BACKOFF_FIRST, BACKOFF_MAX)

@@ -1,0 +1,74 @@
+//! Brings JetStream back after it shut itself down.
+//!
+//! nats-server disables JetStream when a write to its store fails ("JetStream out of File
+//! resources, will be DISABLED" on a full disk) and leaves it off until the server restarts.
+//! While it is off, the log tells every append as `storage_full` (see
+//! [`JetStreamLog::check_jetstream`]) and reads keep working from what leaf holds; once the
+//! disk has room again, leaf restarts its own nats-server, which opens the store as it was
+//! and enables JetStream. Without a supervised server (`--nats-url`), bringing it back is the
+//! operator's business: leaf only reports it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::log::storage::{DISK_RESERVE, disk_space};
+use crate::log::supervisor::Restarter;
+use crate::log::{JetStreamLog, JetStreamState};
+
+/// How often JetStream is asked whether it is up: what a TD waits at most, beyond the
+/// restart itself, after space is freed.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// Free disk needed before a restart: the store must be able to take appends again.
+const ROOM_TO_RESUME: u64 = 2 * DISK_RESERVE;
+/// Between two restarts for this reason: a restart that did not help is not repeated at once.
+const RESTART_AT_MOST_EVERY: Duration = Duration::from_secs(15);
+
+/// Watches until `stop`; `restart` is `None` for a server leaf does not supervise.
+pub fn spawn(
+    log: Arc<JetStreamLog>,
+    restart: Option<(Restarter, PathBuf)>,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut was_disabled = false;
+        let mut last_restart: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(CHECK_EVERY) => {}
+            }
+            match log.check_jetstream().await {
+                JetStreamState::Enabled if was_disabled => {
+                    was_disabled = false;
+                    tracing::warn!("JetStream is back: appends are taken again");
+                }
+                JetStreamState::Disabled => {
+                    if !was_disabled {
+                        was_disabled = true;
+                        tracing::error!(
+                            "nats-server disabled JetStream (a full disk?): appends are refused with storage_full until there is room again"
+                        );
+                    }
+                    let Some((restarter, store_dir)) = &restart else {
+                        continue;
+                    };
+                    let free = disk_space(store_dir).map(|(free, _)| free).unwrap_or(0);
+                    let recently =
+                        last_restart.is_some_and(|at| at.elapsed() < RESTART_AT_MOST_EVERY);
+                    if free >= ROOM_TO_RESUME && !recently {
+                        last_restart = Some(tokio::time::Instant::now());
+                        restarter.request(format!(
+                            "JetStream is disabled and the disk has room again ({} MB free)",
+                            free / (1024 * 1024)
+                        ));
+                    }
+                }
+                JetStreamState::Enabled | JetStreamState::Unknown => {}
+            }
+        }
+    })
+}
