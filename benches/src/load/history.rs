@@ -247,7 +247,7 @@ impl Leaf {
             .append(true)
             .open(work.join("leaf.log"))?;
         let begun = Instant::now();
-        let child = Command::new(leaf)
+        let mut child = Command::new(leaf)
             .arg("--data-dir")
             .arg(data)
             .arg("--addr")
@@ -264,13 +264,15 @@ impl Leaf {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()?;
-        wait_healthy(
-            &http,
-            &base,
-            Duration::from_secs(600),
-            &work.join("leaf.log"),
-        )
-        .await?;
+        let log_path = work.join("leaf.log");
+        tokio::select! {
+            healthy = wait_healthy(&http, &base, Duration::from_secs(600), &log_path) => healthy?,
+            exited = child.wait() => bail!(
+                "leaf exited before it was ready ({}); its log:\n{}",
+                exited?,
+                std::fs::read_to_string(&log_path).unwrap_or_default().lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+            ),
+        }
         Ok(Self {
             child,
             base,
@@ -358,8 +360,17 @@ fn last_start_steps(log: &Path) -> String {
     let begin = text[..end].rfind(READY).unwrap_or(0);
     let steps: Vec<String> = text[begin..end]
         .lines()
-        .filter(|line| line.contains("started") && line.contains("step="))
         .filter_map(|line| {
+            // nats-server's own: "Restored 1,000,200 messages for stream '$G > AUDIT' in 2.1s"
+            if let Some(at) = line.find("Restored ") {
+                let what = &line[at..];
+                let stream = what.split('>').nth(1)?.split('\'').next()?.trim();
+                let took = what.rsplit(" in ").next()?.trim();
+                return Some(format!("nats-server restored {stream} in {took}"));
+            }
+            if !(line.contains("started") && line.contains("step=")) {
+                return None;
+            }
             let field = |name: &str| {
                 let at = line.find(&format!("{name}="))? + name.len() + 1;
                 let rest = line[at..].trim_start_matches('"');

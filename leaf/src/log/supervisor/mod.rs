@@ -32,9 +32,14 @@ pub use self::monitor::ServerFacts;
 use self::process::{OutputTail, Spawner};
 use self::restart::supervise;
 
-/// How long a start may take before leaf gives up. nats-server is ready in ~20 ms on an idle
-/// box; 5 s leaves room for a slow SD card replaying a large JetStream store.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a start may take before leaf gives up. nats-server is ready in ~20 ms on a fresh
+/// store, but it restores every stream before it answers, in time proportional to the
+/// messages: ~3 s for a million appends on this box, more on a slow disk or a busy one (a
+/// 5 s limit once kept a venue with a year of history from starting at all). A server that
+/// is still running is given this long, with progress in the log.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(600);
+/// While waiting for a start, how often leaf says it is still waiting.
+const READY_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// How long a graceful stop may take before the child is killed. nats-server stops in a few
 /// milliseconds; with `sync_interval: always` a kill loses nothing that was acknowledged.
@@ -308,7 +313,9 @@ impl Launcher {
         pid: u32,
         tail: &OutputTail,
     ) -> Result<Ports, SupervisorError> {
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let begun = Instant::now();
+        let deadline = begun + READY_TIMEOUT;
+        let mut next_progress = begun + READY_PROGRESS_EVERY;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 // Let the output readers drain the last lines before quoting them.
@@ -323,11 +330,21 @@ impl Launcher {
             {
                 return Ok(ports);
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(SupervisorError::NotReady {
                     timeout: READY_TIMEOUT,
                     tail: tail.last(15),
                 });
+            }
+            if now >= next_progress {
+                next_progress = now + READY_PROGRESS_EVERY;
+                tracing::info!(
+                    pid,
+                    waited_s = begun.elapsed().as_secs(),
+                    last_output = %tail.last(1),
+                    "waiting for nats-server to restore its streams"
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
