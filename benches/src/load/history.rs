@@ -61,22 +61,30 @@ pub async fn run(leaf: &Path, nats_server: &Path, sizes: &[u64]) -> anyhow::Resu
 
 async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Result<Row> {
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let mut first = Leaf::start(leaf, nats_server, &data, dir.path()).await?;
+    let root = dir.path().to_owned();
+    // HISTORY_KEEP=1 leaves the data dirs behind, for looking into a start by hand.
+    let _removed_at_the_end = if std::env::var_os("HISTORY_KEEP").is_some() {
+        eprintln!("leaf-load history: keeping {}", dir.keep().display());
+        None
+    } else {
+        Some(dir)
+    };
+    let data = root.join("data");
+    let mut first = Leaf::start(leaf, nats_server, &data, &root).await?;
     first.stop().await?;
 
     let begun = Instant::now();
-    fill(nats_server, &data.join("nats"), dir.path(), appends).await?;
+    fill(nats_server, &data.join("nats"), &root, appends).await?;
     let fill_time = begun.elapsed();
 
-    let mut leaf_run = Leaf::start(leaf, nats_server, &data, dir.path()).await?;
+    let mut leaf_run = Leaf::start(leaf, nats_server, &data, &root).await?;
     let first_ready = leaf_run.ready;
     leaf_run.wait_projected().await?;
     leaf_run.stop().await?;
 
-    let mut restart = Leaf::start(leaf, nats_server, &data, dir.path()).await?;
+    let mut restart = Leaf::start(leaf, nats_server, &data, &root).await?;
     let restart_ready = restart.ready;
-    let restart_steps = last_start_steps(&dir.path().join("leaf.log"));
+    let restart_steps = last_start_steps(&root.join("leaf.log"));
     // What the restarted leaf holds once ready, not what its start passed through.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_bytes = restart.rss()?;
@@ -373,8 +381,12 @@ fn last_start_steps(log: &Path) -> String {
             }
             let field = |name: &str| {
                 let at = line.find(&format!("{name}="))? + name.len() + 1;
-                let rest = line[at..].trim_start_matches('"');
-                Some(rest.split(['"', ' ']).next()?.to_owned())
+                let rest = &line[at..];
+                let value = match rest.strip_prefix('"') {
+                    Some(quoted) => quoted.split('"').next()?,
+                    None => rest.split(' ').next()?,
+                };
+                Some(value.to_owned())
             };
             Some(format!("{} {} ms", field("step")?, field("ms")?))
         })
