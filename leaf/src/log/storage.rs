@@ -1,10 +1,11 @@
 //! How full the event log's store is: its size limit (the `--max-store` flag), what it holds,
 //! the disk under it, and what health says of the three.
 //!
-//! nats-server refuses a publish past `max_file_store` ("insufficient resources"), and on a
-//! disk that fills first it stops JetStream altogether. Neither may surprise a venue: health
-//! warns from [`WARN_PERCENT`] of the limit (or of the disk), and an append refused for space
-//! is [`crate::log::LogError::StorageFull`], never a generic failure.
+//! nats-server refuses a publish past `max_file_store` ("insufficient resources") or on a full
+//! disk ("no space left on device"), and in some of its write paths it then stops JetStream
+//! altogether. None of it may surprise a venue: health warns from [`WARN_PERCENT`] of the
+//! limit, or when the disk has less room than the limit still allows, and an append refused
+//! for space is [`crate::log::LogError::StorageFull`], never a generic failure.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 use super::EventLog;
 
-/// Health warns from this share of the limit used, or of the disk.
+/// Health warns from this share of the limit used.
 pub const WARN_PERCENT: u64 = 80;
 /// Below this much free disk, appends are expected to fail: the store counts as full.
 pub const DISK_RESERVE: u64 = 16 * MIB;
@@ -26,14 +27,17 @@ const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
 const TIB: u64 = 1024 * GIB;
 
-/// The store's size limit, nats-server's `max_file_store`: at least 1 MiB, written with an
-/// optional unit as nats-server reads them (`KB`, `MB`, `GB`, `TB`, powers of 1024).
+/// The store's size limit, nats-server's `max_file_store`: at least 1 MiB and at most what
+/// nats-server reads (a signed 64-bit count), written with an optional unit (`KB`, `MB`,
+/// `GB`, `TB`: powers of 1024, as in nats-server's own `1GB`). leaf writes the bytes into the
+/// server's config, so no unit reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimit(u64);
 
 impl StoreLimit {
     pub const DEFAULT: StoreLimit = StoreLimit(GIB);
     const MIN: u64 = MIB;
+    const MAX: u64 = i64::MAX as u64;
 
     pub fn bytes(self) -> u64 {
         self.0
@@ -82,6 +86,9 @@ impl FromStr for StoreLimit {
             .ok_or_else(|| format!("{s:?} is too large"))?;
         if bytes < Self::MIN {
             return Err(format!("{s:?} is below the smallest store, 1MB"));
+        }
+        if bytes > Self::MAX {
+            return Err(format!("{s:?} is more than nats-server can take"));
         }
         Ok(Self(bytes))
     }
@@ -178,8 +185,11 @@ impl StorageHealth {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let disk_percent =
-            disk.map(|(free, total)| total.saturating_sub(free).saturating_mul(100) / total.max(1));
+        // The disk would fill before the store reaches its limit.
+        let disk_short = matches!(
+            (room_on_disk, room_in_limit),
+            (Some(disk), Some(limit)) if disk < limit
+        );
         let (state, message) = if refusing
             || room_in_limit.is_some_and(|r| r < BYTES_PER_APPEND)
             || disk.is_some_and(|(free, _)| free < DISK_RESERVE)
@@ -197,12 +207,13 @@ impl StorageHealth {
                     human(used.unwrap_or_default()),
                 )),
             )
-        } else if disk_percent.is_some_and(|p| p >= WARN_PERCENT) {
+        } else if disk_short {
             (
                 StorageState::Warning,
                 Some(format!(
-                    "the disk is {}% full; the event log needs room to grow",
-                    disk_percent.unwrap_or_default()
+                    "the disk has room for only {} of the event log's remaining {}; free disk space",
+                    human(room_on_disk.unwrap_or_default()),
+                    human(room_in_limit.unwrap_or_default()),
                 )),
             )
         } else {
@@ -248,6 +259,7 @@ mod tests {
             "10KB",
             "99999999999TB",
             "1 G B",
+            "9000000TB",
         ] {
             assert!(bad.parse::<StoreLimit>().is_err(), "{bad:?}");
         }
@@ -276,9 +288,16 @@ mod tests {
 
         let small_disk = StorageHealth::assess(limit, Some(MIB), Some((10 * MIB, GIB)), false);
         assert_eq!(small_disk.state, StorageState::Full);
-        let busy_disk = StorageHealth::assess(limit, Some(MIB), Some((GIB, 10 * GIB)), false);
+        let busy_disk = StorageHealth::assess(limit, Some(MIB), Some((50 * MIB, 10 * GIB)), false);
         assert_eq!(busy_disk.state, StorageState::Warning);
-        assert_eq!(busy_disk.appends_left, Some(99 * MIB / BYTES_PER_APPEND));
+        assert!(busy_disk.message.unwrap().contains("34 MB"));
+        assert_eq!(busy_disk.appends_left, Some(34 * MIB / BYTES_PER_APPEND));
+        let big_full_disk = StorageHealth::assess(limit, Some(MIB), Some((GIB, 100 * GIB)), false);
+        assert_eq!(
+            big_full_disk.state,
+            StorageState::Ok,
+            "99% used, but room for the limit"
+        );
 
         let unknown = StorageHealth::assess(limit, None, None, false);
         assert_eq!(

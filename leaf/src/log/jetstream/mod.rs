@@ -26,6 +26,9 @@ use crate::event::Seq;
 
 /// How long leaf waits for the first connection. The server is on loopback and already ready.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long health reports a refusal for room after the last one, when no publish has been
+/// stored since: room freed while nobody appends shows as soon as this passes.
+const REFUSAL_REMEMBERED: Duration = Duration::from_secs(30);
 /// One health probe must not hold up `/api/v1/health`.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -70,8 +73,8 @@ pub struct JetStreamLog {
     reads: async_nats::Client,
     js: jetstream::Context,
     server: ServerKind,
-    /// The last publish was refused for lack of room, and none has been stored since.
-    refusing: std::sync::atomic::AtomicBool,
+    /// When a publish was last refused for lack of room; cleared by the next one stored.
+    refused_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// JetStream disabled itself (nats-server does on a write error such as a full disk):
     /// every publish fails until it is back, and is told as [`LogError::StorageFull`].
     disabled: std::sync::atomic::AtomicBool,
@@ -110,7 +113,7 @@ impl JetStreamLog {
             reads,
             js,
             server,
-            refusing: Default::default(),
+            refused_at: Default::default(),
             disabled: Default::default(),
         })
     }
@@ -134,7 +137,15 @@ impl JetStreamLog {
             _ => JetStreamState::Unknown,
         };
         match state {
-            JetStreamState::Enabled => self.disabled.store(false, Ordering::Relaxed),
+            JetStreamState::Enabled => {
+                // Back from a shutdown for room: its refusals are over.
+                if self.disabled.swap(false, Ordering::Relaxed) {
+                    self.refused_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                }
+            }
             JetStreamState::Disabled => self.disabled.store(true, Ordering::Relaxed),
             JetStreamState::Unknown => {}
         }
@@ -227,26 +238,30 @@ impl EventLog for JetStreamLog {
                     Filter::Tournament(subject.tournament()).subject(StreamName::State),
                 );
             }
+            let disabled = self.disabled.load(Ordering::Relaxed);
             let sent = async {
                 let pending = self
                     .js
                     .send_publish(subject.to_string(), message)
                     .await
-                    .map_err(|e| publish_error(e.kind(), size, &e))?;
-                pending.await.map_err(|e| publish_error(e.kind(), size, &e))
+                    .map_err(|e| publish_error(e.kind(), size, &e, disabled))?;
+                pending
+                    .await
+                    .map_err(|e| publish_error(e.kind(), size, &e, disabled))
             };
-            let ack = match sent.await {
-                // With JetStream shut down, nothing answers the publish.
-                Err(LogError::Unavailable(why)) if self.disabled.load(Ordering::Relaxed) => {
-                    Err(LogError::StorageFull(format!(
-                        "JetStream is disabled after a write error (a full disk?): {why}"
-                    )))
-                }
-                other => other,
-            };
+            let ack = sent.await;
             match &ack {
-                Ok(_) => self.refusing.store(false, Ordering::Relaxed),
-                Err(LogError::StorageFull(_)) => self.refusing.store(true, Ordering::Relaxed),
+                Ok(_) => {
+                    self.refused_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                    self.disabled.store(false, Ordering::Relaxed);
+                }
+                Err(LogError::StorageFull(_)) => {
+                    *self.refused_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(std::time::Instant::now());
+                }
                 Err(_) => {}
             }
             let ack = ack?;
@@ -321,8 +336,12 @@ impl EventLog for JetStreamLog {
                     Ok(Ok(account)) => Some(account.storage),
                     _ => None,
                 },
-                refusing: self.refusing.load(Ordering::Relaxed)
-                    || self.disabled.load(Ordering::Relaxed),
+                refusing: self.disabled.load(Ordering::Relaxed)
+                    || self
+                        .refused_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_some_and(|at| at.elapsed() < REFUSAL_REMEMBERED),
             }
         })
     }
@@ -458,7 +477,15 @@ fn last_sequence_in(text: &str) -> Option<Seq> {
     digits.parse().ok().map(Seq)
 }
 
-fn publish_error(kind: PublishErrorKind, size: usize, e: &dyn std::fmt::Display) -> LogError {
+/// What a failed publish means. `jetstream_disabled`: JetStream shut itself down (see
+/// [`JetStreamLog::check_jetstream`]), so a publish nothing answered was refused for room; a
+/// broken connection or a timeout still leaves the outcome unknown.
+fn publish_error(
+    kind: PublishErrorKind,
+    size: usize,
+    e: &dyn std::fmt::Display,
+    jetstream_disabled: bool,
+) -> LogError {
     match kind {
         // The server says "wrong last sequence: N"; N is where the tournament really ends.
         PublishErrorKind::WrongLastSequence => LogError::Conflict {
@@ -466,6 +493,9 @@ fn publish_error(kind: PublishErrorKind, size: usize, e: &dyn std::fmt::Display)
         },
         PublishErrorKind::TimedOut => LogError::TimedOut,
         PublishErrorKind::MaxPayloadExceeded => LogError::TooLarge(size),
+        PublishErrorKind::StreamNotFound if jetstream_disabled => LogError::StorageFull(format!(
+            "JetStream is disabled after a write error (a full disk?): {e}"
+        )),
         // While the server restarts, a publish finds no stream to answer it.
         PublishErrorKind::BrokenPipe | PublishErrorKind::StreamNotFound => {
             LogError::Unavailable(e.to_string())
