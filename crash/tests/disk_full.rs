@@ -120,7 +120,8 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
     }
 
     let ballast = disk.fill("ballast").unwrap();
-    let mut refused = 0;
+    // The `n` of every append refused with 507: none may be in the log.
+    let mut refused_ns: Vec<u64> = Vec::new();
     let mut unknown = 0;
     for _ in 0..40 {
         n += 1;
@@ -129,7 +130,7 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
             201 => acked.push((body["seq"].as_u64().unwrap(), n)),
             507 => {
                 assert_eq!(body["error"]["code"], "storage_full", "{body}");
-                refused += 1;
+                refused_ns.push(n);
             }
             // Its outcome is unknown: the check below allows it either way.
             503 => unknown += 1,
@@ -139,7 +140,10 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
             ),
         }
     }
-    assert!(refused > 0, "no append was refused with 507 on a full disk");
+    assert!(
+        !refused_ns.is_empty(),
+        "no append was refused with 507 on a full disk"
+    );
 
     // Reads and displays still work, and hold every acknowledged event.
     let health: Value = api
@@ -174,10 +178,11 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
             acked.push((body["seq"].as_u64().unwrap(), n));
             break freed.elapsed();
         }
-        assert!(
-            matches!(status, 503 | 507),
-            "while recovering: {status} {body}"
-        );
+        match status {
+            507 => refused_ns.push(n),
+            503 => unknown += 1,
+            other => panic!("while recovering: {other} {body}"),
+        }
         assert!(
             freed.elapsed() < RECOVERY,
             "appends did not come back within {RECOVERY:?} of freeing space:\n{}",
@@ -196,13 +201,33 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
     for ack in &acked {
         assert!(stored.contains(ack), "acknowledged {ack:?} is lost");
     }
+    for n in &refused_ns {
+        assert!(
+            !stored.iter().any(|(_, stored_n)| stored_n == n),
+            "append {n} was refused with 507 (nothing stored), yet it is in the log"
+        );
+    }
+    let health: Value = api
+        .http
+        .get(format!("{}/api/v1/health", api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(
+        health["subsystems"]["storage"]["state"], "full",
+        "health still says full once appends work again: {health}"
+    );
     if std::env::var_os("DISK_FULL_LOG").is_some() {
         println!("{}", leaf.log_text());
     }
     leaf.stop().await.unwrap();
     emit(&format!(
-        "disk-full: {} acknowledged, 0 lost, {refused} refused 507, {unknown} unknown (503), ballast {} MB, appends back {:.1} s after freeing space",
+        "disk-full: {} acknowledged, 0 lost, {} refused 507 (none stored), {unknown} unknown (503), ballast {} MB, appends back {:.1} s after freeing space",
         acked.len(),
+        refused_ns.len(),
         ballast / (1024 * 1024),
         recovered.as_secs_f64()
     ));
