@@ -242,7 +242,9 @@ fn apply(sim: &mut turmoil::Sim<'_>, venue: &Venue, fault: &Fault) {
             venue.feed_watch.borrow_mut().leaf_down(sim.elapsed());
             sim.crash(LEAF_HOST);
             // Without it, the next incarnation rebuilds the projection from the log.
-            venue.db_lost.set(!keeps_db);
+            if !keeps_db {
+                venue.db.borrow_mut().take();
+            }
         }
         Fault::Partition { client, .. } => sim.partition(client.as_str(), LEAF_HOST),
         Fault::Hold { client, .. } => sim.hold(client.as_str(), LEAF_HOST),

@@ -79,11 +79,11 @@ pub struct Venue {
     pub created: Cell<bool>,
     /// Set by the driver when the run is over: clients finish.
     pub stop: Cell<bool>,
-    /// The current incarnation's database: the next incarnation's leaf.db, unless a crash
-    /// lost it, and the checks' after the run.
+    /// The database of the last incarnation that started, for the checks after the run.
     pub store: RefCell<Option<Store>>,
-    /// Set by a crash that loses leaf.db: the next incarnation starts with an empty one.
-    pub db_lost: Cell<bool>,
+    /// The leaf.db on the leaf host's disk: made by the first incarnation that finds none,
+    /// opened by the next ones, taken by a crash that loses it.
+    pub db: RefCell<Option<Store>>,
     /// Starts that found the last incarnation's leaf.db.
     pub checkpoint_starts: Cell<u32>,
     /// What leaf's feed applied and when (invariant 7).
@@ -108,7 +108,7 @@ impl Venue {
             created: Cell::new(false),
             stop: Cell::new(false),
             store: RefCell::new(None),
-            db_lost: Cell::new(false),
+            db: RefCell::new(None),
             checkpoint_starts: Cell::new(0),
             feed_watch: RefCell::new(FeedWatch::default()),
             incarnations: Cell::new(0),
@@ -202,9 +202,9 @@ pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
         .record(LEAF_HOST, format!("starts (incarnation {n})"));
     // A new process opens new connections to the server.
     venue.log.reconnect();
-    let state = loop {
+    let (state, reopened) = loop {
         match leaf_state(&venue, n).await {
-            Ok(state) => break state,
+            Ok(started) => break started,
             // What systemd would do with a leaf that cannot reach its log at startup.
             Err(e) => {
                 venue.trace.record(
@@ -215,17 +215,12 @@ pub async fn run_leaf(venue: Rc<Venue>) -> turmoil::Result {
             }
         }
     };
-    let kept = venue
-        .store
-        .borrow_mut()
-        .replace(state.store.clone())
-        .is_some_and(|_| !venue.db_lost.get());
-    if kept {
+    *venue.store.borrow_mut() = Some(state.store.clone());
+    if reopened {
         venue
             .checkpoint_starts
             .set(venue.checkpoint_starts.get() + 1);
     }
-    venue.db_lost.set(false);
     let store = state.store.clone();
     let feed = state.feed.clone();
     let listener = SimListener::bind(LEAF_PORT).await?;
@@ -304,24 +299,25 @@ fn now() -> Duration {
     turmoil::sim_elapsed().unwrap_or_default()
 }
 
-/// The production application state over the simulated log and a fresh database.
+/// The production application state over the simulated log and the host's leaf.db (a new
+/// one if there is none); whether it opened an existing leaf.db.
 async fn leaf_state(
     venue: &Venue,
     incarnation: u32,
-) -> Result<AppState, Box<dyn std::error::Error>> {
-    let kept = venue
-        .store
-        .borrow()
-        .clone()
-        .filter(|_| !venue.db_lost.get());
-    let store = match kept {
+) -> Result<(AppState, bool), Box<dyn std::error::Error>> {
+    let existing = venue.db.borrow().clone();
+    let (store, reopened) = match existing {
         Some(store) => {
             venue
                 .trace
                 .record(LEAF_HOST, "finds the leaf.db of its last incarnation");
-            store
+            (store, true)
         }
-        None => fresh_store(venue).await?,
+        None => {
+            let store = fresh_store(venue).await?;
+            *venue.db.borrow_mut() = Some(store.clone());
+            (store, false)
+        }
     };
     let log: Arc<dyn EventLog> = Arc::new(venue.log.clone());
     let parts = Parts {
@@ -332,5 +328,5 @@ async fn leaf_state(
         reads: read_budget(),
         ..Parts::new(log, store, venue.keys())
     };
-    Ok(leaf::app::wire(parts).await?)
+    Ok((leaf::app::wire(parts).await?, reopened))
 }
