@@ -13,11 +13,22 @@ async fn health_reports_every_subsystem_ok() {
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key("x-request-id"));
     let body: serde_json::Value = response.json().await.unwrap();
+    // The disk under the test's data dir is the machine's: its figures are not the test's.
+    let storage = &body["subsystems"]["storage"];
+    assert_eq!(storage["ok"], true, "{storage}");
+    assert_eq!(storage["limit_bytes"], 1024 * 1024 * 1024);
+    assert!(
+        storage["disk_free_bytes"].as_u64().unwrap() > 0,
+        "{storage}"
+    );
     insta::assert_json_snapshot!("health", body, {
         ".uptime_s" => "[uptime]",
         ".server_id" => "[uuid]",
         ".version" => "[version]",
         ".open_files_limit" => "[limit]",
+        ".subsystems.storage.appends_left" => "[count]",
+        ".subsystems.storage.disk_free_bytes" => "[bytes]",
+        ".subsystems.storage.disk_total_bytes" => "[bytes]",
     });
     leaf.stop().await;
 }

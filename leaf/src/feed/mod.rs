@@ -451,12 +451,16 @@ impl Feed {
         match lookup {
             Lookup::Found(seq) => Ok(Some(seq)),
             Lookup::Unknown => Ok(None),
-            Lookup::Stored => Ok(self
+            Lookup::Stored => match self
                 .inner
                 .store
                 .event_seq_at(id, stream_seq)
                 .await
-                .map_err(older_positions)?),
+                .map_err(older_positions)?
+            {
+                Some(seq) => Ok(Some(seq)),
+                None => Err(missing_position(id, stream_seq)),
+            },
         }
     }
 
@@ -527,12 +531,16 @@ impl Feed {
         match lookup {
             Lookup::Found(position) => Ok(Some(position)),
             Lookup::Unknown => Ok(None),
-            Lookup::Stored => Ok(self
+            Lookup::Stored => match self
                 .inner
                 .store
                 .event_position(id, seq)
                 .await
-                .map_err(older_positions)?),
+                .map_err(older_positions)?
+            {
+                Some(position) => Ok(Some(position)),
+                None => Err(missing_position(id, seq)),
+            },
         }
     }
 
@@ -561,6 +569,16 @@ impl Feed {
 /// history is out of reach for now.
 fn older_positions(e: StoreError) -> LogError {
     LogError::Unavailable(format!("reading event positions from leaf.db: {e}"))
+}
+
+/// Memory says leaf.db holds this position and leaf.db has no row for it: the file was
+/// damaged or replaced under a running leaf. Never an empty answer, which would end a
+/// client's read early as if the history were shorter; a restart rebuilds leaf.db.
+fn missing_position(id: TournamentId, seq: Seq) -> LogError {
+    tracing::error!(tournament = %id, %seq, "leaf.db lacks an event position it should hold; restart leaf to rebuild leaf.db from the log");
+    LogError::Other(format!(
+        "leaf.db lacks the position of {seq} in tournament {id}"
+    ))
 }
 
 /// The view to start from: leaf.db's checkpoint when it describes a prefix of this log,
@@ -599,9 +617,9 @@ async fn load_checkpoint(
     Ok(View::default())
 }
 
-/// Whether the log holds, at the checkpoint's STATE cursor, the event leaf.db says is there:
-/// one read that tells a log replaced by another of at least the same length. `Some` says
-/// what differs.
+/// Whether the log holds, at the checkpoint's STATE cursor, the event leaf.db says is there
+/// (same tournament, type, time and data): one read that tells a log replaced by another of
+/// at least the same length. `Some` says what differs.
 async fn last_event_agrees(log: &dyn EventLog, view: &View) -> Result<Option<String>, LogError> {
     let cursor = view.applied().state;
     if cursor == Seq::ZERO {
@@ -614,7 +632,7 @@ async fn last_event_agrees(log: &dyn EventLog, view: &View) -> Result<Option<Str
     let holds = at_cursor.is_some_and(|entry| {
         view::tournament_of(entry)
             .and_then(|t| view.tournament(t))
-            .is_some_and(|t| t.head().stream_seq == cursor)
+            .is_some_and(|t| t.is_head(entry))
     });
     Ok((!holds).then(|| {
         format!("the event log does not hold at STATE {cursor} the event leaf.db says is there")

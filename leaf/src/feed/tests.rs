@@ -240,6 +240,56 @@ fn tournaments_over(log: Arc<MemoryLog>, feed: Feed, store: Store) -> Tournament
 }
 
 #[tokio::test]
+async fn a_checkpoint_of_another_log_is_rebuilt_even_with_the_same_tournament_at_its_cursor() {
+    let (_log, store, tournaments, feed) = venue().await;
+    let t = created(&tournaments).await;
+    for n in 1..=3 {
+        tournaments
+            .append(t, event("level", serde_json::json!({"n": n})), &actor())
+            .await
+            .unwrap();
+    }
+    assert!(tournaments.finish(Duration::from_secs(5)).await);
+    feed.shutdown().await;
+    let cursor = store.projection_cursor().await.unwrap();
+
+    // Another log, as long, with the same tournament's events at the same positions but
+    // other data: the checkpoint's head agrees on tournament and position, not on the event.
+    let other = Arc::new(MemoryLog::new());
+    for _ in 0..cursor.audit.0 {
+        other
+            .publish(
+                Subject::Audit(t),
+                bytes::Bytes::from_static(b"{}"),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    for n in 1..=cursor.state.0 + 2 {
+        other
+            .publish(
+                Subject::State(t, "level".parse().unwrap()),
+                bytes::Bytes::from(format!(r#"{{"other":{n}}}"#)),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let feed = restarted(other, &store).await;
+    let head = feed.head(t);
+    assert!(
+        head.is_none(),
+        "no creation record in the other log: {head:?}"
+    );
+    let (_, at) = feed.subscribe(Scope::Tournament(t)).unwrap();
+    let snapshot = at.unwrap().1.to_json();
+    assert_eq!(snapshot["level"]["data"]["other"], cursor.state.0 + 2);
+    feed.shutdown().await;
+    assert!(store.tournament_row(t).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn a_checkpoint_of_another_log_is_rebuilt_even_when_that_log_is_as_long() {
     let (_log, store, tournaments, feed) = venue().await;
     let t = created(&tournaments).await;

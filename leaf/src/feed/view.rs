@@ -174,6 +174,18 @@ impl TournamentView {
         }
     }
 
+    /// Whether `entry` is this tournament's head event as the view knows it: at the head's
+    /// stream sequence, and the newest of its type with the same time and data.
+    pub fn is_head(&self, entry: &Entry) -> bool {
+        let Some(event) = event_at(entry, self.head.seq) else {
+            return false;
+        };
+        entry.stream_seq == self.head.stream_seq
+            && self.latest.get(&event.kind).is_some_and(|latest| {
+                latest.seq == event.seq && latest.ts == event.ts && latest.data == event.data
+            })
+    }
+
     /// The newest event of each type, by type.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot(self.latest.clone())

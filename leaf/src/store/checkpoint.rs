@@ -41,9 +41,9 @@ impl Store {
     /// The projection as a checkpoint, read in one transaction. A row that does not parse is
     /// [`StoreError::Damaged`]: the caller rebuilds from the log rather than trust the rest.
     pub async fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
-        let cursor = self.projection_cursor().await?;
         self.call(move |conn| async move {
             let tx = conn.transaction().await?;
+            let cursor = super::projection::read_cursor(&tx).await?;
             let mut tournaments: BTreeMap<TournamentId, TournamentCheckpoint> = BTreeMap::new();
 
             let mut rows = tx

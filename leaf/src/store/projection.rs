@@ -125,21 +125,8 @@ impl Store {
     }
 
     pub async fn projection_cursor(&self) -> Result<Cursor, StoreError> {
-        self.call(|conn| async move {
-            let mut rows = conn
-                .query("SELECT stream, last_stream_seq FROM projection_cursor", ())
-                .await?;
-            let mut cursor = Cursor::default();
-            while let Some(row) = rows.next().await? {
-                let seq = Seq(row.get::<i64>(1)?.max(0) as u64);
-                match row.get::<String>(0)?.as_str() {
-                    "STATE" => cursor.state = seq,
-                    _ => cursor.audit = seq,
-                }
-            }
-            Ok(cursor)
-        })
-        .await
+        self.call(|conn| async move { read_cursor(&conn).await })
+            .await
     }
 
     /// Applies a batch in one transaction and moves the cursor past it.
@@ -150,7 +137,17 @@ impl Store {
                 .await?;
             let mut cursor = Cursor::default();
             let mut keys = HeadKeys::default();
-            for update in updates {
+            // Each mark carries a tournament's whole audit state: only its last in the batch
+            // is written.
+            let last_marks: HashMap<TournamentId, usize> = updates
+                .iter()
+                .enumerate()
+                .filter_map(|(i, update)| match update {
+                    ProjectionUpdate::Audited { tournament, .. } => Some((*tournament, i)),
+                    _ => None,
+                })
+                .collect();
+            for (i, update) in updates.into_iter().enumerate() {
                 match update {
                     ProjectionUpdate::Created { tournament, name, created_at, audit_seq } => {
                         tx.execute(
@@ -193,6 +190,10 @@ impl Store {
                         cursor.state = cursor.state.max(stream_seq);
                     }
                     ProjectionUpdate::Audited { tournament, through, above, audit_seq } => {
+                        cursor.audit = cursor.audit.max(audit_seq);
+                        if last_marks.get(&tournament) != Some(&i) {
+                            continue;
+                        }
                         let head = keys.of(&tx, tournament).await?;
                         tx.execute(
                             "UPDATE tournament_heads SET audited_through = ?2, audited_above = ?3 WHERE key = ?1",
@@ -326,4 +327,20 @@ pub(super) fn seqs_text(seqs: &[Seq]) -> String {
         .map(|s| s.0.to_string())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The projection's cursor, read on `conn` (inside a caller's transaction, if it has one).
+pub(super) async fn read_cursor(conn: &libsql::Connection) -> Result<Cursor, StoreError> {
+    let mut rows = conn
+        .query("SELECT stream, last_stream_seq FROM projection_cursor", ())
+        .await?;
+    let mut cursor = Cursor::default();
+    while let Some(row) = rows.next().await? {
+        let seq = Seq(row.get::<i64>(1)?.max(0) as u64);
+        match row.get::<String>(0)?.as_str() {
+            "STATE" => cursor.state = seq,
+            _ => cursor.audit = seq,
+        }
+    }
+    Ok(cursor)
 }

@@ -32,6 +32,10 @@ const CONFLICT_RETRIES: usize = 3;
 
 /// Attempts at an append's audit record before leaving it to the next start's repair.
 const AUDIT_ATTEMPTS: u32 = 3;
+/// When a live audit record could not be written, the first retry of the repair, and the
+/// longest wait between two.
+const LIVE_REPAIR_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+const LIVE_REPAIR_MAX: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// An append's audit record, written after its TD is answered.
 struct PendingAudit {
@@ -165,6 +169,8 @@ struct Inner {
     /// Cancelled by a shutdown: a repair still waiting out its grace gives up (the next
     /// start does it).
     stopping: tokio_util::sync::CancellationToken,
+    /// A background repair after a failed live audit record is waiting or running.
+    repair_scheduled: std::sync::atomic::AtomicBool,
     #[cfg(feature = "planted-bugs")]
     planted: crate::planted::PlantedBugs,
 }
@@ -182,6 +188,7 @@ impl TournamentWriter {
                 world,
                 tasks: tokio_util::task::TaskTracker::new(),
                 stopping: tokio_util::sync::CancellationToken::new(),
+                repair_scheduled: Default::default(),
                 #[cfg(feature = "planted-bugs")]
                 planted: crate::planted::PlantedBugs::default(),
             }),
@@ -203,23 +210,61 @@ impl TournamentWriter {
     /// Writes the audit records that never reached the log (see [`audit`]) after `grace`,
     /// in a task of its own that a shutdown waits for. Returns how many.
     pub async fn repair_audits(&self, grace: std::time::Duration) -> usize {
+        self.try_repair_audits(grace).await.unwrap_or(0)
+    }
+
+    /// [`TournamentWriter::repair_audits`], telling a failure from nothing to do.
+    async fn try_repair_audits(&self, grace: std::time::Duration) -> Result<usize, LogError> {
         let now = || self.inner.now();
         let begun = tokio::time::Instant::now();
         match audit::repair(self.inner.log.as_ref(), &self.inner.feed, grace, &now).await {
-            Ok(0) => 0,
+            Ok(0) => Ok(0),
             Ok(n) => {
                 tracing::warn!(
                     records = n,
                     ms = begun.elapsed().as_millis() as u64,
                     "wrote audit records missing from the log (recovered)"
                 );
-                n
+                Ok(n)
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot write the missing audit records now; the next start tries again");
-                0
+                tracing::error!(error = %e, "cannot write the missing audit records now; leaf tries again later, and at the next start");
+                Err(e)
             }
         }
+    }
+
+    /// After a live audit record could not be written (a full disk, a log outage): writes it
+    /// again in the background, retrying with back-off until a repair goes through, rather than
+    /// only at the next start. Until then every later record lands above the gap, and the
+    /// marks the projection keeps grow with each append. One such task at a time.
+    fn repair_later(&self) {
+        if self
+            .inner
+            .repair_scheduled
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        let writer = self.clone();
+        let stopping = self.inner.stopping.clone();
+        self.inner.tasks.spawn(async move {
+            let mut delay = LIVE_REPAIR_FIRST;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stopping.cancelled() => break,
+                }
+                if writer.try_repair_audits(AUDIT_GRACE).await.is_ok() {
+                    break;
+                }
+                delay = (delay * 2).min(LIVE_REPAIR_MAX);
+            }
+            writer
+                .inner
+                .repair_scheduled
+                .store(false, std::sync::atomic::Ordering::Release);
+        });
     }
 
     /// [`TournamentWriter::repair_audits`] in the background, at a start: serving does not
@@ -268,6 +313,7 @@ impl TournamentWriter {
         actor: &Actor,
     ) -> Result<Appended, TournamentError> {
         let inner = self.inner.clone();
+        let writer = self.clone();
         let actor = actor.clone();
         let keyed = event.idempotency_key.is_some();
         let (answer, answered) = tokio::sync::oneshot::channel();
@@ -287,8 +333,10 @@ impl TournamentWriter {
                 _ => {}
             }
             let _ = answer.send(result);
-            if let Some(audit) = audit {
-                inner.write_audit(audit).await;
+            if let Some(audit) = audit
+                && !inner.write_audit(audit).await
+            {
+                writer.repair_later();
             }
         };
         self.inner
@@ -492,10 +540,10 @@ impl Inner {
         Ok(Appended { seq, ts })
     }
 
-    /// Writes an append's audit record, after its TD was answered. The event is durable
-    /// and carries the same facts, so a failure here is logged, never returned: the record
-    /// is written again at the next start ([`audit::repair`]).
-    async fn write_audit(&self, pending: PendingAudit) {
+    /// Writes an append's audit record, after its TD was answered; whether it was stored. The
+    /// event is durable and carries the same facts, so a failure here is logged, never
+    /// returned to the TD: the record is written again later ([`audit::repair`]).
+    async fn write_audit(&self, pending: PendingAudit) -> bool {
         let PendingAudit {
             tournament,
             seq,
@@ -506,9 +554,9 @@ impl Inner {
         let mut delay = std::time::Duration::from_millis(50);
         for attempt in 1..=AUDIT_ATTEMPTS {
             match audit::publish(self.log.as_ref(), tournament, seq, &record).await {
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(e) if attempt == AUDIT_ATTEMPTS => {
-                    tracing::error!(%tournament, seq = seq.0, error = %e, "the audit record of an appended event was not stored; the next start writes it");
+                    tracing::error!(%tournament, seq = seq.0, error = %e, "the audit record of an appended event was not stored; leaf writes it once the log takes it");
                 }
                 Err(_) => {
                     tokio::time::sleep(delay).await;
@@ -516,6 +564,7 @@ impl Inner {
                 }
             }
         }
+        false
     }
 
     fn now(&self) -> String {

@@ -187,6 +187,33 @@ async fn audit_records(log: &GatedLog, t: TournamentId) -> Vec<AuditRecord> {
 }
 
 #[tokio::test]
+async fn an_audit_record_the_log_refused_is_written_once_the_log_takes_it_without_a_restart() {
+    let (log, _store, feed, writer, t) = venue().await;
+    log.audits_fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    for n in 1..=2 {
+        writer.append(t, level(n), &actor()).await.unwrap();
+    }
+    // The records' three attempts fail (50 + 100 ms apart); then the log takes them again.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(audit_records(&log, t).await.len(), 1, "only the creation");
+    log.audits_fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let healed = async {
+        while !feed.unaudited().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), healed)
+        .await
+        .expect("the running writer writes the missing records itself");
+    let records = audit_records(&log, t).await;
+    assert_eq!(records.len(), 3);
+    assert!(records[1..].iter().all(|r| r.recovered));
+    assert!(writer.finish(Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
 async fn an_event_whose_audit_record_was_lost_gets_it_at_the_next_start() {
     let (log, store, feed, writer, t) = venue().await;
     log.audits_fail
