@@ -1,4 +1,8 @@
 //! The write path alone: HTTP POST → JetStream (`sync_interval: always`) → 201.
+//!
+//! leaf and the client each get a runtime of their own, as a leaf process and a TD's browser
+//! have: on one shared runtime the client's own work queued behind leaf's, and the bench
+//! measured ~4.4 ms where a separate client saw ~1.5 ms.
 
 use std::time::Duration;
 
@@ -6,8 +10,13 @@ use benches::bench_leaf::BenchLeaf;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn durable_append(c: &mut Criterion) {
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let (leaf, tournament) = rt.block_on(async {
+    // leaf runs on a runtime of its own, as in its own process; the client on another.
+    let leaf_rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let (leaf, tournament) = leaf_rt.block_on(async {
         let leaf = BenchLeaf::start().await.expect("leaf starts");
         let t = leaf.create_tournament("Bench").await.expect("tournament");
         (leaf, t)
@@ -51,7 +60,7 @@ fn durable_append(c: &mut Criterion) {
         });
     });
     group.finish();
-    rt.block_on(async { leaf.stop().await.expect("leaf stops") });
+    leaf_rt.block_on(async { leaf.stop().await.expect("leaf stops") });
 }
 
 criterion_group!(benches, durable_append);

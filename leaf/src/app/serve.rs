@@ -81,6 +81,7 @@ where
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
+        L::prepare(&io);
         let Some(slot) = counts.admit(addr.ip()) else {
             tracing::warn!(%addr, "connection refused: over the connection limits");
             connections.spawn(refuse(io));

@@ -108,9 +108,20 @@ pub struct ClientAddr(pub SocketAddr);
 
 /// A listener whose connections come from socket addresses. Implemented for TCP here and
 /// for the simulated listener in leaf-sim, so both serve the router with [`ClientAddr`].
-pub trait PeerListener: Listener<Addr = SocketAddr> {}
+pub trait PeerListener: Listener<Addr = SocketAddr> {
+    /// Readies an accepted connection before it is served.
+    fn prepare(_io: &Self::Io) {}
+}
 
-impl PeerListener for tokio::net::TcpListener {}
+impl PeerListener for tokio::net::TcpListener {
+    /// No Nagle delay: an answer or a WebSocket frame written while the peer has not yet
+    /// acknowledged the last one would otherwise wait for that ACK, which a peer may delay.
+    fn prepare(io: &tokio::net::TcpStream) {
+        if let Err(e) = io.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    }
+}
 
 /// The peer's IP address, when the router was served with [`ClientAddr`] connect info
 /// (`oneshot` tests are not).
