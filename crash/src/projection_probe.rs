@@ -42,7 +42,11 @@ pub async fn read(db_path: &Path) -> Result<Projection, HarnessError> {
     let mut projection = Projection::default();
 
     let mut rows = conn
-        .query("SELECT id, last_seq FROM tournaments", ())
+        .query(
+            "SELECT t.id, coalesce(h.last_seq, 0)
+             FROM tournaments t LEFT JOIN tournament_heads h ON h.tournament_id = t.id",
+            (),
+        )
         .await
         .map_err(|e| fail("tournaments", &e))?;
     while let Some(row) = rows.next().await.map_err(|e| fail("tournaments", &e))? {
@@ -52,7 +56,7 @@ pub async fn read(db_path: &Path) -> Result<Projection, HarnessError> {
         )?;
         let seq = row
             .get::<i64>(1)
-            .map_err(|e| fail("tournaments.last_seq", &e))?;
+            .map_err(|e| fail("tournament_heads.last_seq", &e))?;
         projection.last_seq.insert(id, seq.max(0) as u64);
     }
 
