@@ -47,6 +47,17 @@ async fn append(api: &Api, token: &str, t: &str, n: u64) -> (u16, Value) {
     }
 }
 
+async fn health_of(api: &Api) -> Value {
+    api.http
+        .get(format!("{}/api/v1/health", api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn events(api: &Api, token: &str, t: &str) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     loop {
@@ -146,15 +157,7 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
     );
 
     // Reads and displays still work, and hold every acknowledged event.
-    let health: Value = api
-        .http
-        .get(format!("{}/api/v1/health", api.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health_of(&api).await;
     assert_eq!(health["subsystems"]["storage"]["state"], "full", "{health}");
     let stored = events(&api, &token, &t).await;
     for ack in &acked {
@@ -207,15 +210,7 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
             "append {n} was refused with 507 (nothing stored), yet it is in the log"
         );
     }
-    let health: Value = api
-        .http
-        .get(format!("{}/api/v1/health", api.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health_of(&api).await;
     assert_ne!(
         health["subsystems"]["storage"]["state"], "full",
         "health still says full once appends work again: {health}"
