@@ -177,6 +177,16 @@ async fn an_append_whose_key_cannot_be_checked_is_refused_not_risked_twice() {
     );
 }
 
+/// Whether the feed sees every event's audit record within `patience`.
+async fn every_event_audited(feed: &Feed, patience: Duration) -> bool {
+    let healed = async {
+        while !feed.unaudited().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(patience, healed).await.is_ok()
+}
+
 async fn audit_records(log: &GatedLog, t: TournamentId) -> Vec<AuditRecord> {
     log.read(StreamName::Audit, Filter::Tournament(t), Seq::ZERO, 100)
         .await
@@ -199,14 +209,10 @@ async fn an_audit_record_the_log_refused_is_written_once_the_log_takes_it_withou
     assert_eq!(audit_records(&log, t).await.len(), 1, "only the creation");
     log.audits_fail
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let healed = async {
-        while !feed.unaudited().is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), healed)
-        .await
-        .expect("the running writer writes the missing records itself");
+    assert!(
+        every_event_audited(&feed, Duration::from_secs(20)).await,
+        "the running writer writes the missing records itself"
+    );
     let records = audit_records(&log, t).await;
     assert_eq!(records.len(), 3);
     assert!(records[1..].iter().all(|r| r.recovered));
@@ -262,14 +268,10 @@ async fn an_event_whose_audit_record_was_lost_gets_it_at_the_next_start() {
         );
     }
     // Applied, nothing is missing any more, and a second repair writes nothing.
-    let healed = async {
-        while !feed.unaudited().is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), healed)
-        .await
-        .expect("the feed applies the repaired records");
+    assert!(
+        every_event_audited(&feed, Duration::from_secs(5)).await,
+        "the feed applies the repaired records"
+    );
     assert_eq!(writer.repair_audits(Duration::ZERO).await, 0);
     // A normal append is audited by its writer, not marked recovered.
     writer.append(t, level(4), &td).await.unwrap();
