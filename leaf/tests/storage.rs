@@ -79,3 +79,115 @@ async fn a_full_store_refuses_appends_with_507_keeps_reads_and_a_larger_limit_ta
     assert_eq!(health["subsystems"]["storage"]["state"], "ok", "{health}");
     leaf.stop().await;
 }
+
+/// nats-server turns JetStream off in a running server when a write to its store is denied
+/// (and, clustered, on a full disk), and leaves it off until it restarts. Here it is turned off
+/// the one way a test can do it on demand: its config with JetStream disabled, and SIGHUP.
+/// leaf notices, and with room on the disk restarts its nats-server (which rewrites the
+/// config): appends are refused meanwhile, never lost, and taken again without restarting leaf.
+#[tokio::test]
+async fn jetstream_turned_off_under_leaf_is_brought_back_by_restarting_nats_server() {
+    let leaf = TestLeaf::start().await;
+    let t = leaf.tournament("Main Event").await;
+    let mut stored = vec![
+        leaf.append(t, "clock", serde_json::json!({"level": 1}))
+            .await,
+    ];
+
+    let nats_dir = leaf.database_path().with_file_name("nats");
+    let conf_path = nats_dir.join("nats-server.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    // `enabled: false` in the block: the rest must stay as it was, or nats-server refuses the
+    // reload (it cannot change sync_interval in a running server).
+    assert!(conf.contains("jetstream {\n"), "{conf}");
+    std::fs::write(
+        &conf_path,
+        conf.replacen("jetstream {\n", "jetstream {\n  enabled: false\n", 1),
+    )
+    .unwrap();
+    let pid = nats_server_pid(&nats_dir.join("run"));
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+
+    // Refused (503 while leaf finds out, 507 once it knows) until nats-server is back.
+    let events = format!("/api/v1/tournaments/{t}/events");
+    let td = leaf.td_token();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut refused = 0;
+    loop {
+        let body = serde_json::json!({"type": "clock", "data": {"level": stored.len() + 1}});
+        let (status, answer) = leaf.call("POST", &events, Some(&td), Some(body)).await;
+        match status {
+            201 if refused > 0 => {
+                stored.push(answer["seq"].as_u64().unwrap());
+                break;
+            }
+            201 => stored.push(answer["seq"].as_u64().unwrap()),
+            503 | 507 => {
+                let code = answer["error"]["code"].as_str().unwrap_or_default();
+                assert!(
+                    ["unavailable", "storage_full"].contains(&code),
+                    "{status}: {answer}"
+                );
+                refused += 1;
+            }
+            other => panic!("{other}: {answer}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "appends were not taken again within 30 s: {:?}",
+            leaf.call("GET", "/api/v1/health", None, None).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_ne!(
+        nats_server_pid(&nats_dir.join("run")),
+        pid,
+        "leaf restarted its nats-server"
+    );
+    let (status, health) = leaf.call("GET", "/api/v1/health", None, None).await;
+    assert_eq!(status, 200, "{health}");
+    assert!(
+        health["subsystems"]["nats"]["restarts"].as_u64() >= Some(1),
+        "{health}"
+    );
+    let (status, page) = leaf.call("GET", &events, Some(&td), None).await;
+    assert_eq!(status, 200, "{page}");
+    let seqs: Vec<u64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs, stored,
+        "nothing acknowledged is lost, nothing refused is stored"
+    );
+    assert_eq!(stored, (1..=stored.len() as u64).collect::<Vec<_>>());
+    leaf.stop().await;
+}
+
+/// The pid of the running nats-server, from the ports file it names after itself.
+fn nats_server_pid(run_dir: &std::path::Path) -> u32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let pid = std::fs::read_dir(run_dir).unwrap().find_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("nats-server_")?
+                .strip_suffix(".ports")?
+                .parse()
+                .ok()
+        });
+        if let Some(pid) = pid {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ports file in {run_dir:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

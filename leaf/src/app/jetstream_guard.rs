@@ -1,7 +1,8 @@
 //! Brings JetStream back after it shut itself down.
 //!
-//! nats-server disables JetStream when a write to its store fails ("JetStream out of File
-//! resources, will be DISABLED" on a full disk) and leaves it off until the server restarts.
+//! nats-server disables JetStream when a write to its store fails in some ways (permission
+//! denied; clustered, a full disk: "JetStream out of File resources, will be DISABLED") and
+//! leaves it off until the server restarts.
 //! While it is off, the log tells every append as `storage_full` (see
 //! [`JetStreamLog::check_jetstream`]) and reads keep working from what leaf holds; once the
 //! disk has room again, leaf restarts its own nats-server, which opens the store as it was
@@ -16,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::log::storage::{DISK_RESERVE, disk_space};
-use crate::log::supervisor::Restarter;
+use crate::log::supervisor::{JetStreamProbe, Restarter};
 use crate::log::{JetStreamLog, JetStreamState};
 
 /// How often JetStream is asked whether it is up: what a TD waits at most, beyond the
@@ -27,10 +28,18 @@ const ROOM_TO_RESUME: u64 = 2 * DISK_RESERVE;
 /// Between two restarts for this reason: a restart that did not help is not repeated at once.
 const RESTART_AT_MOST_EVERY: Duration = Duration::from_secs(15);
 
-/// Watches until `stop`; `restart` is `None` for a server leaf does not supervise.
+/// What leaf can do about the nats-server it supervises.
+pub struct Supervised {
+    pub probe: JetStreamProbe,
+    pub restarter: Restarter,
+    /// The store's directory, whose disk must have room before a restart.
+    pub store_dir: PathBuf,
+}
+
+/// Watches until `stop`; `supervised` is `None` for a server leaf does not supervise.
 pub fn spawn(
     log: Arc<JetStreamLog>,
-    restart: Option<(Restarter, PathBuf)>,
+    supervised: Option<Supervised>,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -41,7 +50,19 @@ pub fn spawn(
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(CHECK_EVERY) => {}
             }
-            match log.check_jetstream().await {
+            let state = match &supervised {
+                Some(s) => {
+                    let state = match s.probe.disabled().await {
+                        Some(true) => JetStreamState::Disabled,
+                        Some(false) => JetStreamState::Enabled,
+                        None => JetStreamState::Unknown,
+                    };
+                    log.note_jetstream(state);
+                    state
+                }
+                None => log.check_jetstream().await,
+            };
+            match state {
                 JetStreamState::Enabled if was_disabled => {
                     was_disabled = false;
                     tracing::warn!("JetStream is back: appends are taken again");
@@ -53,7 +74,12 @@ pub fn spawn(
                             "nats-server disabled JetStream (a full disk?): appends are refused with storage_full until there is room again"
                         );
                     }
-                    let Some((restarter, store_dir)) = &restart else {
+                    let Some(Supervised {
+                        restarter,
+                        store_dir,
+                        ..
+                    }) = &supervised
+                    else {
                         continue;
                     };
                     let free = disk_space(store_dir).map(|(free, _)| free).unwrap_or(0);

@@ -170,7 +170,11 @@ impl App {
         let stop_guard = CancellationToken::new();
         let guard = jetstream_guard::spawn(
             jetstream.clone(),
-            nats.as_ref().map(|n| (n.restarter(), data_dir.nats())),
+            nats.as_ref().map(|n| jetstream_guard::Supervised {
+                probe: n.jetstream_probe(),
+                restarter: n.restarter(),
+                store_dir: data_dir.nats(),
+            }),
             stop_guard.clone(),
         );
         let stop_http = CancellationToken::new();

@@ -127,7 +127,11 @@ impl JetStreamLog {
         }
     }
 
-    /// Asks whether JetStream is up, and remembers the answer for publishes and health.
+    /// Asks whether JetStream is up, as its client, and remembers the answer (see
+    /// [`JetStreamLog::note_jetstream`]). For a server leaf does not supervise: JetStream
+    /// disabled for the account answers so, but a server that shut JetStream down leaves the
+    /// request unanswered ([`JetStreamState::Unknown`]); the supervised server is asked
+    /// directly instead ([`crate::log::supervisor::JetStreamProbe`]).
     pub async fn check_jetstream(&self) -> JetStreamState {
         let state = match tokio::time::timeout(HEALTH_TIMEOUT, self.js.query_account()).await {
             Ok(Ok(_)) => JetStreamState::Enabled,

@@ -87,11 +87,37 @@ pub struct SupervisorConfig {
 pub struct NatsChild {
     client_url: String,
     token: String,
+    probe: JetStreamProbe,
     status: watch::Receiver<ChildStatus>,
     restarts: mpsc::Sender<String>,
     cancel: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
+
+/// Asks the server whether its JetStream is on, over the system account. A client of
+/// JetStream cannot tell: once the server shuts JetStream down, its API requests go
+/// unanswered, as they do when the server is busy.
+#[derive(Debug, Clone)]
+pub struct JetStreamProbe {
+    /// The client port: pinned for every incarnation of the child.
+    port: u16,
+    sys_password: String,
+}
+
+impl JetStreamProbe {
+    /// `Some(true)` when JetStream is off, `None` when the server does not answer.
+    pub async fn disabled(&self) -> Option<bool> {
+        let sys = monitor::SysClient::connect(self.port, &self.sys_password, PROBE_TIMEOUT)
+            .await
+            .ok()?;
+        let disabled = sys.jetstream_disabled().await;
+        sys.close().await;
+        disabled.ok()
+    }
+}
+
+/// How long [`JetStreamProbe`] waits for the server.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Asks the supervisor to restart the server (gracefully, at once, without back-off).
 #[derive(Debug, Clone)]
@@ -121,6 +147,10 @@ impl NatsChild {
         let running = launcher.launch(None).await?;
         let client_url = format!("nats://127.0.0.1:{}", running.ports.client);
         let token = launcher.token.clone();
+        let probe = JetStreamProbe {
+            port: running.ports.client,
+            sys_password: launcher.sys_password.clone(),
+        };
         let (status_tx, status) = watch::channel(running.status(0));
         let cancel = CancellationToken::new();
         let (restarts, requests) = mpsc::channel(1);
@@ -134,6 +164,7 @@ impl NatsChild {
         Ok(Self {
             client_url,
             token,
+            probe,
             status,
             restarts,
             cancel,
@@ -151,6 +182,11 @@ impl NatsChild {
             name: config::LEAF_USER.to_owned(),
             password: self.token.clone(),
         }
+    }
+
+    /// A handle that asks the server whether JetStream is on.
+    pub fn jetstream_probe(&self) -> JetStreamProbe {
+        self.probe.clone()
     }
 
     /// A handle that asks for a restart.

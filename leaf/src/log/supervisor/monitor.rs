@@ -102,6 +102,19 @@ impl SysClient {
         }
     }
 
+    /// Whether JetStream is off in the server (`JSZ` says `disabled`): shut down by the
+    /// server itself after a store write it could not make, or never started.
+    pub async fn jetstream_disabled(&self) -> Result<bool, String> {
+        #[derive(Deserialize)]
+        struct Jsz {
+            #[serde(default)]
+            disabled: bool,
+        }
+        let body = self.ask("JSZ").await?;
+        let jsz: Jsz = serde_json::from_slice(&body).map_err(|e| format!("JSZ: {e}"))?;
+        Ok(jsz.disabled)
+    }
+
     /// What the server runs with.
     pub async fn server_facts(&self) -> Result<ServerFacts, String> {
         parse_varz(&self.ask("VARZ").await?)
