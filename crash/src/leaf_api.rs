@@ -40,6 +40,7 @@ pub async fn snoop(
 }
 
 /// The few API calls the suite makes outside the consoles.
+#[derive(Clone)]
 pub struct Api {
     pub http: reqwest::Client,
     pub base: String,

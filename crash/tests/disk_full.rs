@@ -1,13 +1,19 @@
-//! Suite 4: the disk under leaf's data dir fills up while TDs append.
+//! Suite 4: the store fills up while TDs append, on a full disk and at leaf's `--max-store`.
 //!
 //! leaf runs as at a venue, with its own nats-server and everything (the JetStream store,
-//! leaf.db, leaf's log) on one small disk. A ballast file takes the rest of the disk, and
-//! nats-server's writes fail with ENOSPC. What must hold: every append is answered 201 or a
-//! clear refusal (507 `storage_full`, or 503 when its outcome is unknown), nothing
-//! acknowledged is lost, reads and displays keep working, and once the ballast is removed
-//! appends work again by themselves, without restarting leaf.
+//! leaf.db, leaf's log) on one disk, under a load of [`APPENDERS`] TDs appending at once, each
+//! to a tournament of their own. Two ways to run out of room:
+//! - a small disk (tmpfs) whose rest a ballast file takes, so nats-server's writes fail with
+//!   ENOSPC; freeing the ballast must bring appends back by themselves, without restarting leaf;
+//! - the store's own limit (`LEAF_MAX_STORE`), which a restart with a larger one lifts.
+//!
+//! What must hold in both: every append is answered 201 or a clear refusal (507
+//! `storage_full`, or 503 when its outcome is unknown), nothing acknowledged is lost, nothing
+//! refused is stored, seqs have no gaps, and reads and displays keep working while it is full.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use leaf_crash::findings::emit;
@@ -19,9 +25,13 @@ use serde_json::{Value, json};
 /// The disk: room for leaf.db, nats-server's store and a little history, as a nearly full
 /// venue box has.
 const DISK_MB: u64 = 64;
+/// TDs appending at once, each to a tournament of their own.
+const APPENDERS: usize = 4;
 /// How long appends may take to come back after space is freed: the guard looks every 2 s,
 /// then restarts nats-server.
 const RECOVERY: Duration = Duration::from_secs(60);
+/// How long the load may take to meet a refusal once the store is full.
+const TO_FILL: Duration = Duration::from_secs(60);
 
 fn nats_server() -> PathBuf {
     if let Some(path) = std::env::var_os("LEAF_NATS_SERVER") {
@@ -58,6 +68,7 @@ async fn health_of(api: &Api) -> Value {
         .unwrap()
 }
 
+/// Every stored event of `t`: (seq, the `n` its appender gave it).
 async fn events(api: &Api, token: &str, t: &str) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     loop {
@@ -88,6 +99,159 @@ async fn events(api: &Api, token: &str, t: &str) -> Vec<(u64, u64)> {
     }
 }
 
+/// What one appender saw.
+#[derive(Default)]
+struct Ledger {
+    /// (seq, n) of every 201.
+    acked: Vec<(u64, u64)>,
+    /// When each 201 came.
+    acked_at: Vec<Instant>,
+    /// The `n` of every 507: none may be stored.
+    refused: Vec<u64>,
+    /// 503s: their outcome is unknown, and the checks allow it either way.
+    unknown: u64,
+}
+
+/// [`APPENDERS`] TDs appending at once, until stopped.
+struct Load {
+    tournaments: Vec<String>,
+    ledgers: Vec<Arc<Mutex<Ledger>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    async fn start(api: &Api, token: &str) -> Self {
+        let mut load = Load {
+            tournaments: Vec::new(),
+            ledgers: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            tasks: Vec::new(),
+        };
+        for i in 0..APPENDERS {
+            let t = api
+                .create_tournament(token, &format!("Full store {i}"))
+                .await
+                .unwrap()
+                .to_string();
+            let ledger = Arc::new(Mutex::new(Ledger::default()));
+            let (api, token, stop) = (api.clone(), token.to_owned(), load.stop.clone());
+            let (t_, ledger_) = (t.clone(), ledger.clone());
+            load.tasks.push(tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let (status, body) = append(&api, &token, &t_, n).await;
+                    {
+                        let mut ledger = ledger_.lock().unwrap();
+                        match status {
+                            201 => {
+                                ledger.acked.push((body["seq"].as_u64().unwrap(), n));
+                                ledger.acked_at.push(Instant::now());
+                            }
+                            507 => {
+                                assert_eq!(body["error"]["code"], "storage_full", "{body}");
+                                ledger.refused.push(n);
+                            }
+                            503 => ledger.unknown += 1,
+                            other => panic!("an append got {other}: {body}"),
+                        }
+                    }
+                    if status == 201 {
+                        continue;
+                    }
+                    // Refused: a TD's console waits a moment before the next try.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }));
+            load.tournaments.push(t);
+            load.ledgers.push(ledger);
+        }
+        load
+    }
+
+    /// Waits until `done` holds for the ledgers (a panicked appender fails the test here).
+    async fn until(&self, within: Duration, what: &str, done: impl Fn(&[&Ledger]) -> bool) {
+        let deadline = Instant::now() + within;
+        loop {
+            assert!(
+                !self.tasks.iter().any(|t| t.is_finished()),
+                "an appender stopped while waiting for {what}"
+            );
+            let guards: Vec<_> = self.ledgers.iter().map(|l| l.lock().unwrap()).collect();
+            let ledgers: Vec<&Ledger> = guards.iter().map(|g| &**g).collect();
+            if done(&ledgers) {
+                return;
+            }
+            drop(guards);
+            assert!(Instant::now() < deadline, "no {what} within {within:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn stop(self) -> Vec<(String, Ledger)> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("an appender panicked");
+        }
+        self.tournaments
+            .into_iter()
+            .zip(self.ledgers)
+            .map(|(t, l)| (t, std::mem::take(&mut *l.lock().unwrap())))
+            .collect()
+    }
+}
+
+/// Every acknowledged event is stored at its seq, nothing refused is, and seqs have no gaps.
+async fn check_log(api: &Api, token: &str, ledgers: &[(String, Ledger)]) {
+    for (t, ledger) in ledgers {
+        let stored = events(api, token, t).await;
+        let seqs: Vec<u64> = stored.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "seqs with gaps in {t}"
+        );
+        for ack in &ledger.acked {
+            assert!(stored.contains(ack), "acknowledged {ack:?} of {t} is lost");
+        }
+        for n in &ledger.refused {
+            assert!(
+                !stored.iter().any(|(_, stored_n)| stored_n == n),
+                "append {n} of {t} was refused with 507 (nothing stored), yet it is in the log"
+            );
+        }
+    }
+}
+
+/// While full: health says so, reads hold every acknowledged event, a display connects.
+async fn reads_work_while_full(api: &Api, token: &str, load: &Load) {
+    let health = health_of(api).await;
+    assert_eq!(health["subsystems"]["storage"]["state"], "full", "{health}");
+    for (t, ledger) in load.tournaments.iter().zip(&load.ledgers) {
+        let acked = ledger.lock().unwrap().acked.clone();
+        let stored = events(api, token, t).await;
+        for ack in &acked {
+            assert!(stored.contains(ack), "acknowledged {ack:?} is not readable");
+        }
+        assert_eq!(
+            api.ws_status(t.parse().unwrap(), token).await,
+            Some(101),
+            "a display cannot connect"
+        );
+    }
+}
+
+fn api_for(leaf: &LeafNode) -> Api {
+    Api {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        base: leaf.base_url(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itself() {
     let dir = tempfile::Builder::new()
@@ -106,110 +270,41 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
     .unwrap();
     leaf.add_td(TD, PIN).await.unwrap();
     leaf.start().await.unwrap();
-    let api = Api {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        base: leaf.base_url(),
-    };
+    let api = api_for(&leaf);
     let token = api.login().await.unwrap();
-    let t = api
-        .create_tournament(&token, "Disk full")
-        .await
-        .unwrap()
-        .to_string();
 
-    // Acknowledged: (seq, n) of every 201.
-    let mut acked: Vec<(u64, u64)> = Vec::new();
-    let mut n = 0;
-    for _ in 0..20 {
-        n += 1;
-        let (status, body) = append(&api, &token, &t, n).await;
-        assert_eq!(status, 201, "{body}");
-        acked.push((body["seq"].as_u64().unwrap(), n));
-    }
-
+    let load = Load::start(&api, &token).await;
+    load.until(Duration::from_secs(30), "5 appends each", |ls| {
+        ls.iter().all(|l| l.acked.len() >= 5)
+    })
+    .await;
     let ballast = disk.fill("ballast").unwrap();
-    // The `n` of every append refused with 507: none may be in the log.
-    let mut refused_ns: Vec<u64> = Vec::new();
-    let mut unknown = 0;
-    for _ in 0..40 {
-        n += 1;
-        let (status, body) = append(&api, &token, &t, n).await;
-        match status {
-            201 => acked.push((body["seq"].as_u64().unwrap(), n)),
-            507 => {
-                assert_eq!(body["error"]["code"], "storage_full", "{body}");
-                refused_ns.push(n);
-            }
-            // Its outcome is unknown: the check below allows it either way.
-            503 => unknown += 1,
-            other => panic!(
-                "an append on a full disk got {other}: {body}\n{}",
-                leaf.log_tail()
-            ),
-        }
-    }
-    assert!(
-        !refused_ns.is_empty(),
-        "no append was refused with 507 on a full disk"
-    );
-
-    // Reads and displays still work, and hold every acknowledged event.
-    let health = health_of(&api).await;
-    assert_eq!(health["subsystems"]["storage"]["state"], "full", "{health}");
-    let stored = events(&api, &token, &t).await;
-    for ack in &acked {
-        assert!(
-            stored.contains(ack),
-            "acknowledged {ack:?} is not in the log"
-        );
-    }
-    assert!(
-        api.ws_status(t.parse().unwrap(), &token).await == Some(101),
-        "a display cannot connect"
-    );
+    load.until(TO_FILL, "507 for every appender", |ls| {
+        ls.iter().all(|l| !l.refused.is_empty())
+    })
+    .await;
+    reads_work_while_full(&api, &token, &load).await;
 
     // Space comes back: appends work again without a restart of leaf.
     disk.free("ballast").unwrap();
     let freed = Instant::now();
-    let recovered = loop {
-        n += 1;
-        let (status, body) = append(&api, &token, &t, n).await;
-        if status == 201 {
-            acked.push((body["seq"].as_u64().unwrap(), n));
-            break freed.elapsed();
-        }
-        match status {
-            507 => refused_ns.push(n),
-            503 => unknown += 1,
-            other => panic!("while recovering: {other} {body}"),
-        }
-        assert!(
-            freed.elapsed() < RECOVERY,
-            "appends did not come back within {RECOVERY:?} of freeing space:\n{}",
-            leaf.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-
-    let stored = events(&api, &token, &t).await;
-    let seqs: Vec<u64> = stored.iter().map(|(seq, _)| *seq).collect();
-    assert_eq!(
-        seqs,
-        (1..=seqs.len() as u64).collect::<Vec<_>>(),
-        "seqs with gaps"
-    );
-    for ack in &acked {
-        assert!(stored.contains(ack), "acknowledged {ack:?} is lost");
-    }
-    for n in &refused_ns {
-        assert!(
-            !stored.iter().any(|(_, stored_n)| stored_n == n),
-            "append {n} was refused with 507 (nothing stored), yet it is in the log"
-        );
-    }
+    load.until(
+        RECOVERY,
+        "201 for every appender after freeing space",
+        |ls| {
+            ls.iter()
+                .all(|l| l.acked_at.last().is_some_and(|at| *at > freed))
+        },
+    )
+    .await;
+    let ledgers = load.stop().await;
+    let recovered = ledgers
+        .iter()
+        .filter_map(|(_, l)| l.acked_at.iter().find(|at| **at > freed))
+        .map(|at| at.duration_since(freed))
+        .max()
+        .unwrap_or_default();
+    check_log(&api, &token, &ledgers).await;
     let health = health_of(&api).await;
     assert_ne!(
         health["subsystems"]["storage"]["state"], "full",
@@ -219,11 +314,74 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
         println!("{}", leaf.log_text());
     }
     leaf.stop().await.unwrap();
+    let sum = |of: fn(&Ledger) -> u64| ledgers.iter().map(|(_, l)| of(l)).sum::<u64>();
     emit(&format!(
-        "disk-full: {} acknowledged, 0 lost, {} refused 507 (none stored), {unknown} unknown (503), ballast {} MB, appends back {:.1} s after freeing space",
-        acked.len(),
-        refused_ns.len(),
+        "disk-full: {APPENDERS} appenders, {} acknowledged, 0 lost, {} refused 507 (none stored), {} unknown (503), ballast {} MB, appends back {:.1} s after freeing space",
+        sum(|l| l.acked.len() as u64),
+        sum(|l| l.refused.len() as u64),
+        sum(|l| l.unknown),
         ballast / (1024 * 1024),
         recovered.as_secs_f64()
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_at_its_limit_refuses_appends_clearly_loses_nothing_and_a_larger_limit_lifts_it() {
+    let dir = tempfile::Builder::new()
+        .prefix("crash-store-limit-")
+        .tempdir()
+        .unwrap();
+    let mut leaf = LeafNode::supervised(
+        leaf_binary().unwrap(),
+        dir.path().join("data"),
+        nats_server(),
+    )
+    .unwrap();
+    leaf.set_env("LEAF_MAX_STORE", Some("2MB"));
+    leaf.add_td(TD, PIN).await.unwrap();
+    leaf.start().await.unwrap();
+    let api = api_for(&leaf);
+    let token = api.login().await.unwrap();
+
+    let load = Load::start(&api, &token).await;
+    load.until(TO_FILL, "507 for every appender", |ls| {
+        ls.iter().all(|l| !l.refused.is_empty())
+    })
+    .await;
+    reads_work_while_full(&api, &token, &load).await;
+    let health = health_of(&api).await;
+    let message = health["subsystems"]["storage"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("--max-store"), "{health}");
+    let ledgers = load.stop().await;
+    check_log(&api, &token, &ledgers).await;
+    let before = ledgers
+        .iter()
+        .map(|(_, l)| l.acked.len() as u64)
+        .sum::<u64>();
+    let refused = ledgers
+        .iter()
+        .map(|(_, l)| l.refused.len() as u64)
+        .sum::<u64>();
+
+    // The flag raised, leaf takes appends again, after what it had.
+    leaf.stop().await.unwrap();
+    leaf.set_env("LEAF_MAX_STORE", Some("64MB"));
+    leaf.start().await.unwrap();
+    let token = api.login().await.unwrap();
+    for (t, ledger) in &ledgers {
+        let (status, body) = append(&api, &token, t, u64::MAX - 1).await;
+        assert_eq!(status, 201, "{body}");
+        let last = ledger.acked.iter().map(|(seq, _)| *seq).max().unwrap_or(0);
+        assert!(
+            body["seq"].as_u64().unwrap() > last,
+            "{body} after seq {last}"
+        );
+    }
+    check_log(&api, &token, &ledgers).await;
+    leaf.stop().await.unwrap();
+    emit(&format!(
+        "store-limit: {APPENDERS} appenders, 2 MB limit, {before} acknowledged, 0 lost, {refused} refused 507 (none stored), appends taken again at 64 MB"
     ));
 }
