@@ -93,8 +93,12 @@ pub enum JetStreamState {
 impl JetStreamLog {
     /// Connects and makes sure both streams exist with leaf's configuration.
     pub async fn connect(url: &str, auth: NatsAuth, server: ServerKind) -> Result<Self, LogError> {
-        let client = connect_as("leaf", url, &auth).await?;
-        let reads = connect_as("leaf-reads", url, &auth).await?;
+        // Side by side: each connect waits out round trips to the server, and a start waits
+        // for both.
+        let (client, reads) = tokio::try_join!(
+            connect_as("leaf", url, &auth),
+            connect_as("leaf-reads", url, &auth)
+        )?;
         let version = client.server_info().version;
         match Version::parse(&version) {
             Some(v) if v >= MIN_VERSION => {}
@@ -140,6 +144,13 @@ impl JetStreamLog {
             }
             _ => JetStreamState::Unknown,
         };
+        self.note_jetstream(state);
+        state
+    }
+
+    /// Remembers whether JetStream is up: while it is down, a publish that finds no stream is
+    /// refused as `storage_full` (see `publish_error`).
+    pub fn note_jetstream(&self, state: JetStreamState) {
         match state {
             JetStreamState::Enabled => {
                 // Back from a shutdown for room: its refusals are over.
@@ -153,7 +164,6 @@ impl JetStreamLog {
             JetStreamState::Disabled => self.disabled.store(true, Ordering::Relaxed),
             JetStreamState::Unknown => {}
         }
-        state
     }
 
     /// The configuration JetStream reports for one of leaf's streams.
