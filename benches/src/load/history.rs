@@ -7,12 +7,21 @@
 //!   record format: the creations, then per append a STATE event and its AUDIT record (a
 //!   million appends over HTTP would take hours);
 //! - leaf starts on it (exec → health 200) with a leaf.db that has none of it, waits for its
-//!   projection to drain, stops, and starts again: the restart a venue sees every day.
+//!   projection to drain, stops, and starts again at once: a restart in which the whole log is
+//!   minutes old.
 //!
-//! It prints one Markdown table: ready times, leaf's RSS after the restart, and the store's
-//! bytes on disk per append.
+//! That last restart is not the one a venue sees. At start nats-server reloads the message
+//! ids of every message younger than the streams' duplicate window (10 min), which here is
+//! the whole log. A venue's history is days to years old. So, once every log has left the
+//! window, each gets [`TONIGHT`] more appends (a busy night's, all inside the window: the
+//! worst a restart meets), leaf applies them and stops, and the next day's restart is
+//! measured.
+//!
+//! It prints one Markdown table: ready times, leaf's RSS after the next day's restart, and the
+//! store's bytes on disk per append.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -21,6 +30,7 @@ use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use leaf::event::{Seq, TournamentId};
+use leaf::log::DUPLICATE_WINDOW;
 use leaf::log::record::{APPENDED, AuditRecord, CREATED, StateRecord};
 use tokio::process::{Child, Command};
 
@@ -30,19 +40,35 @@ use super::leaf_side::{free_port, wait_healthy};
 pub const SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
 /// Tournaments the appends are spread over: a few years of a venue.
 pub const TOURNAMENTS: usize = 200;
+/// Appends made inside the duplicate window before the next day's restart: a busy night.
+pub const TONIGHT: u64 = 5_000;
 /// Publishes in flight while filling.
 const IN_FLIGHT: usize = 2_000;
 /// The event types, in turn.
 const KINDS: [&str; 5] = ["clock", "level", "seat", "chips", "payout"];
 
-/// One row of the table.
-struct Row {
+/// One size's log, its data dir and what was measured on it.
+struct History {
     appends: u64,
+    root: PathBuf,
+    _removed_at_the_end: Option<tempfile::TempDir>,
     fill: Duration,
+    filled_at: Instant,
     first_ready: Duration,
-    restart_ready: Duration,
-    /// The restart's startup steps as leaf logged them: `name ms`.
-    restart_steps: String,
+    /// Right after the fill, the whole log inside the duplicate window.
+    fresh_restart: Start,
+    /// Once the history left the window, with [`TONIGHT`] appends inside it.
+    next_day: Option<NextDay>,
+}
+
+/// A restart: exec → ready, and leaf's startup steps as it logged them (`name ms`).
+struct Start {
+    ready: Duration,
+    steps: String,
+}
+
+struct NextDay {
+    start: Start,
     rss_bytes: u64,
     disk_bytes: u64,
     /// leaf.db and its WAL: the projection, whose event positions grow with history.
@@ -51,19 +77,35 @@ struct Row {
 
 /// Measures every size in `sizes`; the report.
 pub async fn run(leaf: &Path, nats_server: &Path, sizes: &[u64]) -> anyhow::Result<String> {
-    let mut rows = Vec::new();
+    let mut histories = Vec::new();
     for &appends in sizes {
         eprintln!("leaf-load history: {appends} appends over {TOURNAMENTS} tournaments");
-        rows.push(measure(leaf, nats_server, appends).await?);
+        histories.push(build(leaf, nats_server, appends).await?);
     }
-    Ok(report(&rows))
+    if let Some(last) = histories.iter().map(|h| h.filled_at).max() {
+        let old = last + DUPLICATE_WINDOW + Duration::from_secs(5);
+        let wait = old.saturating_duration_since(Instant::now());
+        eprintln!(
+            "leaf-load history: waiting {} s for the logs to leave nats-server's duplicate window",
+            wait.as_secs()
+        );
+        tokio::time::sleep_until(old.into()).await;
+    }
+    for history in &mut histories {
+        eprintln!(
+            "leaf-load history: the next day on {} appends, {TONIGHT} of them tonight",
+            history.appends
+        );
+        history.next_day = Some(next_day(leaf, nats_server, history).await?);
+    }
+    Ok(report(&histories))
 }
 
-async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Result<Row> {
+async fn build(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Result<History> {
     let dir = tempfile::tempdir()?;
     let root = dir.path().to_owned();
     // HISTORY_KEEP=1 leaves the data dirs behind, for looking into a start by hand.
-    let _removed_at_the_end = if std::env::var_os("HISTORY_KEEP").is_some() {
+    let removed_at_the_end = if std::env::var_os("HISTORY_KEEP").is_some() {
         eprintln!("leaf-load history: keeping {}", dir.keep().display());
         None
     } else {
@@ -74,8 +116,9 @@ async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Resul
     first.stop().await?;
 
     let begun = Instant::now();
-    fill(nats_server, &data.join("nats"), &root, appends).await?;
-    let fill_time = begun.elapsed();
+    fill(nats_server, &data.join("nats"), &root, 0..appends).await?;
+    let fill = begun.elapsed();
+    let filled_at = Instant::now();
 
     let mut leaf_run = Leaf::start(leaf, nats_server, &data, &root).await?;
     let first_ready = leaf_run.ready;
@@ -83,8 +126,43 @@ async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Resul
     leaf_run.stop().await?;
 
     let mut restart = Leaf::start(leaf, nats_server, &data, &root).await?;
-    let restart_ready = restart.ready;
-    let restart_steps = last_start_steps(&root.join("leaf.log"));
+    let fresh_restart = Start {
+        ready: restart.ready,
+        steps: last_start_steps(&root.join("leaf.log")),
+    };
+    restart.stop().await?;
+    Ok(History {
+        appends,
+        root,
+        _removed_at_the_end: removed_at_the_end,
+        fill,
+        filled_at,
+        first_ready,
+        fresh_restart,
+        next_day: None,
+    })
+}
+
+/// Tonight's appends, applied by leaf, then the next start.
+async fn next_day(leaf: &Path, nats_server: &Path, history: &History) -> anyhow::Result<NextDay> {
+    let (root, appends) = (&history.root, history.appends);
+    let data = root.join("data");
+    fill(
+        nats_server,
+        &data.join("nats"),
+        root,
+        appends..appends + TONIGHT,
+    )
+    .await?;
+    let mut tonight = Leaf::start(leaf, nats_server, &data, root).await?;
+    tonight.wait_projected().await?;
+    tonight.stop().await?;
+
+    let mut restart = Leaf::start(leaf, nats_server, &data, root).await?;
+    let start = Start {
+        ready: restart.ready,
+        steps: last_start_steps(&root.join("leaf.log")),
+    };
     // What the restarted leaf holds once ready, not what its start passed through.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_bytes = restart.rss()?;
@@ -95,21 +173,24 @@ async fn measure(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Resul
         .filter_map(|f| std::fs::metadata(data.join(f)).ok())
         .map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
         .sum();
-    Ok(Row {
-        appends,
-        fill: fill_time,
-        first_ready,
-        restart_ready,
-        restart_steps,
+    Ok(NextDay {
+        start,
         rss_bytes,
         disk_bytes,
         db_bytes,
     })
 }
 
-/// Publishes the creations of [`TOURNAMENTS`] tournaments and `appends` appends over them,
-/// through a nats-server of the bench's own on leaf's store.
-async fn fill(nats_server: &Path, store: &Path, work: &Path, appends: u64) -> anyhow::Result<()> {
+/// Publishes the appends numbered `appends` over [`TOURNAMENTS`] tournaments (and their
+/// creations, for a range from 0), through a nats-server of the bench's own on leaf's store.
+/// Append `n` is tournament `n % TOURNAMENTS`'s event `n / TOURNAMENTS + 1`, so a later range
+/// carries on each tournament's seqs.
+async fn fill(
+    nats_server: &Path,
+    store: &Path,
+    work: &Path,
+    appends: Range<u64>,
+) -> anyhow::Result<()> {
     let port = free_port()?;
     let config = work.join("filler.conf");
     std::fs::write(
@@ -133,7 +214,6 @@ async fn fill(nats_server: &Path, store: &Path, work: &Path, appends: u64) -> an
     let tournaments: Vec<TournamentId> = (0..TOURNAMENTS)
         .map(|i| format!("00000000-0000-4000-8000-{i:012x}").parse())
         .collect::<Result<_, _>>()?;
-    let mut seqs = vec![0u64; TOURNAMENTS];
     let mut pending = FuturesUnordered::new();
     let ts = "2026-12-01T20:00:00.000Z".to_owned();
     let publish = |subject: String, id: String, payload: Vec<u8>| {
@@ -148,7 +228,8 @@ async fn fill(nats_server: &Path, store: &Path, work: &Path, appends: u64) -> an
                 .map_err(anyhow::Error::from)
         }
     };
-    for (i, t) in tournaments.iter().enumerate() {
+    let creations = if appends.start == 0 { TOURNAMENTS } else { 0 };
+    for (i, t) in tournaments.iter().enumerate().take(creations) {
         let record = AuditRecord {
             action: CREATED.into(),
             actor: "td:history".into(),
@@ -165,11 +246,10 @@ async fn fill(nats_server: &Path, store: &Path, work: &Path, appends: u64) -> an
             serde_json::to_vec(&record)?,
         ));
     }
-    for n in 0..appends {
+    for n in appends {
         let i = (n % TOURNAMENTS as u64) as usize;
         let t = tournaments[i];
-        seqs[i] += 1;
-        let seq = Seq(seqs[i]);
+        let seq = Seq(n / TOURNAMENTS as u64 + 1);
         let kind = KINDS[(n as usize / TOURNAMENTS) % KINDS.len()];
         let state = StateRecord {
             seq,
@@ -394,38 +474,46 @@ fn last_start_steps(log: &Path) -> String {
     steps.join(", ")
 }
 
-fn report(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "| appends in the log | filled in | first start, leaf.db empty: exec → ready | restart: exec → ready | leaf RSS after the restart | store bytes on disk per append | leaf.db bytes per append |\n\
-         |---|---|---|---|---|---|---|\n",
+fn report(histories: &[History]) -> String {
+    let mut out = format!(
+        "| appends in the log | filled in | first start, leaf.db empty: exec → ready | restart at once, the whole log in the duplicate window | next day's restart, {TONIGHT} appends tonight: exec → ready | leaf RSS after it | store bytes on disk per append | leaf.db bytes per append |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
-    for r in rows {
+    for h in histories {
+        let Some(day) = &h.next_day else { continue };
+        let total = h.appends + TONIGHT;
         let _ = writeln!(
             out,
-            "| {} | {:.1} s | {:.2} s | {:.2} s | {:.1} MB | {} | {} |",
-            r.appends,
-            r.fill.as_secs_f64(),
-            r.first_ready.as_secs_f64(),
-            r.restart_ready.as_secs_f64(),
-            r.rss_bytes as f64 / 1e6,
-            r.disk_bytes / r.appends.max(1),
-            r.db_bytes / r.appends.max(1)
+            "| {} | {:.1} s | {:.2} s | {:.2} s | {:.2} s | {:.1} MB | {} | {} |",
+            h.appends,
+            h.fill.as_secs_f64(),
+            h.first_ready.as_secs_f64(),
+            h.fresh_restart.ready.as_secs_f64(),
+            day.start.ready.as_secs_f64(),
+            day.rss_bytes as f64 / 1e6,
+            day.disk_bytes / total,
+            day.db_bytes / total
         );
     }
     out.push_str("\nWhere each restart's time went (leaf's own startup steps):\n");
-    for r in rows {
-        let _ = writeln!(out, "- {}: {}", r.appends, r.restart_steps);
+    for h in histories {
+        let _ = writeln!(out, "- {}, at once: {}", h.appends, h.fresh_restart.steps);
+        if let Some(day) = &h.next_day {
+            let _ = writeln!(out, "- {}, next day: {}", h.appends, day.start.steps);
+        }
     }
-    if let (Some(small), Some(large)) = (rows.first(), rows.last()) {
+    if let (Some(small), Some(large)) = (histories.first(), histories.last())
+        && let (Some(s), Some(l)) = (&small.next_day, &large.next_day)
+    {
         let _ = writeln!(
             out,
-            "\nrestart ready({}) / ready({}) = {:.2}; RSS({}) / RSS({}) = {:.2}",
+            "\nnext day's restart ready({}) / ready({}) = {:.2}; RSS({}) / RSS({}) = {:.2}",
             large.appends,
             small.appends,
-            large.restart_ready.as_secs_f64() / small.restart_ready.as_secs_f64().max(1e-9),
+            l.start.ready.as_secs_f64() / s.start.ready.as_secs_f64().max(1e-9),
             large.appends,
             small.appends,
-            large.rss_bytes as f64 / small.rss_bytes.max(1) as f64
+            l.rss_bytes as f64 / s.rss_bytes.max(1) as f64
         );
     }
     out
