@@ -105,9 +105,10 @@ sim-soak:
 	LEAF_SIM_SEEDS=$(SEEDS) LEAF_SIM_FIRST=$(FIRST) $(CARGO) test -p leaf-sim --locked --test sweep -- --nocapture
 
 ## bench: criterion benches (hub fan-out, append → last client, durable append) with the real
-## nats-server; reports in target/criterion
+## nats-server; reports in target/criterion, then each one's p50 beside its mean
 bench: deps
 	$(CARGO) bench --locked -p benches
+	@python3 ci/bench-medians.py target/criterion
 
 ## load: one workload against a fresh leaf and against nats-server's own WebSocket fan-out,
 ## side by side in one Markdown table: make load SCENARIO=venue|big-room|idle|storm|flood|history
