@@ -24,6 +24,29 @@ pub enum Command {
     /// Manage Tournament Director accounts (offline; works beside a running leaf).
     #[command(subcommand)]
     Td(TdCommand),
+    /// Back up the data dir (the event log, leaf.db and the token key) into a new directory,
+    /// while leaf runs or not; or check a backup with --verify.
+    Backup(BackupArgs),
+    /// Make a new data dir (--data-dir, which must be missing or empty) from a backup.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct BackupArgs {
+    /// Where to write the backup: a directory that does not exist yet.
+    #[arg(long, value_name = "PATH")]
+    pub to: Option<PathBuf>,
+    /// Check the backup at PATH (every checksum and message) instead of taking one.
+    #[arg(long, value_name = "PATH")]
+    pub verify: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The backup to restore (a directory `leaf backup` made).
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -22,6 +22,7 @@
 //!   `MsgId`, `SubjectToken`, `TournamentName`, `OperatorName`.
 //! - [`app`]: builds and [`app::wire`]s the subsystems (one wiring, shared with leaf-sim) and
 //!   owns the startup and shutdown order.
+//! - [`backup`]: backups of the log, leaf.db and the token key, their format, and restores.
 //! - [`config`] (the command line), `datadir` (the data directory and its lock), `qr` (QR
 //!   codes of viewer links), `schema` (how validated types describe themselves in the API
 //!   document), [`td`] (the offline `leaf td` subcommands), [`telemetry`]
@@ -36,6 +37,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod config;
 mod datadir;
 pub mod event;

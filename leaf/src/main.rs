@@ -25,6 +25,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Td(td)) => leaf::td::run(td, &cli.config.data_dir).await,
+            Some(Command::Backup(args)) => leaf::backup::cli::backup(args, &cli.config).await,
+            Some(Command::Restore(args)) => leaf::backup::cli::restore(args, &cli.config).await,
             None => leaf::app::run(cli.config).await,
         }
     });

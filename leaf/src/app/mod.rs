@@ -256,7 +256,7 @@ impl App {
 }
 
 /// The child (unless `--nats-url`), the connection and the streams.
-async fn start_nats(
+pub(crate) async fn start_nats(
     config: &Config,
     data_dir: &DataDir,
 ) -> anyhow::Result<(Arc<JetStreamLog>, Option<NatsChild>)> {
@@ -277,6 +277,7 @@ async fn start_nats(
         binary,
         dir: data_dir.nats(),
         max_store: config.max_store,
+        sync: supervisor::SyncWrites::Always,
     })
     .await?;
     let log = JetStreamLog::connect(

@@ -32,7 +32,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-pub use self::jetstream::{JetStreamLog, JetStreamState, NatsAuth, ServerKind};
+pub use self::jetstream::{JetStreamLog, JetStreamState, NatsAuth, ServerKind, StoredMessage};
 pub use self::memory::MemoryLog;
 pub use self::subject::{Filter, StreamName, Subject};
 pub use self::supervisor::ChildStatus;

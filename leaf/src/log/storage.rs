@@ -42,6 +42,11 @@ impl StoreLimit {
     pub fn bytes(self) -> u64 {
         self.0
     }
+
+    /// The default, or `bytes` if larger (up to the most nats-server reads).
+    pub fn at_least(bytes: u64) -> Self {
+        Self(bytes.clamp(Self::DEFAULT.0, Self::MAX))
+    }
 }
 
 impl Default for StoreLimit {

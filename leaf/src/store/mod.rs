@@ -147,6 +147,18 @@ impl Store {
         }
     }
 
+    /// A consistent copy of the whole database into the new file `path` (`VACUUM INTO`),
+    /// made while others read and write it: for backups.
+    pub async fn vacuum_into(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let target = path.to_string_lossy().into_owned();
+        self.call(move |conn| async move {
+            conn.execute("VACUUM INTO ?1", libsql::params![target])
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// SQLite's `PRAGMA data_version`: it changes whenever another connection (another
     /// process, such as `leaf td remove`) commits to the database, and not for leaf's own.
     pub async fn data_version(&self) -> Result<i64, StoreError> {

@@ -14,6 +14,8 @@ use std::time::Duration;
 use async_nats::{HeaderMap, StatusCode};
 use futures_util::StreamExt;
 
+use bytes::Bytes;
+
 use crate::event::Seq;
 use crate::log::{Entry, LogError, PAGE_BYTES, StreamName};
 
@@ -31,6 +33,50 @@ pub(super) async fn read_page(
     after: Seq,
     limit: usize,
 ) -> Result<Vec<Entry>, LogError> {
+    read_batch(client, stream, subject, after, limit, entry).await
+}
+
+/// [`read_page`] of whole messages: their headers and store time too.
+pub(super) async fn read_stored_page(
+    client: &async_nats::Client,
+    stream: StreamName,
+    after: Seq,
+    limit: usize,
+) -> Result<Vec<StoredMessage>, LogError> {
+    read_batch(client, stream, ">".into(), after, limit, stored).await
+}
+
+/// One message as the stream holds it: what a backup keeps of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub seq: Seq,
+    pub subject: String,
+    /// When the stream stored it, as the server gave it (RFC 3339, nanoseconds).
+    pub time: String,
+    /// The headers it was published with, in order per name (the server's own are not kept).
+    pub headers: Vec<(String, String)>,
+    pub payload: Bytes,
+}
+
+/// Headers a direct get adds to each message it answers with, after the message's own.
+const SERVER_HEADERS: [&str; 7] = [
+    "Nats-Stream",
+    "Nats-Sequence",
+    "Nats-Time-Stamp",
+    "Nats-Subject",
+    "Nats-Num-Pending",
+    "Nats-Last-Sequence",
+    "Nats-UpTo-Sequence",
+];
+
+async fn read_batch<T>(
+    client: &async_nats::Client,
+    stream: StreamName,
+    subject: String,
+    after: Seq,
+    limit: usize,
+    parse: fn(StreamName, &async_nats::Message) -> Result<T, LogError>,
+) -> Result<Vec<T>, LogError> {
     let inbox = client.new_inbox();
     // Dropping the subscriber at return unsubscribes, even on an error or a timeout.
     let mut replies = client.subscribe(inbox.clone()).await.map_err(unavailable)?;
@@ -55,7 +101,7 @@ pub(super) async fn read_page(
             .map_err(|_| LogError::TimedOut)?
             .ok_or_else(|| LogError::Unavailable("the connection to nats-server closed".into()))?;
         match reply.status {
-            None => page.push(entry(stream, &reply)?),
+            None => page.push(parse(stream, &reply)?),
             Some(status) if status.as_u16() == END_OF_BATCH => return Ok(page),
             // Nothing at or after the start: the page is empty.
             Some(StatusCode::NOT_FOUND) => return Ok(page),
@@ -89,6 +135,44 @@ fn entry(stream: StreamName, message: &async_nats::Message) -> Result<Entry, Log
         stream_seq: Seq(seq),
         subject: subject.to_owned(),
         payload: message.payload.clone(),
+    })
+}
+
+/// A message of a batch, whole.
+fn stored(stream: StreamName, message: &async_nats::Message) -> Result<StoredMessage, LogError> {
+    let Entry {
+        stream_seq,
+        subject,
+        payload,
+    } = entry(stream, message)?;
+    let malformed = |what: &str| LogError::Other(format!("direct get on {stream}: {what}"));
+    let all = message
+        .headers
+        .as_ref()
+        .ok_or_else(|| malformed("a message without headers"))?;
+    let time = header(all, "Nats-Time-Stamp")
+        .ok_or_else(|| malformed("no Nats-Time-Stamp"))?
+        .to_owned();
+    let mut headers = Vec::new();
+    for (name, values) in all.iter() {
+        let name: &str = name.as_ref();
+        let values: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
+        // The server's own value of its headers comes last; anything before it is the
+        // publisher's.
+        let own = if SERVER_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            &values[..values.len().saturating_sub(1)]
+        } else {
+            &values[..]
+        };
+        headers.extend(own.iter().map(|v| (name.to_owned(), (*v).to_owned())));
+    }
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(StoredMessage {
+        seq: stream_seq,
+        subject,
+        time,
+        headers,
+        payload,
     })
 }
 

@@ -5,6 +5,8 @@
 //! refuses to start where it does not. Nothing here ever deletes or purges data.
 
 mod direct;
+
+pub use self::direct::StoredMessage;
 mod streams;
 
 use std::sync::atomic::Ordering;
@@ -164,6 +166,48 @@ impl JetStreamLog {
             JetStreamState::Disabled => self.disabled.store(true, Ordering::Relaxed),
             JetStreamState::Unknown => {}
         }
+    }
+
+    /// Up to `limit` whole messages of `stream` after `after`, in order (one page, as
+    /// [`EventLog::read`] pages): for backups.
+    pub async fn read_stored(
+        &self,
+        stream: StreamName,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, LogError> {
+        direct::read_stored_page(&self.reads, stream, after, limit).await
+    }
+
+    /// Sends `message` of a backup to `stream`, to be stored right after `after` and nowhere
+    /// else; resolves to its ack, which holds the sequence it got. For restores, into an
+    /// empty stream: the guards it was first published with are dropped (they held then).
+    pub async fn publish_stored(
+        &self,
+        stream: StreamName,
+        message: &StoredMessage,
+        after: Seq,
+    ) -> Result<impl Future<Output = Result<Seq, LogError>> + use<>, LogError> {
+        let size = message.payload.len();
+        let mut headers = async_nats::HeaderMap::new();
+        for (name, value) in &message.headers {
+            if !name.to_ascii_lowercase().starts_with("nats-expected-") {
+                headers.append(name.as_str(), value.as_str());
+            }
+        }
+        headers.insert("Nats-Expected-Last-Sequence", after.0.to_string().as_str());
+        headers.insert("Nats-Expected-Stream", stream.as_str());
+        let pending = self
+            .js
+            .publish_with_headers(message.subject.clone(), headers, message.payload.clone())
+            .await
+            .map_err(|e| publish_error(e.kind(), size, &e, false))?;
+        Ok(async move {
+            pending
+                .await
+                .map(|ack| Seq(ack.sequence))
+                .map_err(|e| publish_error(e.kind(), size, &e, false))
+        })
     }
 
     /// The configuration JetStream reports for one of leaf's streams.

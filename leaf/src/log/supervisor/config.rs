@@ -34,6 +34,18 @@ pub const LEAF_USER: &str = "leaf";
 /// The user of the system account, for readiness and the server's facts.
 pub const SYS_USER: &str = "sys";
 
+/// When the server fsyncs what it stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncWrites {
+    /// Every write, before its ack: what leaf always runs with.
+    #[default]
+    Always,
+    /// The server's default interval (2 min), and at a graceful stop. Only for a restore,
+    /// whose data dir is put in place after its server stopped, so a power cut during it
+    /// leaves no data dir at all; an fsync per message would make it take an hour a million.
+    Batched,
+}
+
 /// What goes into one config file.
 #[derive(Clone)]
 pub struct NatsConfig {
@@ -46,6 +58,7 @@ pub struct NatsConfig {
     pub store_dir: PathBuf,
     /// `max_file_store`, in bytes.
     pub max_store: StoreLimit,
+    pub sync: SyncWrites,
     pub ports_dir: PathBuf,
 }
 
@@ -72,7 +85,7 @@ impl NatsConfig {
              authorization {{\n  users = [ {{ user: {leaf_user}, password: {token} }} ]\n}}\n\
              accounts {{\n  SYS {{ users = [ {{ user: {sys_user}, password: {sys_password} }} ] }}\n}}\n\
              system_account: SYS\n\
-             jetstream {{\n  store_dir: {store_dir}\n  max_memory_store: 64MB\n  max_file_store: {max_store}\n  sync_interval: always\n}}\n",
+             jetstream {{\n  store_dir: {store_dir}\n  max_memory_store: 64MB\n  max_file_store: {max_store}\n{sync}}}\n",
             client = port(self.client_port),
             leaf_user = quote(LEAF_USER),
             sys_user = quote(SYS_USER),
@@ -81,6 +94,10 @@ impl NatsConfig {
             token = quote(&self.token),
             store_dir = quote(&self.store_dir.to_string_lossy()),
             max_store = self.max_store.bytes(),
+            sync = match self.sync {
+                SyncWrites::Always => "  sync_interval: always\n",
+                SyncWrites::Batched => "",
+            },
         )
     }
 
@@ -96,6 +113,17 @@ impl NatsConfig {
         file.write_all(self.render().as_bytes())?;
         file.sync_all()
     }
+}
+
+/// The password of user [`LEAF_USER`] in a config file leaf wrote (see
+/// [`NatsConfig::render`]): how `leaf backup` signs in to a running leaf's server.
+pub fn read_leaf_password(text: &str) -> Option<String> {
+    let marker = format!("user: {}, password: ", quote(LEAF_USER));
+    let rest = &text[text.find(&marker)? + marker.len()..];
+    serde_json::Deserializer::from_str(rest)
+        .into_iter::<String>()
+        .next()?
+        .ok()
 }
 
 /// A double-quoted string for the NATS config grammar (JSON escaping is a subset it reads).
@@ -114,8 +142,22 @@ mod tests {
             sys_password: "4567efgh".into(),
             store_dir: "/data/nats".into(),
             max_store: StoreLimit::DEFAULT,
+            sync: SyncWrites::Always,
             ports_dir: "/data/nats-run".into(),
         }
+    }
+
+    #[test]
+    fn the_leaf_password_reads_back_from_the_file_and_batched_sync_drops_always() {
+        let mut tricky = config();
+        tricky.token = r#"a"b\c, user: "x""#.into();
+        assert_eq!(
+            read_leaf_password(&tricky.render()).as_deref(),
+            Some(tricky.token.as_str())
+        );
+        assert_eq!(read_leaf_password("port: 4222"), None);
+        tricky.sync = SyncWrites::Batched;
+        assert!(!tricky.render().contains("sync_interval"));
     }
 
     #[test]

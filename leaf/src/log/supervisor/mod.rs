@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::binary::{MIN_VERSION, NatsBinary, Version, locate};
 use self::config::NatsConfig;
+pub use self::config::SyncWrites;
 use self::monitor::Ports;
 pub use self::monitor::ServerFacts;
 use self::process::{OutputTail, Spawner};
@@ -81,6 +82,7 @@ pub struct SupervisorConfig {
     pub dir: PathBuf,
     /// `--max-store`: the server's `max_file_store`.
     pub max_store: StoreLimit,
+    pub sync: SyncWrites,
 }
 
 /// A running, supervised nats-server. Dropping it stops the child; prefer [`NatsChild::stop`].
@@ -114,6 +116,39 @@ impl JetStreamProbe {
         sys.close().await;
         disabled.ok()
     }
+}
+
+/// Where the nats-server that a running leaf supervises in `dir` (`<data-dir>/nats`) listens,
+/// and how to sign in to it, from the files leaf wrote for it: for `leaf backup` beside a
+/// running leaf. `Err` says what is missing.
+pub fn running_server(dir: &Path) -> Result<(String, crate::log::NatsAuth), String> {
+    let conf_path = dir.join("nats-server.conf");
+    let text =
+        std::fs::read_to_string(&conf_path).map_err(|e| format!("{}: {e}", conf_path.display()))?;
+    let password = config::read_leaf_password(&text)
+        .ok_or_else(|| format!("{} names no leaf user", conf_path.display()))?;
+    let run = dir.join("run");
+    let ports = std::fs::read_dir(&run)
+        .map_err(|e| format!("{}: {e}", run.display()))?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let pid = name.strip_prefix("nats-server_")?.strip_suffix(".ports")?;
+            monitor::read_ports(&run, pid.parse().ok()?)
+        })
+        .next()
+        .ok_or_else(|| {
+            format!(
+                "no ports file of a running nats-server in {}",
+                run.display()
+            )
+        })?;
+    Ok((
+        format!("nats://127.0.0.1:{}", ports.client),
+        crate::log::NatsAuth::User {
+            name: config::LEAF_USER.to_owned(),
+            password,
+        },
+    ))
 }
 
 /// How long [`JetStreamProbe`] waits for the server.
@@ -222,6 +257,7 @@ struct Launcher {
     conf_path: PathBuf,
     store_dir: PathBuf,
     max_store: StoreLimit,
+    sync: SyncWrites,
     ports_dir: PathBuf,
     token: String,
     sys_password: String,
@@ -264,6 +300,7 @@ impl Launcher {
             conf_path: config.dir.join("nats-server.conf"),
             store_dir: config.dir.clone(),
             max_store: config.max_store,
+            sync: config.sync,
             ports_dir,
             // 122 random bits twice over; the server compares it on every connect.
             token: secret(),
@@ -285,6 +322,7 @@ impl Launcher {
             sys_password: self.sys_password.clone(),
             store_dir: self.store_dir.clone(),
             max_store: self.max_store,
+            sync: self.sync,
             ports_dir: self.ports_dir.clone(),
         }
         .write(&self.conf_path)

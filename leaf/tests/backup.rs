@@ -1,0 +1,219 @@
+//! `leaf backup` beside a running leaf, `leaf backup --verify` and `leaf restore`, through the
+//! real binary: the restored leaf carries on where the backup was taken.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+use support::{TestLeaf, add_td, login, nats_server};
+
+const LEAF: &str = env!("CARGO_BIN_EXE_leaf");
+
+/// Runs `leaf --data-dir <data_dir> <args>`: exit code, stdout and stderr together.
+fn leaf_cli(data_dir: &Path, args: &[&str]) -> (i32, String) {
+    let output = Command::new(LEAF)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--nats-server")
+        .arg(nats_server())
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+fn data_of(leaf: &TestLeaf) -> std::path::PathBuf {
+    leaf.database_path().parent().unwrap().to_owned()
+}
+
+async fn events(leaf: &TestLeaf, t: &str, token: &str, since: u64) -> Vec<Value> {
+    let (status, page) = leaf
+        .call(
+            "GET",
+            &format!("/api/v1/tournaments/{t}/events?since={since}"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["events"].as_array().unwrap().clone()
+}
+
+/// A payout with an `Idempotency-Key`: its seq, first time or retry.
+async fn append_keyed(leaf: &TestLeaf, t: &str, token: &str) -> u64 {
+    let response = reqwest::Client::new()
+        .post(leaf.url(&format!("/api/v1/tournaments/{t}/events")))
+        .bearer_auth(token)
+        .header("Idempotency-Key", "payout-seat-3")
+        .json(&json!({"type": "payout", "data": {"seat": 3}}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert!(status == 201 || status == 200, "{status}: {body}");
+    body["seq"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_backup_of_a_running_leaf_restores_into_a_leaf_that_carries_on() {
+    let leaf = TestLeaf::start().await;
+    add_td(&leaf, "alice", "482193").await;
+    let alice = login(&leaf, "alice", "482193").await;
+    let t = leaf.tournament("Main Event").await;
+    for level in 1..=5 {
+        leaf.append(t, "clock", json!({"level": level})).await;
+    }
+    let keyed_seq = append_keyed(&leaf, &t.to_string(), &alice).await;
+    let viewer = leaf.viewer_token(t).await;
+    let before = events(&leaf, &t.to_string(), &alice, 0).await;
+    assert_eq!(before.len(), 6);
+
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("tonight");
+    let (code, out) = leaf_cli(
+        &data_of(&leaf),
+        &["backup", "--to", backup.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("STATE 6 messages"), "{out}");
+    // After the backup: not in it.
+    leaf.append(t, "clock", json!({"level": 99})).await;
+
+    let (code, out) = leaf_cli(
+        &data_of(&leaf),
+        &["backup", "--to", backup.to_str().unwrap()],
+    );
+    assert_ne!(code, 0, "a backup overwrote another: {out}");
+    assert!(out.contains("already exists"), "{out}");
+    let (code, out) = leaf_cli(
+        &data_of(&leaf),
+        &["backup", "--verify", backup.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("is a whole backup"), "{out}");
+
+    // Into a data dir with something in it: refused, and nothing touched.
+    let occupied = tempfile::tempdir().unwrap();
+    std::fs::write(occupied.path().join("keep.txt"), "mine").unwrap();
+    let (code, out) = leaf_cli(
+        occupied.path(),
+        &["restore", "--from", backup.to_str().unwrap()],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("not empty"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(occupied.path().join("keep.txt")).unwrap(),
+        "mine"
+    );
+
+    let restored_dir = tempfile::tempdir().unwrap();
+    let (code, out) = leaf_cli(
+        &restored_dir.path().join("data"),
+        &["restore", "--from", backup.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let original = leaf.stop().await;
+    // A stopped leaf is backed up too: its data dir's nats-server runs for the time of it.
+    let (code, out) = leaf_cli(
+        &original.path().join("data"),
+        &[
+            "backup",
+            "--to",
+            backups.path().join("stopped").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("STATE 7 messages"), "{out}");
+
+    let restored = TestLeaf::restart(restored_dir).await;
+    let t = t.to_string();
+    // The same events at the same seqs, with the same data, and the old tokens still hold.
+    assert_eq!(events(&restored, &t, &alice, 0).await, before);
+    assert_eq!(events(&restored, &t, &viewer, 4).await, before[4..]);
+    let again = login(&restored, "alice", "482193").await;
+    // The idempotency key carries on: a retry is answered with the original seq.
+    assert_eq!(append_keyed(&restored, &t, &again).await, keyed_seq);
+    assert_eq!(
+        restored
+            .append(t.parse().unwrap(), "clock", json!({"level": 7}))
+            .await,
+        7
+    );
+    restored.stop().await;
+}
+
+#[tokio::test]
+async fn a_damaged_foreign_or_newer_backup_is_refused_with_a_clear_message() {
+    let leaf = TestLeaf::start().await;
+    let t = leaf.tournament("Main Event").await;
+    leaf.append(t, "clock", json!({"level": 1})).await;
+    let backups = tempfile::tempdir().unwrap();
+    let good = backups.path().join("good");
+    let (code, out) = leaf_cli(&data_of(&leaf), &["backup", "--to", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    leaf.stop().await;
+    let copy = |name: &str| {
+        let to = backups.path().join(name);
+        std::fs::create_dir(&to).unwrap();
+        for entry in std::fs::read_dir(&good).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+        to
+    };
+
+    let flipped = copy("flipped");
+    let state = flipped.join("STATE.jsonl");
+    let mut bytes = std::fs::read(&state).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&state, bytes).unwrap();
+
+    let newer = copy("newer");
+    let manifest = newer.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("\"version\": 1", "\"version\": 2");
+    std::fs::write(&manifest, text).unwrap();
+
+    let missing = copy("missing");
+    std::fs::remove_file(missing.join("leaf.db")).unwrap();
+
+    let foreign = backups.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "not a backup").unwrap();
+
+    for (backup, says) in [
+        (&flipped, "damaged: STATE.jsonl has"),
+        (&newer, "format version 2"),
+        (&missing, "damaged: leaf.db is missing"),
+        (&foreign, "is not a leaf backup"),
+    ] {
+        let (code, out) = leaf_cli(
+            backups.path(),
+            &["backup", "--verify", backup.to_str().unwrap()],
+        );
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains(says), "{backup:?}: {out}");
+        let target = backups.path().join(format!("restored-{}", code));
+        let (code, out) = leaf_cli(&target, &["restore", "--from", backup.to_str().unwrap()]);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains(says), "{backup:?}: {out}");
+        assert!(!target.exists(), "a refused restore left {target:?}");
+    }
+    // Nothing half-made is left beside the backups either.
+    let left: Vec<String> = std::fs::read_dir(backups.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
