@@ -123,9 +123,46 @@ pub struct Config {
     #[arg(long, env = "LEAF_MAX_STORE", default_value = "1GB")]
     pub max_store: crate::log::storage::StoreLimit,
 
+    #[command(flatten)]
+    pub backups: BackupFlags,
+
     /// Log line format on stderr.
     #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Scheduled backups, taken by the running leaf (see `leaf backup` for one by hand).
+#[derive(Debug, Clone, Args, Default)]
+pub struct BackupFlags {
+    /// Take backups into this directory (created if missing), as `leaf-backup-<UTC time>`
+    /// directories; health shows the age and size of the last good one.
+    #[arg(long, env = "LEAF_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// How often: a whole number with s, m, h or d (10s to 30d).
+    #[arg(
+        long,
+        env = "LEAF_BACKUP_EVERY",
+        default_value = "1h",
+        value_name = "INTERVAL"
+    )]
+    pub backup_every: crate::backup::BackupEvery,
+
+    /// How many backups to keep; older ones are removed after each new one.
+    #[arg(long, env = "LEAF_BACKUP_KEEP", default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub backup_keep: u32,
+}
+
+impl BackupFlags {
+    /// The schedule these flags ask for; `None` without `--backup-dir`.
+    pub fn schedule(&self) -> Option<crate::backup::Schedule> {
+        let dir = self.backup_dir.clone()?;
+        Some(crate::backup::Schedule {
+            dir,
+            every: self.backup_every.duration(),
+            keep: self.backup_keep as usize,
+        })
+    }
 }
 
 impl Config {

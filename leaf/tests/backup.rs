@@ -217,3 +217,83 @@ async fn a_damaged_foreign_or_newer_backup_is_refused_with_a_clear_message() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[tokio::test]
+async fn scheduled_backups_are_taken_rotated_and_reported_in_health_and_a_failure_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    let config = leaf::config::Config {
+        backups: leaf::config::BackupFlags {
+            backup_dir: Some(backups.clone()),
+            backup_every: "10s".parse().unwrap(),
+            backup_keep: 1,
+        },
+        ..support::config(dir.path().join("data"))
+    };
+    let leaf = TestLeaf::with_config(dir, &config).await;
+    let t = leaf.tournament("Main Event").await;
+    for level in 1..=3 {
+        leaf.append(t, "clock", json!({"level": level})).await;
+    }
+    let (status, health) = leaf.call("GET", "/api/v1/health", None, None).await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["subsystems"]["backups"]["state"], "ok", "{health}");
+    assert_eq!(health["subsystems"]["backups"]["every_s"], 10);
+
+    let good = |health: &Value| health["subsystems"]["backups"]["last_good"].clone();
+    let first = wait_for_health(&leaf, |h| !good(h).is_null()).await;
+    let first = good(&first);
+    assert_eq!(first["messages"], 1 + 3 + 3, "{first}");
+    assert!(first["bytes"].as_u64().unwrap() > 0, "{first}");
+    assert!(first["age_s"].as_u64().unwrap() < 10, "{first}");
+
+    // The next one replaces it: one is kept.
+    let second = wait_for_health(&leaf, |h| good(h)["name"] != first["name"]).await;
+    let names: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![good(&second)["name"].as_str().unwrap().to_owned()]
+    );
+    let (code, out) = leaf_cli(
+        &backups,
+        &[
+            "backup",
+            "--verify",
+            backups.join(&names[0]).to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // The backup dir gone (a disk unmounted, say): a warning, not an outage.
+    std::fs::remove_dir_all(&backups).unwrap();
+    std::fs::write(&backups, "not a directory").unwrap();
+    let warned = wait_for_health(&leaf, |h| h["subsystems"]["backups"]["state"] == "warning").await;
+    assert_eq!(warned["status"], "warning", "{warned}");
+    assert!(
+        !warned["subsystems"]["backups"]["last_error"]["error"].is_null(),
+        "{warned}"
+    );
+    assert_eq!(good(&warned)["name"], good(&second)["name"]);
+    let (status, _) = leaf.call("GET", "/api/v1/health", None, None).await;
+    assert_eq!(status, 200);
+    leaf.stop().await;
+}
+
+/// Health, once `done` holds for it (within 40 s).
+async fn wait_for_health(leaf: &TestLeaf, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let (_, health) = leaf.call("GET", "/api/v1/health", None, None).await;
+        if done(&health) {
+            return health;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never got there: {health}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

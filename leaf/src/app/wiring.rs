@@ -41,6 +41,8 @@ pub struct Parts {
     pub dev: bool,
     /// The log's store, for health's storage report.
     pub space: StoreSpace,
+    /// Scheduled backups, for health.
+    pub backups: crate::backup::Backups,
     #[cfg(feature = "planted-bugs")]
     pub planted: crate::planted::PlantedBugs,
 }
@@ -59,6 +61,7 @@ impl Parts {
             started: Instant::now(),
             dev: false,
             space: StoreSpace::default(),
+            backups: crate::backup::Backups::off(),
             #[cfg(feature = "planted-bugs")]
             planted: crate::planted::PlantedBugs::default(),
         }
@@ -79,6 +82,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         started,
         dev,
         space,
+        backups,
         #[cfg(feature = "planted-bugs")]
         planted,
     } = parts;
@@ -113,5 +117,6 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         started,
         dev,
         space,
+        backups,
     })
 }

@@ -1,16 +1,19 @@
 //! Backups: the whole of a leaf (its event log, leaf.db and token key) in a portable,
 //! checksummed directory ([`format`]), taken while leaf runs ([`take`]), checked
-//! ([`verify`]) and made into a new data dir ([`restore`]).
+//! ([`verify`]) and made into a new data dir ([`restore`]); by hand (`leaf backup`) or on a
+//! schedule by the running leaf ([`Backups`]).
 
 use std::path::{Path, PathBuf};
 
 pub mod cli;
 pub mod format;
 mod restore;
+mod schedule;
 mod take;
 mod verify;
 
 pub use self::restore::{Restored, restore};
+pub use self::schedule::{BackupEvery, BackupHealth, Backups, Schedule};
 pub use self::take::{Taken, take};
 pub use self::verify::{read_manifest, verify};
 

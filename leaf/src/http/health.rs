@@ -69,6 +69,8 @@ pub struct Subsystems {
     pub feed: FeedHealth,
     /// The event log's store against its limit, and the disk under it.
     pub storage: StorageHealth,
+    /// Scheduled backups: the last good one, and whether one failed or is late.
+    pub backups: crate::backup::BackupHealth,
 }
 
 /// Every subsystem, checked for real: 200 when all work, 503 otherwise. Loopback clients and
@@ -90,16 +92,18 @@ async fn health(
     );
     let hub = state.hub.health();
     let feed = state.feed.health();
+    let backups = state.backups.health();
     let ok = libsql.ok && nats.ok && hub.ok && feed.ok && storage.ok;
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let word = match (ok, storage.state) {
+    let warned = storage.state == StorageState::Warning || backups.state == "warning";
+    let word = match (ok, warned) {
         (false, _) => "degraded",
-        (true, StorageState::Warning) => "warning",
-        (true, _) => "ok",
+        (true, true) => "warning",
+        (true, false) => "ok",
     };
     // `None`: served without connect info (in-process tests), which is the box itself.
     let on_the_box = peer.is_none_or(|ip| ip.to_canonical().is_loopback());
@@ -134,6 +138,7 @@ async fn health(
             hub,
             feed,
             storage,
+            backups,
         },
     };
     (status, Json(body)).into_response()

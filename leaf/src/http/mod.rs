@@ -58,6 +58,8 @@ pub struct AppState {
     pub dev: bool,
     /// The log's store and its limit, for health.
     pub space: crate::log::storage::StoreSpace,
+    /// Scheduled backups, for health.
+    pub backups: crate::backup::Backups,
 }
 
 /// The whole application: routes wrapped in [`middleware::apply`].

@@ -51,6 +51,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         max_log_reads_per_token: 4,
         log_pages_per_token_per_second: 20,
         max_store: leaf::log::storage::StoreLimit::DEFAULT,
+        backups: Default::default(),
         log_format: LogFormat::Text,
     }
 }
@@ -84,6 +85,11 @@ impl TestLeaf {
             ..config(dir.path().join("data"))
         };
         Self::serve_with(dir, &config).await
+    }
+
+    /// Starts a leaf with `config` (whose data dir should be `dir/data`).
+    pub async fn with_config(dir: TempDir, config: &Config) -> Self {
+        Self::serve_with(dir, config).await
     }
 
     async fn serve(dir: TempDir) -> Self {
