@@ -4,22 +4,30 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
+use tokio::process::Command;
 
 use serde_json::{Value, json};
 use support::{TestLeaf, add_td, login, nats_server};
 
 const LEAF: &str = env!("CARGO_BIN_EXE_leaf");
 
-/// Runs `leaf --data-dir <data_dir> <args>`: exit code, stdout and stderr together.
-fn leaf_cli(data_dir: &Path, args: &[&str]) -> (i32, String) {
+/// Runs `leaf --data-dir <data_dir> <args>` (without blocking the in-process leaf): exit
+/// code, stdout and stderr together.
+async fn leaf_cli(data_dir: &Path, args: &[&str]) -> (i32, String) {
+    leaf_cli_in(Path::new("."), data_dir, args).await
+}
+
+/// [`leaf_cli`] in the working directory `cwd`.
+async fn leaf_cli_in(cwd: &Path, data_dir: &Path, args: &[&str]) -> (i32, String) {
     let output = Command::new(LEAF)
+        .current_dir(cwd)
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--nats-server")
         .arg(nats_server())
         .args(args)
         .output()
+        .await
         .unwrap();
     let text = format!(
         "{}{}",
@@ -37,7 +45,7 @@ async fn events(leaf: &TestLeaf, t: &str, token: &str, since: u64) -> Vec<Value>
     let (status, page) = leaf
         .call(
             "GET",
-            &format!("/api/v1/tournaments/{t}/events?since={since}"),
+            &format!("/api/v1/tournaments/{t}/events?since={since}&limit=1000"),
             Some(token),
             None,
         )
@@ -62,43 +70,116 @@ async fn append_keyed(leaf: &TestLeaf, t: &str, token: &str) -> u64 {
     body["seq"].as_u64().unwrap()
 }
 
-#[tokio::test]
+/// Every message of both streams up to `last` of each, as a restore must reproduce them:
+/// without the publish guards, which a restore replaces.
+async fn messages(
+    log: &leaf::log::JetStreamLog,
+    last: [u64; 2],
+) -> Vec<(u64, String, Vec<(String, String)>, bytes::Bytes)> {
+    let mut out = Vec::new();
+    for (stream, last) in leaf::log::StreamName::ALL.into_iter().zip(last) {
+        let mut after = leaf::event::Seq(0);
+        while after.0 < last {
+            let page = log.read_stored(stream, after, 1000).await.unwrap();
+            let Some(newest) = page.last() else { break };
+            after = newest.seq;
+            for m in page.into_iter().filter(|m| m.seq.0 <= last) {
+                let headers = m
+                    .headers
+                    .into_iter()
+                    .filter(|(n, _)| !n.starts_with("Nats-Expected-"))
+                    .collect();
+                out.push((m.seq.0, m.subject, headers, m.payload));
+            }
+        }
+    }
+    out
+}
+
+/// What a backup's manifest says of each stream's last seq, in `StreamName::ALL` order, and
+/// of STATE's.
+fn last_seqs(backup: &Path) -> ([u64; 2], u64) {
+    let manifest = leaf::backup::read_manifest(backup).unwrap();
+    let state = manifest
+        .stream(leaf::log::StreamName::State)
+        .unwrap()
+        .last_seq;
+    (
+        leaf::log::StreamName::ALL.map(|s| manifest.stream(s).unwrap().last_seq),
+        state,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_of_a_running_leaf_restores_into_a_leaf_that_carries_on() {
     let leaf = TestLeaf::start().await;
     add_td(&leaf, "alice", "482193").await;
     let alice = login(&leaf, "alice", "482193").await;
     let t = leaf.tournament("Main Event").await;
-    for level in 1..=5 {
-        leaf.append(t, "clock", json!({"level": level})).await;
+    // Past one page of a backup's reads (1,000) and of a restore's publishes in flight (512).
+    for level in 1..=1_200 {
+        leaf.append_direct(t, "clock", json!({"level": level}))
+            .await;
     }
     let keyed_seq = append_keyed(&leaf, &t.to_string(), &alice).await;
     let viewer = leaf.viewer_token(t).await;
-    let before = events(&leaf, &t.to_string(), &alice, 0).await;
+    let before = events(&leaf, &t.to_string(), &alice, 1_195).await;
     assert_eq!(before.len(), 6);
 
+    // Appends go on while the backup runs: it holds what was stored when it began, at least.
     let backups = tempfile::tempdir().unwrap();
     let backup = backups.path().join("tonight");
+    let appending = {
+        let writer = leaf.app_state.writer.clone();
+        tokio::spawn(async move {
+            let actor = leaf::writer::Actor {
+                who: "td:alice".into(),
+                request_id: None,
+            };
+            for n in 0..200 {
+                let event = leaf::writer::NewEvent::new("seat".parse().unwrap(), json!({"n": n}));
+                writer.append(t, event, &actor).await.unwrap();
+            }
+        })
+    };
     let (code, out) = leaf_cli(
         &data_of(&leaf),
         &["backup", "--to", backup.to_str().unwrap()],
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("STATE 6 messages"), "{out}");
-    // After the backup: not in it.
-    leaf.append(t, "clock", json!({"level": 99})).await;
+    appending.await.unwrap();
+    let (last, state_last) = last_seqs(&backup);
+    assert!(state_last >= 1_201, "{out}");
+    let original = messages(&leaf.jetstream, last).await;
+    assert_eq!(original.len() as u64, last[0] + last[1]);
+    // The tournament's events are the STATE stream's: those the backup holds.
+    let in_backup: Vec<Value> = events(&leaf, &t.to_string(), &alice, 1_195)
+        .await
+        .into_iter()
+        .filter(|e| e["seq"].as_u64() <= Some(state_last))
+        .collect();
+    assert_eq!(in_backup[..6], before[..]);
 
     let (code, out) = leaf_cli(
         &data_of(&leaf),
         &["backup", "--to", backup.to_str().unwrap()],
-    );
+    )
+    .await;
     assert_ne!(code, 0, "a backup overwrote another: {out}");
     assert!(out.contains("already exists"), "{out}");
     let (code, out) = leaf_cli(
         &data_of(&leaf),
         &["backup", "--verify", backup.to_str().unwrap()],
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("is a whole backup"), "{out}");
+    // A bare name is a backup in the working directory.
+    let (code, out) =
+        leaf_cli_in(backups.path(), &data_of(&leaf), &["backup", "--to", "bare"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(backups.path().join("bare/manifest.json").is_file());
 
     // Into a data dir with something in it: refused, and nothing touched.
     let occupied = tempfile::tempdir().unwrap();
@@ -106,7 +187,8 @@ async fn a_backup_of_a_running_leaf_restores_into_a_leaf_that_carries_on() {
     let (code, out) = leaf_cli(
         occupied.path(),
         &["restore", "--from", backup.to_str().unwrap()],
-    );
+    )
+    .await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("not empty"), "{out}");
     assert_eq!(
@@ -118,26 +200,36 @@ async fn a_backup_of_a_running_leaf_restores_into_a_leaf_that_carries_on() {
     let (code, out) = leaf_cli(
         &restored_dir.path().join("data"),
         &["restore", "--from", backup.to_str().unwrap()],
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
-    let original = leaf.stop().await;
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&backup.join("leaf.db")), 0o600);
+    assert_eq!(mode(&restored_dir.path().join("data/leaf.db")), 0o600);
+    let original_dir = leaf.stop().await;
     // A stopped leaf is backed up too: its data dir's nats-server runs for the time of it.
     let (code, out) = leaf_cli(
-        &original.path().join("data"),
+        &original_dir.path().join("data"),
         &[
             "backup",
             "--to",
             backups.path().join("stopped").to_str().unwrap(),
         ],
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("STATE 7 messages"), "{out}");
+    assert!(out.contains("STATE 1401 messages"), "{out}");
 
     let restored = TestLeaf::restart(restored_dir).await;
+    // Every message of both streams at its seq, with its subject, headers and bytes.
+    assert_eq!(messages(&restored.jetstream, last).await, original);
     let t = t.to_string();
     // The same events at the same seqs, with the same data, and the old tokens still hold.
-    assert_eq!(events(&restored, &t, &alice, 0).await, before);
-    assert_eq!(events(&restored, &t, &viewer, 4).await, before[4..]);
+    assert_eq!(events(&restored, &t, &alice, 1_195).await, in_backup);
+    assert_eq!(events(&restored, &t, &viewer, 1_199).await, in_backup[4..]);
     let again = login(&restored, "alice", "482193").await;
     // The idempotency key carries on: a retry is answered with the original seq.
     assert_eq!(append_keyed(&restored, &t, &again).await, keyed_seq);
@@ -145,7 +237,7 @@ async fn a_backup_of_a_running_leaf_restores_into_a_leaf_that_carries_on() {
         restored
             .append(t.parse().unwrap(), "clock", json!({"level": 7}))
             .await,
-        7
+        state_last + 1
     );
     restored.stop().await;
 }
@@ -157,7 +249,7 @@ async fn a_damaged_foreign_or_newer_backup_is_refused_with_a_clear_message() {
     leaf.append(t, "clock", json!({"level": 1})).await;
     let backups = tempfile::tempdir().unwrap();
     let good = backups.path().join("good");
-    let (code, out) = leaf_cli(&data_of(&leaf), &["backup", "--to", good.to_str().unwrap()]);
+    let (code, out) = leaf_cli(&data_of(&leaf), &["backup", "--to", good.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{out}");
     leaf.stop().await;
     let copy = |name: &str| {
@@ -192,7 +284,7 @@ async fn a_damaged_foreign_or_newer_backup_is_refused_with_a_clear_message() {
     std::fs::write(foreign.join("notes.txt"), "not a backup").unwrap();
 
     for (backup, says) in [
-        (&flipped, "damaged: STATE.jsonl has"),
+        (&flipped, "damaged: STATE.jsonl"),
         (&newer, "format version 2"),
         (&missing, "damaged: leaf.db is missing"),
         (&foreign, "is not a leaf backup"),
@@ -200,11 +292,15 @@ async fn a_damaged_foreign_or_newer_backup_is_refused_with_a_clear_message() {
         let (code, out) = leaf_cli(
             backups.path(),
             &["backup", "--verify", backup.to_str().unwrap()],
-        );
+        )
+        .await;
         assert_ne!(code, 0, "{out}");
         assert!(out.contains(says), "{backup:?}: {out}");
-        let target = backups.path().join(format!("restored-{}", code));
-        let (code, out) = leaf_cli(&target, &["restore", "--from", backup.to_str().unwrap()]);
+        let target = backups.path().join(format!(
+            "restored-{}",
+            backup.file_name().unwrap().to_str().unwrap()
+        ));
+        let (code, out) = leaf_cli(&target, &["restore", "--from", backup.to_str().unwrap()]).await;
         assert_ne!(code, 0, "{out}");
         assert!(out.contains(says), "{backup:?}: {out}");
         assert!(!target.exists(), "a refused restore left {target:?}");
@@ -264,7 +360,8 @@ async fn scheduled_backups_are_taken_rotated_and_reported_in_health_and_a_failur
             "--verify",
             backups.join(&names[0]).to_str().unwrap(),
         ],
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
 
     // The backup dir gone (a disk unmounted, say): a warning, not an outage.

@@ -89,10 +89,10 @@ async fn a_full_store_refuses_appends_with_507_keeps_reads_and_a_larger_limit_ta
 async fn jetstream_turned_off_under_leaf_is_brought_back_by_restarting_nats_server() {
     let leaf = TestLeaf::start().await;
     let t = leaf.tournament("Main Event").await;
-    let mut stored = vec![
-        leaf.append(t, "clock", serde_json::json!({"level": 1}))
-            .await,
-    ];
+    // The `n` of every append answered 201, and of those whose outcome is unknown (503).
+    let mut acked = vec![0];
+    let mut unknown = Vec::new();
+    leaf.append(t, "clock", serde_json::json!({"n": 0})).await;
 
     let nats_dir = leaf.database_path().with_file_name("nats");
     let conf_path = nats_dir.join("nats-server.conf");
@@ -105,7 +105,7 @@ async fn jetstream_turned_off_under_leaf_is_brought_back_by_restarting_nats_serv
         conf.replacen("jetstream {\n", "jetstream {\n  enabled: false\n", 1),
     )
     .unwrap();
-    let pid = nats_server_pid(&nats_dir.join("run"));
+    let pid = nats_server_pid(&nats_dir.join("run")).await;
     let hup = std::process::Command::new("kill")
         .args(["-HUP", &pid.to_string()])
         .status()
@@ -117,21 +117,25 @@ async fn jetstream_turned_off_under_leaf_is_brought_back_by_restarting_nats_serv
     let td = leaf.td_token();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut refused = 0;
-    loop {
-        let body = serde_json::json!({"type": "clock", "data": {"level": stored.len() + 1}});
+    for n in 1.. {
+        let body = serde_json::json!({"type": "clock", "data": {"n": n}});
         let (status, answer) = leaf.call("POST", &events, Some(&td), Some(body)).await;
         match status {
-            201 if refused > 0 => {
-                stored.push(answer["seq"].as_u64().unwrap());
-                break;
+            201 => {
+                acked.push(n);
+                if refused > 0 {
+                    break;
+                }
             }
-            201 => stored.push(answer["seq"].as_u64().unwrap()),
             503 | 507 => {
                 let code = answer["error"]["code"].as_str().unwrap_or_default();
                 assert!(
                     ["unavailable", "storage_full"].contains(&code),
                     "{status}: {answer}"
                 );
+                if status == 503 {
+                    unknown.push(n);
+                }
                 refused += 1;
             }
             other => panic!("{other}: {answer}"),
@@ -144,7 +148,7 @@ async fn jetstream_turned_off_under_leaf_is_brought_back_by_restarting_nats_serv
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_ne!(
-        nats_server_pid(&nats_dir.join("run")),
+        nats_server_pid(&nats_dir.join("run")).await,
         pid,
         "leaf restarted its nats-server"
     );
@@ -156,22 +160,27 @@ async fn jetstream_turned_off_under_leaf_is_brought_back_by_restarting_nats_serv
     );
     let (status, page) = leaf.call("GET", &events, Some(&td), None).await;
     assert_eq!(status, 200, "{page}");
-    let seqs: Vec<u64> = page["events"]
-        .as_array()
-        .unwrap()
+    let stored = page["events"].as_array().unwrap();
+    let seqs: Vec<u64> = stored.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let ns: Vec<u64> = stored
         .iter()
-        .map(|e| e["seq"].as_u64().unwrap())
+        .map(|e| e["data"]["n"].as_u64().unwrap())
         .collect();
-    assert_eq!(
-        seqs, stored,
-        "nothing acknowledged is lost, nothing refused is stored"
-    );
-    assert_eq!(stored, (1..=stored.len() as u64).collect::<Vec<_>>());
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "gaps");
+    for n in &acked {
+        assert!(ns.contains(n), "acknowledged append {n} is lost");
+    }
+    for n in &ns {
+        assert!(
+            acked.contains(n) || unknown.contains(n),
+            "append {n} was refused with 507 (nothing stored), yet it is stored"
+        );
+    }
     leaf.stop().await;
 }
 
 /// The pid of the running nats-server, from the ports file it names after itself.
-fn nats_server_pid(run_dir: &std::path::Path) -> u32 {
+async fn nats_server_pid(run_dir: &std::path::Path) -> u32 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let pid = std::fs::read_dir(run_dir).unwrap().find_map(|entry| {
@@ -188,6 +197,6 @@ fn nats_server_pid(run_dir: &std::path::Path) -> u32 {
             std::time::Instant::now() < deadline,
             "no ports file in {run_dir:?}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -27,6 +27,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 const ROOM_TO_RESUME: u64 = 2 * DISK_RESERVE;
 /// Between two restarts for this reason: a restart that did not help is not repeated at once.
 const RESTART_AT_MOST_EVERY: Duration = Duration::from_secs(15);
+/// The longest wait between two restarts that do not help.
+const RESTART_AT_MOST_EVERY_AFTER_FAILURES: Duration = Duration::from_secs(600);
 
 /// What leaf can do about the nats-server it supervises.
 pub struct Supervised {
@@ -45,26 +47,37 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut was_disabled = false;
         let mut last_restart: Option<tokio::time::Instant> = None;
+        // Doubles after each restart that did not bring JetStream back (its cause, a denied
+        // write say, is still there), so a server with a large store is not restarted in a loop.
+        let mut between_restarts = RESTART_AT_MOST_EVERY;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(CHECK_EVERY) => {}
             }
-            let state = match &supervised {
-                Some(s) => {
-                    let state = match s.probe.disabled().await {
-                        Some(true) => JetStreamState::Disabled,
-                        Some(false) => JetStreamState::Enabled,
-                        None => JetStreamState::Unknown,
-                    };
-                    log.note_jetstream(state);
-                    state
+            let ask = async {
+                match &supervised {
+                    Some(s) => {
+                        let state = match s.probe.disabled().await {
+                            Some(true) => JetStreamState::Disabled,
+                            Some(false) => JetStreamState::Enabled,
+                            None => JetStreamState::Unknown,
+                        };
+                        log.note_jetstream(state);
+                        state
+                    }
+                    None => log.check_jetstream().await,
                 }
-                None => log.check_jetstream().await,
+            };
+            let state = tokio::select! {
+                () = stop.cancelled() => return,
+                state = ask => state,
             };
             match state {
                 JetStreamState::Enabled if was_disabled => {
                     was_disabled = false;
+                    between_restarts = RESTART_AT_MOST_EVERY;
+                    last_restart = None;
                     tracing::warn!("JetStream is back: appends are taken again");
                 }
                 JetStreamState::Disabled => {
@@ -83,9 +96,16 @@ pub fn spawn(
                         continue;
                     };
                     let free = disk_space(store_dir).map(|(free, _)| free).unwrap_or(0);
-                    let recently =
-                        last_restart.is_some_and(|at| at.elapsed() < RESTART_AT_MOST_EVERY);
+                    let recently = last_restart.is_some_and(|at| at.elapsed() < between_restarts);
                     if free >= ROOM_TO_RESUME && !recently {
+                        if last_restart.is_some() {
+                            between_restarts =
+                                (between_restarts * 2).min(RESTART_AT_MOST_EVERY_AFTER_FAILURES);
+                            tracing::error!(
+                                next_in_s = between_restarts.as_secs(),
+                                "restarting nats-server did not bring JetStream back; its log says why"
+                            );
+                        }
                         last_restart = Some(tokio::time::Instant::now());
                         restarter.request(format!(
                             "JetStream is disabled and the disk has room again ({} MB free)",

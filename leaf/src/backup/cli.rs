@@ -83,20 +83,40 @@ async fn connect_to_running(config: &Config) -> anyhow::Result<JetStreamLog> {
                 .clone()
                 .map_or(crate::log::NatsAuth::None, crate::log::NatsAuth::Token),
         ),
-        None => supervisor::running_server(&config.data_dir.join("nats")).map_err(|e| {
-            anyhow::anyhow!(
-                "a leaf runs on this data dir, but its nats-server cannot be found: {e}"
-            )
-        })?,
+        None => running_server(&config.data_dir.join("nats")).await?,
     };
     JetStreamLog::connect(&url, auth, ServerKind::External)
         .await
         .with_context(|| format!("cannot reach the running leaf's nats-server at {url}"))
 }
 
+/// The running leaf's nats-server; tried for a few seconds, since leaf rewrites what names it
+/// while it restarts the server.
+async fn running_server(
+    nats_dir: &std::path::Path,
+) -> anyhow::Result<(String, crate::log::NatsAuth)> {
+    let mut tries = 0;
+    loop {
+        match supervisor::running_server(nats_dir) {
+            Ok(found) => return Ok(found),
+            Err(e) if tries >= 10 => bail!(
+                "a leaf runs on this data dir, but its nats-server cannot be found: {e} (a leaf on --nats-url needs the same flag here)"
+            ),
+            Err(_) => tries += 1,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
 pub async fn restore(args: RestoreArgs, config: &Config) -> anyhow::Result<()> {
     let binary = supervisor::locate(config.nats_server.as_deref()).await?;
     let restored = super::restore(&args.from, &config.data_dir, binary).await?;
+    if restored.ids_dropped > 0 {
+        println!(
+            "{} messages repeated the message id of an earlier one; they were restored without it",
+            restored.ids_dropped
+        );
+    }
     println!(
         "restored {} into {} in {:.1} s: {}; start leaf with --data-dir {}",
         args.from.display(),

@@ -125,7 +125,9 @@ impl MessageLine {
             .ok()
             .filter(|text| !text.contains(['\n', '\r']))
             .and_then(|text| RawValue::from_string(text.to_owned()).ok())
-            .filter(|raw| raw.get().as_bytes() == &message.payload[..]);
+            .filter(|raw| raw.get().as_bytes() == &message.payload[..])
+            // `"data":null` reads back as no data at all.
+            .filter(|raw| raw.get() != "null");
         let data_base64 = match data {
             Some(_) => None,
             None => Some(base64::engine::general_purpose::STANDARD.encode(&message.payload)),
@@ -196,6 +198,37 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// A reader that counts and hashes what it yields.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: io::Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The byte count and the SHA-256 in hex of what was read.
+    pub fn finish(self) -> (u64, String) {
+        (self.bytes, hex(&self.hasher.finalize()))
+    }
+}
+
+impl<R: io::Read> io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
 /// Bytes and SHA-256 of what `reader` yields.
 pub fn digest(mut reader: impl io::Read) -> io::Result<(u64, String)> {
     let mut hashing = Hashing::new(io::sink());
@@ -245,6 +278,7 @@ mod tests {
             b"\xff\xfe binary",
             b"",
             b" {\"padded\":1}",
+            b"null",
         ] {
             let (line, back) = round_trip(payload);
             assert!(line.contains("data_base64"), "{line}");

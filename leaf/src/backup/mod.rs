@@ -69,3 +69,73 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), BackupError> {
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error(dir, e))
 }
+
+/// The directory `path` is in: `.` for a bare name.
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `path`'s last component, which leaf names its staging directory after; UTF-8, since the
+/// path also goes to SQLite.
+pub(crate) fn name_of(path: &Path) -> Result<&str, BackupError> {
+    path.to_str()
+        .and(path.file_name())
+        .and_then(|n| n.to_str())
+        .filter(|n| *n != "." && *n != "..")
+        .ok_or_else(|| BackupError::BadPath(path.to_owned()))
+}
+
+/// Renames `from` to `to` unless `to` exists (then `Err` with `AlreadyExists`): a directory
+/// made at `to` meanwhile, by another backup or a starting leaf, is never replaced.
+pub(crate) fn rename_new(from: &Path, to: &Path) -> Result<(), BackupError> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| BackupError::BadPath(p.to_owned()))
+    };
+    let (from_c, to_c) = (c(from)?, c(to)?);
+    // SAFETY: two valid NUL-terminated paths, resolved from the working directory.
+    let done = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from_c.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(io_error(to, std::io::Error::last_os_error()))
+    }
+}
+
+/// Removes staging directories `.<name>.partial-<pid>` in `dir` whose process is gone: left
+/// by a backup or restore that was killed. They hold secrets (leaf.db, the token key).
+pub(crate) fn reap_partials(dir: &Path, name: &str) {
+    let prefix = format!(".{name}{PARTIAL}");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill(2) with signal 0 only asks whether the process exists.
+        let alive = pid == std::process::id() as i32
+            || unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

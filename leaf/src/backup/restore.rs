@@ -2,21 +2,32 @@
 //! same stream sequences, so seqs, resumes from an old `since` and idempotency keys carry on.
 //!
 //! The data dir is built beside its final place and renamed into it once whole, so a restore
-//! cut short leaves no data dir a leaf would start on. Its nats-server batches its fsyncs (a
-//! message at a time would take an fsync per message) and is stopped gracefully, which writes
-//! everything out, before the rename; the leaf that then starts on the data dir runs its own
-//! with `sync_interval: always` as always.
+//! cut short leaves no data dir a leaf would start on. Its nats-server batches its writes (an
+//! fsync per message would take an hour a million); once it has stopped, leaf fsyncs every
+//! file it wrote, starts it again to see that the streams come back as the backup says, and
+//! only then puts the data dir in place. The leaf that then starts on it runs its own server
+//! with `sync_interval: always`, as always.
+//!
+//! What differs from the original log: the time each message was stored (now the restore's;
+//! the backup keeps the originals, and every record carries its own `ts`), the guards it was
+//! published with (`Nats-Expected-…`, replaced by the restore's own), and the message id of a
+//! message whose id an earlier message already had (JetStream would take it for a retry).
 
+use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 
-use super::format::{DATABASE, Manifest, TOKEN_KEY};
-use super::take::copy_private;
-use super::verify::{for_each_message, verify};
-use super::{BackupError, io_error, sync_dir};
+use super::format::{DATABASE, HashingReader, Manifest, TOKEN_KEY};
+use super::take::create_private;
+use super::verify::{for_each_message, matches_manifest, open_part, verify};
+use super::{
+    BackupError, PARTIAL, io_error, name_of, parent_of, reap_partials, rename_new, sync_dir,
+};
 use crate::event::Seq;
 use crate::log::storage::StoreLimit;
 use crate::log::supervisor::{NatsBinary, NatsChild, SupervisorConfig, SyncWrites};
@@ -24,121 +35,158 @@ use crate::log::{JetStreamLog, ServerKind, StoredMessage, StreamName};
 
 /// Publishes awaiting their ack at once.
 const IN_FLIGHT: usize = 512;
+const MSG_ID: &str = "Nats-Msg-Id";
 
 /// A restore that was made.
 #[derive(Debug)]
 pub struct Restored {
     pub manifest: Manifest,
     pub took: Duration,
+    /// Messages restored without their repeated message id.
+    pub ids_dropped: u64,
 }
 
-/// Builds the data dir `data_dir` (missing or empty) from the backup at `from`.
+/// Builds the data dir `data_dir` (missing, or an empty directory) from the backup at `from`.
 pub async fn restore(
     from: &Path,
     data_dir: &Path,
     nats_server: NatsBinary,
 ) -> Result<Restored, BackupError> {
     let begun = Instant::now();
-    if !is_missing_or_empty(data_dir)? {
-        return Err(BackupError::NotEmpty(data_dir.to_owned()));
-    }
+    let replaces_empty_dir = check_target(data_dir)?;
     let backup = from.to_owned();
     let manifest = tokio::task::spawn_blocking(move || verify(&backup))
         .await
         .map_err(|_| BackupError::Interrupted)??;
     let staging = staging_path(data_dir)?;
-    let result = build(from, &manifest, &staging, nats_server).await;
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
+    let result = async {
+        let ids_dropped = build(from, &manifest, &staging, nats_server).await?;
+        if replaces_empty_dir {
+            std::fs::remove_dir(data_dir).map_err(|e| io_error(data_dir, e))?;
+        }
+        rename_new(&staging, data_dir)?;
+        Ok(ids_dropped)
     }
-    // An empty data dir (a mount point made for it, say) is replaced by the restored one.
-    if data_dir.exists() {
-        std::fs::remove_dir(data_dir).map_err(|e| io_error(data_dir, e))?;
-    }
-    std::fs::rename(&staging, data_dir).map_err(|e| io_error(data_dir, e))?;
-    if let Some(parent) = data_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        sync_dir(parent)?;
-    }
+    .await;
+    let ids_dropped = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    sync_dir(&parent_of(data_dir))?;
     Ok(Restored {
         manifest,
         took: begun.elapsed(),
+        ids_dropped,
     })
 }
 
-fn is_missing_or_empty(dir: &Path) -> Result<bool, BackupError> {
-    match std::fs::read_dir(dir) {
-        Ok(mut entries) => Ok(entries.next().is_none()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(io_error(dir, e)),
+/// `Ok(true)` for an empty directory the restore replaces, `Ok(false)` for a missing one.
+fn check_target(data_dir: &Path) -> Result<bool, BackupError> {
+    let meta = match std::fs::symlink_metadata(data_dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_error(data_dir, e)),
+    };
+    let empty = meta.is_dir()
+        && std::fs::read_dir(data_dir)
+            .map_err(|e| io_error(data_dir, e))?
+            .next()
+            .is_none();
+    if !empty {
+        return Err(BackupError::NotEmpty(data_dir.to_owned()));
     }
+    // A mount point or a link cannot be swapped for the restored directory.
+    let parent = std::fs::metadata(parent_of(data_dir)).map_err(|e| io_error(data_dir, e))?;
+    if meta.dev() != parent.dev() {
+        return Err(BackupError::Restore(format!(
+            "{} is a mount point; restore into a new directory inside it",
+            data_dir.display()
+        )));
+    }
+    Ok(true)
 }
 
 fn staging_path(data_dir: &Path) -> Result<PathBuf, BackupError> {
-    let name = data_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| BackupError::BadPath(data_dir.to_owned()))?;
-    let parent = match data_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let name = name_of(data_dir)?;
+    let parent = parent_of(data_dir);
     if !parent.is_dir() {
         return Err(BackupError::NoParent(parent));
     }
-    let staging = parent.join(format!(".{name}{}{}", super::PARTIAL, std::process::id()));
-    if staging.exists() {
-        // Left by a restore of this same pid that was cut short: nothing in it is trusted.
-        std::fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
-    }
+    reap_partials(&parent, name);
+    let staging = parent.join(format!(".{name}{PARTIAL}{}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(crate::datadir::DIR_MODE)
+        .create(&staging)
+        .map_err(|e| io_error(&staging, e))?;
     Ok(staging)
 }
 
+/// The whole data dir in `staging`; how many repeated message ids were dropped.
 async fn build(
     from: &Path,
     manifest: &Manifest,
     staging: &Path,
     nats_server: NatsBinary,
-) -> Result<(), BackupError> {
-    crate::datadir::create_private_dir(staging).map_err(|e| io_error(staging, e))?;
+) -> Result<u64, BackupError> {
     let nats_dir = staging.join("nats");
     crate::datadir::create_private_dir(&nats_dir).map_err(|e| io_error(&nats_dir, e))?;
     // Room for what the backup holds, whatever --max-store the restored leaf later runs with.
     let room = StoreLimit::at_least(manifest.bytes().saturating_mul(2));
-    let child = NatsChild::start(SupervisorConfig {
-        binary: nats_server,
-        dir: nats_dir,
+    let config = |sync| SupervisorConfig {
+        binary: nats_server.clone(),
+        dir: nats_dir.clone(),
         max_store: room,
-        sync: SyncWrites::Batched,
-    })
-    .await
-    .map_err(|e| BackupError::Restore(format!("cannot start nats-server: {e}")))?;
+        sync,
+    };
+    let child = NatsChild::start(config(SyncWrites::Batched))
+        .await
+        .map_err(|e| BackupError::Restore(format!("cannot start nats-server: {e}")))?;
     let filled = fill(from, manifest, &child).await;
     child.stop().await;
-    filled?;
+    let ids_dropped = filled?;
+    sync_tree(&nats_dir).await?;
+
+    // What is on disk now is what a leaf will start on: it must hold the backup.
+    let child = NatsChild::start(config(SyncWrites::Always))
+        .await
+        .map_err(|e| BackupError::Restore(format!("cannot start nats-server again: {e}")))?;
+    let checked = check_streams(manifest, &child).await;
+    child.stop().await;
+    checked?;
+    sync_tree(&nats_dir).await?;
+
     for name in [DATABASE, TOKEN_KEY] {
-        copy_private(&from.join(name), &staging.join(name))?;
+        copy_checked(from, manifest, name, staging).await?;
     }
-    sync_dir(staging)
+    sync_dir(staging)?;
+    Ok(ids_dropped)
 }
 
 /// Publishes every message of the backup into the new streams, each at its own sequence.
-async fn fill(from: &Path, manifest: &Manifest, child: &NatsChild) -> Result<(), BackupError> {
-    let log = JetStreamLog::connect(
-        child.client_url(),
-        child.auth(),
-        ServerKind::Supervised(child.status()),
-    )
-    .await?;
+async fn fill(from: &Path, manifest: &Manifest, child: &NatsChild) -> Result<u64, BackupError> {
+    let log = connect(child).await?;
     let result = async {
+        let mut dropped = 0;
         for stream in StreamName::ALL {
-            fill_stream(from, manifest, &log, stream).await?;
+            dropped += fill_stream(from, manifest, &log, stream).await?;
         }
-        Ok(())
+        Ok(dropped)
     }
     .await;
     log.drain().await;
     result
+}
+
+async fn connect(child: &NatsChild) -> Result<JetStreamLog, BackupError> {
+    Ok(JetStreamLog::connect(
+        child.client_url(),
+        child.auth(),
+        ServerKind::Supervised(child.status()),
+    )
+    .await?)
 }
 
 async fn fill_stream(
@@ -146,7 +194,7 @@ async fn fill_stream(
     manifest: &Manifest,
     log: &JetStreamLog,
     stream: StreamName,
-) -> Result<(), BackupError> {
+) -> Result<u64, BackupError> {
     let part = manifest
         .stream(stream)
         .ok_or_else(|| BackupError::Damaged(format!("no stream {stream}")))?;
@@ -156,7 +204,7 @@ async fn fill_stream(
             part.first_seq
         )));
     }
-    // The file is read on a blocking thread and handed over in batches.
+    // The file is read (and its checksum checked) on a blocking thread, in batches.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<StoredMessage>>(4);
     let path = from.to_owned();
     let manifest = manifest.clone();
@@ -176,32 +224,52 @@ async fn fill_stream(
         }
         Ok::<_, BackupError>(())
     });
+    // Message ids seen, hashed (64 bits: a collision only drops one id more).
+    let hasher = std::collections::hash_map::RandomState::new();
+    let mut ids = HashSet::new();
+    let mut dropped = 0;
     let mut acks = FuturesOrdered::new();
     let mut published = 0u64;
-    while let Some(batch) = rx.recv().await {
-        for message in batch {
-            let expected = message.seq;
-            let ack = log
-                .publish_stored(stream, &message, Seq(expected.0 - 1))
-                .await?;
-            acks.push_back(async move { (expected, ack.await) });
-            while acks.len() >= IN_FLIGHT {
-                check_ack(stream, acks.next().await)?;
+    let sent = async {
+        while let Some(batch) = rx.recv().await {
+            for mut message in batch {
+                let ids_in = message.headers.iter().filter(|(n, _)| n == MSG_ID);
+                let repeated = ids_in
+                    .into_iter()
+                    .any(|(_, id)| !ids.insert(hasher.hash_one(id)));
+                if repeated {
+                    message.headers.retain(|(n, _)| n != MSG_ID);
+                    dropped += 1;
+                }
+                let expected = message.seq;
+                let ack = log
+                    .publish_stored(stream, &message, Seq(expected.0 - 1))
+                    .await?;
+                acks.push_back(async move { (expected, ack.await) });
+                while acks.len() >= IN_FLIGHT {
+                    check_ack(stream, acks.next().await)?;
+                }
+                published += 1;
             }
-            published += 1;
         }
+        while !acks.is_empty() {
+            check_ack(stream, acks.next().await)?;
+        }
+        Ok::<_, BackupError>(())
     }
-    while !acks.is_empty() {
-        check_ack(stream, acks.next().await)?;
-    }
-    reader.await.map_err(|_| BackupError::Interrupted)??;
+    .await;
+    // Stop the reader before reporting: it may be waiting to hand over a batch.
+    drop(rx);
+    let read = reader.await.map_err(|_| BackupError::Interrupted)?;
+    sent?;
+    read?;
     if published != part.messages {
         return Err(BackupError::Restore(format!(
             "stream {stream}: {published} messages restored, the backup holds {}",
             part.messages
         )));
     }
-    Ok(())
+    Ok(dropped)
 }
 
 fn check_ack(
@@ -220,4 +288,77 @@ fn check_ack(
         ))),
         None => Ok(()),
     }
+}
+
+/// The restarted server holds each stream as the backup does.
+async fn check_streams(manifest: &Manifest, child: &NatsChild) -> Result<(), BackupError> {
+    let log = connect(child).await?;
+    let result = async {
+        for stream in StreamName::ALL {
+            let part = manifest
+                .stream(stream)
+                .ok_or_else(|| BackupError::Damaged(format!("no stream {stream}")))?;
+            let (messages, _, last) = log.stream_counts(stream).await?;
+            if messages != part.messages || last.0 != part.last_seq {
+                return Err(BackupError::Restore(format!(
+                    "after a restart the restored stream {stream} holds {messages} messages up to seq {}; the backup has {} up to {}",
+                    last.0, part.messages, part.last_seq
+                )));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    log.drain().await;
+    result
+}
+
+/// Copies one of the backup's files into the data dir, checking it against the manifest.
+async fn copy_checked(
+    from: &Path,
+    manifest: &Manifest,
+    name: &str,
+    staging: &Path,
+) -> Result<(), BackupError> {
+    let (from, manifest, name, to) = (
+        from.to_owned(),
+        manifest.clone(),
+        name.to_owned(),
+        staging.join(name),
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut source = HashingReader::new(open_part(&from, &name)?);
+        let mut target = create_private(&to)?;
+        std::io::copy(&mut source, &mut target).map_err(|e| io_error(&to, e))?;
+        target.sync_all().map_err(|e| io_error(&to, e))?;
+        let (bytes, sha256) = source.finish();
+        matches_manifest(&manifest, &name, bytes, &sha256)
+    })
+    .await
+    .map_err(|_| BackupError::Interrupted)?
+}
+
+/// fsync of every file and directory under `dir`, deepest first: nats-server writes its store
+/// without, in the batched mode.
+async fn sync_tree(dir: &Path) -> Result<(), BackupError> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || sync_tree_blocking(&dir))
+        .await
+        .map_err(|_| BackupError::Interrupted)?
+}
+
+fn sync_tree_blocking(dir: &Path) -> Result<(), BackupError> {
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let entry = entry.map_err(|e| io_error(dir, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| io_error(&path, e))?;
+        if kind.is_dir() {
+            sync_tree_blocking(&path)?;
+        } else if kind.is_file() {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_error(&path, e))?;
+        }
+    }
+    sync_dir(dir)
 }

@@ -9,7 +9,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use super::format::{
     self, DATABASE, FORMAT, FilePart, Hashing, MANIFEST, Manifest, MessageLine, StreamPart,
     TOKEN_KEY, VERSION,
 };
-use super::{BackupError, io_error, sync_dir};
+use super::{BackupError, io_error, name_of, parent_of, reap_partials, rename_new, sync_dir};
 use crate::event::Seq;
 use crate::log::{JetStreamLog, StreamName};
 use crate::store::Store;
@@ -47,7 +47,24 @@ pub async fn take(
         return Err(BackupError::Exists(to.to_owned()));
     }
     let staging = staging_path(to)?;
-    let result = write_all(log, store, data_dir, &staging, now).await;
+    let result = async {
+        let manifest = write_all(log, store, data_dir, &staging, now).await?;
+        // Whatever the log held, the backup is one a restore takes, or it is no backup.
+        let checked = staging.clone();
+        tokio::task::spawn_blocking(move || super::verify(&checked))
+            .await
+            .map_err(|_| BackupError::Interrupted)??;
+        rename_new(&staging, to).map_err(|e| match e {
+            BackupError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                BackupError::Exists(to.to_owned())
+            }
+            other => other,
+        })?;
+        Ok(manifest)
+    }
+    .await;
     let manifest = match result {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -56,12 +73,9 @@ pub async fn take(
             return Err(e);
         }
     };
-    if let Err(e) = fs::rename(&staging, to) {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(io_error(to, e));
-    }
-    if let Some(parent) = to.parent() {
-        sync_dir(parent)?;
+    // The backup is whole and in place; only its name might not survive a power cut yet.
+    if let Err(e) = sync_dir(&parent_of(to)) {
+        tracing::warn!(error = %e, "cannot fsync the directory of a new backup");
     }
     Ok(Taken {
         manifest,
@@ -70,20 +84,25 @@ pub async fn take(
     })
 }
 
-/// A hidden sibling of `to`, on the same filesystem so the final rename is atomic.
+/// A hidden sibling of `to`, on the same filesystem so the final rename is atomic; made here,
+/// empty and private. Those of backups that were killed are removed first.
 fn staging_path(to: &Path) -> Result<PathBuf, BackupError> {
-    let name = to
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| BackupError::BadPath(to.to_owned()))?;
-    let parent = match to.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let name = name_of(to)?;
+    let parent = parent_of(to);
     if !parent.is_dir() {
         return Err(BackupError::NoParent(parent));
     }
-    Ok(parent.join(format!(".{name}{}{}", super::PARTIAL, std::process::id())))
+    reap_partials(&parent, name);
+    let staging = parent.join(format!(".{name}{}{}", super::PARTIAL, std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(crate::datadir::DIR_MODE)
+        .create(&staging)
+        .map_err(|e| match e.kind() {
+            // This process writes the same backup already.
+            std::io::ErrorKind::AlreadyExists => BackupError::Exists(to.to_owned()),
+            _ => io_error(&staging, e),
+        })?;
+    Ok(staging)
 }
 
 async fn write_all(
@@ -93,10 +112,12 @@ async fn write_all(
     staging: &Path,
     taken_at: String,
 ) -> Result<Manifest, BackupError> {
-    crate::datadir::create_private_dir(staging).map_err(|e| io_error(staging, e))?;
     let mut files = Vec::new();
 
     let db = staging.join(DATABASE);
+    // Made empty and private first: VACUUM INTO would make it with the umask's mode, and it
+    // holds PIN hashes.
+    drop(create_private(&db)?);
     store.vacuum_into(&db).await?;
     files.push(file_part(&db, DATABASE).await?);
 

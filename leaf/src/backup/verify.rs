@@ -5,33 +5,52 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::format::{self, FORMAT, MANIFEST, Manifest, MessageLine, VERSION};
+use super::format::{self, FORMAT, HashingReader, MANIFEST, Manifest, MessageLine, VERSION};
 use super::{BackupError, io_error};
 use crate::log::{StoredMessage, StreamName};
 
 /// The manifest of the whole, undamaged backup at `path`.
 pub fn verify(path: &Path) -> Result<Manifest, BackupError> {
     let manifest = read_manifest(path)?;
-    for file in &manifest.files {
-        let file_path = path.join(&file.name);
-        let opened = File::open(&file_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                BackupError::Damaged(format!("{} is missing", file.name))
-            }
-            _ => io_error(&file_path, e),
-        })?;
+    for name in [format::DATABASE, format::TOKEN_KEY] {
+        let file_path = path.join(name);
+        let opened = open_part(path, name)?;
         let (bytes, sha256) = format::digest(opened).map_err(|e| io_error(&file_path, e))?;
-        if bytes != file.bytes || sha256 != file.sha256 {
-            return Err(BackupError::Damaged(format!(
-                "{} has {bytes} bytes with SHA-256 {sha256}; the manifest says {} bytes with {}",
-                file.name, file.bytes, file.sha256
-            )));
-        }
+        matches_manifest(&manifest, name, bytes, &sha256)?;
     }
+    // The stream files are checked as they are read.
     for stream in StreamName::ALL {
         for_each_message(path, &manifest, stream, |_| Ok(()))?;
     }
     Ok(manifest)
+}
+
+/// One of the backup's files, for reading.
+pub(super) fn open_part(path: &Path, name: &str) -> Result<File, BackupError> {
+    let file_path = path.join(name);
+    File::open(&file_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => BackupError::Damaged(format!("{name} is missing")),
+        _ => io_error(&file_path, e),
+    })
+}
+
+/// `Err` unless the manifest lists `name` with these bytes and this SHA-256.
+pub(super) fn matches_manifest(
+    manifest: &Manifest,
+    name: &str,
+    bytes: u64,
+    sha256: &str,
+) -> Result<(), BackupError> {
+    let part = manifest
+        .file(name)
+        .ok_or_else(|| BackupError::Damaged(format!("{MANIFEST} lists no {name}")))?;
+    if bytes != part.bytes || sha256 != part.sha256 {
+        return Err(BackupError::Damaged(format!(
+            "{name} has {bytes} bytes with SHA-256 {sha256}; the manifest says {} bytes with {}",
+            part.bytes, part.sha256
+        )));
+    }
+    Ok(())
 }
 
 /// `manifest.json`, checked to be one this leaf reads.
@@ -59,26 +78,37 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, BackupError> {
     }
     let manifest: Manifest = serde_json::from_slice(&text)
         .map_err(|e| BackupError::Damaged(format!("{MANIFEST}: {e}")))?;
-    for stream in StreamName::ALL {
-        if manifest.stream(stream).is_none()
-            || manifest.file(&format::stream_file(stream)).is_none()
-        {
-            return Err(BackupError::Damaged(format!(
-                "{MANIFEST} lists no stream {stream}"
-            )));
-        }
+    // Exactly the files and streams of this version, each once: a manifest cannot point the
+    // check (or a restore) at anything else.
+    let mut want: Vec<String> = StreamName::ALL
+        .iter()
+        .map(|s| format::stream_file(*s))
+        .chain([format::DATABASE.to_owned(), format::TOKEN_KEY.to_owned()])
+        .collect();
+    let mut files: Vec<String> = manifest.files.iter().map(|f| f.name.clone()).collect();
+    want.sort();
+    files.sort();
+    if files != want {
+        return Err(BackupError::Damaged(format!(
+            "{MANIFEST} lists the files {files:?}; a version {VERSION} backup has {want:?}"
+        )));
     }
-    for name in [format::DATABASE, format::TOKEN_KEY] {
-        if manifest.file(name).is_none() {
-            return Err(BackupError::Damaged(format!("{MANIFEST} lists no {name}")));
-        }
+    let mut streams: Vec<&str> = manifest.streams.iter().map(|s| s.name.as_str()).collect();
+    let mut want_streams: Vec<&str> = StreamName::ALL.iter().map(|s| s.as_str()).collect();
+    streams.sort_unstable();
+    want_streams.sort_unstable();
+    if streams != want_streams {
+        return Err(BackupError::Damaged(format!(
+            "{MANIFEST} lists the streams {streams:?}; a backup has {want_streams:?}"
+        )));
     }
     Ok(manifest)
 }
 
 /// Calls `each` with every message of `stream`, in order, checking as it goes that each line
 /// reads, belongs to the stream and follows the last, with no gap (leaf never deletes a
-/// message), and that they add up to what the manifest says.
+/// message), and at the end that they add up to what the manifest says, file checksum
+/// included: a caller that acts on the messages must only trust its work once this is `Ok`.
 pub fn for_each_message(
     path: &Path,
     manifest: &Manifest,
@@ -90,10 +120,10 @@ pub fn for_each_message(
         .ok_or_else(|| BackupError::Damaged(format!("{MANIFEST} lists no stream {stream}")))?;
     let name = format::stream_file(stream);
     let file_path = path.join(&name);
-    let file = File::open(&file_path).map_err(|e| io_error(&file_path, e))?;
+    let mut reader = BufReader::new(HashingReader::new(open_part(path, &name)?));
     let mut count = 0u64;
     let mut last = 0u64;
-    for (n, line) in BufReader::new(file).lines().enumerate() {
+    for (n, line) in (&mut reader).lines().enumerate() {
         let line = line.map_err(|e| io_error(&file_path, e))?;
         let damaged = |what: String| BackupError::Damaged(format!("{name} line {}: {what}", n + 1));
         let message = serde_json::from_str::<MessageLine>(&line)
@@ -117,6 +147,8 @@ pub fn for_each_message(
         count += 1;
         each(message)?;
     }
+    let (bytes, sha256) = reader.into_inner().finish();
+    matches_manifest(manifest, &name, bytes, &sha256)?;
     if count != part.messages || (count > 0 && last != part.last_seq) {
         return Err(BackupError::Damaged(format!(
             "{name} holds {count} messages up to seq {last}; the manifest says {} up to {}",

@@ -58,15 +58,15 @@ pub struct StoredMessage {
     pub payload: Bytes,
 }
 
-/// Headers a direct get adds to each message it answers with, after the message's own.
-const SERVER_HEADERS: [&str; 7] = [
+/// Headers a batched direct get adds to each message it answers with, after the message's
+/// own (nats-server's `stream.go`), spelled as it spells them.
+const SERVER_HEADERS: [&str; 6] = [
     "Nats-Stream",
     "Nats-Sequence",
     "Nats-Time-Stamp",
     "Nats-Subject",
     "Nats-Num-Pending",
     "Nats-Last-Sequence",
-    "Nats-UpTo-Sequence",
 ];
 
 async fn read_batch<T>(
@@ -159,13 +159,15 @@ fn stored(stream: StreamName, message: &async_nats::Message) -> Result<StoredMes
         let values: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
         // The server's own value of its headers comes last; anything before it is the
         // publisher's.
-        let own = if SERVER_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        let own = if SERVER_HEADERS.contains(&name) {
             &values[..values.len().saturating_sub(1)]
         } else {
             &values[..]
         };
         headers.extend(own.iter().map(|v| (name.to_owned(), (*v).to_owned())));
     }
+    // The parsed headers come in no particular order across names: sorted by name (values of
+    // one name keep theirs), a backup of the same log is the same file.
     headers.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(StoredMessage {
         seq: stream_seq,

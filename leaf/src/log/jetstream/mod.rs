@@ -210,6 +210,25 @@ impl JetStreamLog {
         })
     }
 
+    /// How many messages `stream` holds, and its first and last sequence, as the server
+    /// counts them now.
+    pub async fn stream_counts(&self, stream: StreamName) -> Result<(u64, Seq, Seq), LogError> {
+        let mut handle = self
+            .js
+            .get_stream(stream.as_str())
+            .await
+            .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))?;
+        let info = handle
+            .info()
+            .await
+            .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))?;
+        Ok((
+            info.state.messages,
+            Seq(info.state.first_sequence),
+            Seq(info.state.last_sequence),
+        ))
+    }
+
     /// The configuration JetStream reports for one of leaf's streams.
     pub async fn stream_config(&self, name: StreamName) -> Result<stream::Config, LogError> {
         let mut stream = self

@@ -101,17 +101,20 @@ impl NatsConfig {
         )
     }
 
-    /// Writes the file with mode 0600, also when an older file had looser permissions.
+    /// Writes the file with mode 0600 (also over an older file with looser permissions), to
+    /// a temporary name first: a reader (`leaf backup`) never sees half a file.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let temporary = path.with_extension("conf.new");
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(path)?;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+            .open(&temporary)?;
+        fs::set_permissions(&temporary, fs::Permissions::from_mode(0o600))?;
         file.write_all(self.render().as_bytes())?;
-        file.sync_all()
+        file.sync_all()?;
+        fs::rename(&temporary, path)
     }
 }
 
