@@ -13,11 +13,13 @@
 //!   [`event_ledger`]: the leaf binary under TD consoles and table displays, and the check of
 //!   log, projection and displays against every 201.
 //! - [`stream_suite`], [`leaf_suite`]: the crash loops themselves.
-//! - [`small_disk`]: a small tmpfs to fill, for the disk-full suite.
+//! - [`small_disk`]: a small tmpfs to fill, for the disk-full suite; [`appenders`]: TDs
+//!   appending at once, for it and the backup drill.
 //! - [`findings`]: what the checks found, and the one summary line each suite prints.
 //!
 //! `make test-crash` starts a private Docker engine (ci/docker.sh) and runs the suites.
 
+pub mod appenders;
 pub mod console;
 pub mod display;
 pub mod engine;

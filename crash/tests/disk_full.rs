@@ -11,16 +11,15 @@
 //! `storage_full`, or 503 when its outcome is unknown), nothing acknowledged is lost, nothing
 //! refused is stored, seqs have no gaps, and reads and displays keep working while it is full.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
+use leaf_crash::appenders::{
+    Ledger, Load, api_for, append, check_log, events, health_of, nats_server,
+};
 use leaf_crash::findings::emit;
 use leaf_crash::leaf_api::{Api, PIN, TD};
 use leaf_crash::leaf_node::{LeafNode, leaf_binary};
 use leaf_crash::small_disk::SmallDisk;
-use serde_json::{Value, json};
 
 /// The disk: room for leaf.db, nats-server's store and a little history, as a nearly full
 /// venue box has.
@@ -32,213 +31,6 @@ const APPENDERS: usize = 4;
 const RECOVERY: Duration = Duration::from_secs(60);
 /// How long the load may take to meet a refusal once the store is full.
 const TO_FILL: Duration = Duration::from_secs(60);
-
-fn nats_server() -> PathBuf {
-    if let Some(path) = std::env::var_os("LEAF_NATS_SERVER") {
-        return PathBuf::from(path);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/nats-server")
-}
-
-async fn append(api: &Api, token: &str, t: &str, n: u64) -> (u16, Value) {
-    let response = api
-        .http
-        .post(format!("{}/api/v1/tournaments/{t}/events", api.base))
-        .bearer_auth(token)
-        .json(&json!({"type": "chips", "data": {"n": n, "pad": "x".repeat(512)}}))
-        .send()
-        .await;
-    match response {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            (status, r.json().await.unwrap_or_default())
-        }
-        Err(e) => (0, json!({"transport": e.to_string()})),
-    }
-}
-
-async fn health_of(api: &Api) -> Value {
-    api.http
-        .get(format!("{}/api/v1/health", api.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Every stored event of `t`: (seq, the `n` its appender gave it). Pages refused for the
-/// read budget (503 `busy`) are asked again after their `Retry-After`.
-async fn events(api: &Api, token: &str, t: &str) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    loop {
-        let since = out.last().map_or(0, |(seq, _)| *seq);
-        let response = api
-            .http
-            .get(format!(
-                "{}/api/v1/tournaments/{t}/events?since={since}&limit=1000",
-                api.base
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let page: Value = response.json().await.unwrap_or_default();
-        match status {
-            200 => {}
-            503 => {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            other => panic!("reading {t}: {other} {page}"),
-        }
-        let page = page["events"].as_array().cloned().unwrap_or_default();
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page.iter().map(|e| {
-            (
-                e["seq"].as_u64().unwrap(),
-                e["data"]["n"].as_u64().unwrap_or(u64::MAX),
-            )
-        }));
-    }
-}
-
-/// What one appender saw.
-#[derive(Default)]
-struct Ledger {
-    /// (seq, n) of every 201.
-    acked: Vec<(u64, u64)>,
-    /// When each 201 came.
-    acked_at: Vec<Instant>,
-    /// The `n` of every 507: none may be stored.
-    refused: Vec<u64>,
-    /// 503s: their outcome is unknown, and the checks allow it either way.
-    unknown: u64,
-}
-
-/// [`APPENDERS`] TDs appending at once, until stopped.
-struct Load {
-    tournaments: Vec<String>,
-    ledgers: Vec<Arc<Mutex<Ledger>>>,
-    stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    async fn start(api: &Api, token: &str) -> Self {
-        let mut load = Load {
-            tournaments: Vec::new(),
-            ledgers: Vec::new(),
-            stop: Arc::new(AtomicBool::new(false)),
-            tasks: Vec::new(),
-        };
-        for i in 0..APPENDERS {
-            let t = api
-                .create_tournament(token, &format!("Full store {i}"))
-                .await
-                .unwrap()
-                .to_string();
-            let ledger = Arc::new(Mutex::new(Ledger::default()));
-            let (api, token, stop) = (api.clone(), token.to_owned(), load.stop.clone());
-            let (t_, ledger_) = (t.clone(), ledger.clone());
-            load.tasks.push(tokio::spawn(async move {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    let (status, body) = append(&api, &token, &t_, n).await;
-                    // Checked after the lock is let go: a failed check must not poison it.
-                    let problem = {
-                        let mut ledger = ledger_.lock().unwrap();
-                        match status {
-                            201 => {
-                                ledger.acked.push((body["seq"].as_u64().unwrap_or(0), n));
-                                ledger.acked_at.push(Instant::now());
-                                None
-                            }
-                            507 if body["error"]["code"] == "storage_full" => {
-                                ledger.refused.push(n);
-                                None
-                            }
-                            503 => {
-                                ledger.unknown += 1;
-                                None
-                            }
-                            _ => Some(format!("an append got {status}: {body}")),
-                        }
-                    };
-                    if let Some(problem) = problem {
-                        panic!("{problem}");
-                    }
-                    if status == 201 {
-                        continue;
-                    }
-                    // Refused: a TD's console waits a moment before the next try.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }));
-            load.tournaments.push(t);
-            load.ledgers.push(ledger);
-        }
-        load
-    }
-
-    /// Waits until `done` holds for the ledgers (a panicked appender fails the test here).
-    async fn until(&self, within: Duration, what: &str, done: impl Fn(&[&Ledger]) -> bool) {
-        let deadline = Instant::now() + within;
-        loop {
-            assert!(
-                !self.tasks.iter().any(|t| t.is_finished()),
-                "an appender stopped while waiting for {what}"
-            );
-            let guards: Vec<_> = self.ledgers.iter().map(|l| l.lock().unwrap()).collect();
-            let ledgers: Vec<&Ledger> = guards.iter().map(|g| &**g).collect();
-            if done(&ledgers) {
-                return;
-            }
-            drop(guards);
-            assert!(Instant::now() < deadline, "no {what} within {within:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn stop(self) -> Vec<(String, Ledger)> {
-        self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
-            task.await.expect("an appender panicked");
-        }
-        self.tournaments
-            .into_iter()
-            .zip(self.ledgers)
-            .map(|(t, l)| (t, std::mem::take(&mut *l.lock().unwrap())))
-            .collect()
-    }
-}
-
-/// Every acknowledged event is stored at its seq, nothing refused is, and seqs have no gaps.
-async fn check_log(api: &Api, token: &str, ledgers: &[(String, Ledger)]) {
-    for (t, ledger) in ledgers {
-        let stored = events(api, token, t).await;
-        let seqs: Vec<u64> = stored.iter().map(|(seq, _)| *seq).collect();
-        assert_eq!(
-            seqs,
-            (1..=seqs.len() as u64).collect::<Vec<_>>(),
-            "seqs with gaps in {t}"
-        );
-        for ack in &ledger.acked {
-            assert!(stored.contains(ack), "acknowledged {ack:?} of {t} is lost");
-        }
-        for n in &ledger.refused {
-            assert!(
-                !stored.iter().any(|(_, stored_n)| stored_n == n),
-                "append {n} of {t} was refused with 507 (nothing stored), yet it is in the log"
-            );
-        }
-    }
-}
 
 /// While full: health says so, reads hold every acknowledged event, a display connects.
 async fn reads_work_while_full(api: &Api, token: &str, load: &Load) {
@@ -255,16 +47,6 @@ async fn reads_work_while_full(api: &Api, token: &str, load: &Load) {
             Some(101),
             "a display cannot connect"
         );
-    }
-}
-
-fn api_for(leaf: &LeafNode) -> Api {
-    Api {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        base: leaf.base_url(),
     }
 }
 
@@ -289,7 +71,7 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
     let api = api_for(&leaf);
     let token = api.login().await.unwrap();
 
-    let load = Load::start(&api, &token).await;
+    let load = Load::start(&api, &token, APPENDERS).await;
     load.until(Duration::from_secs(30), "5 appends each", |ls| {
         ls.iter().all(|l| l.acked.len() >= 5)
     })
@@ -307,7 +89,7 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
 
     // Space comes back: appends work again without a restart of leaf.
     disk.free("ballast").unwrap();
-    let freed = Instant::now();
+    let freed = SystemTime::now();
     load.until(
         RECOVERY,
         "201 for every appender after freeing space",
@@ -321,7 +103,7 @@ async fn a_full_disk_refuses_appends_clearly_loses_nothing_and_recovers_by_itsel
     let recovered = ledgers
         .iter()
         .filter_map(|(_, l)| l.acked_at.iter().find(|at| **at > freed))
-        .map(|at| at.duration_since(freed))
+        .map(|at| at.duration_since(freed).unwrap_or_default())
         .max()
         .unwrap_or_default();
     check_log(&api, &token, &ledgers).await;
@@ -363,7 +145,7 @@ async fn a_store_at_its_limit_refuses_appends_clearly_loses_nothing_and_a_larger
     let api = api_for(&leaf);
     let token = api.login().await.unwrap();
 
-    let load = Load::start(&api, &token).await;
+    let load = Load::start(&api, &token, APPENDERS).await;
     load.until(TO_FILL, "507 for every appender", |ls| {
         ls.iter().all(|l| !l.refused.is_empty())
     })
