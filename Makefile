@@ -111,9 +111,10 @@ bench: deps
 	@python3 ci/bench-medians.py target/criterion
 
 ## load: one workload against a fresh leaf and against nats-server's own WebSocket fan-out,
-## side by side in one Markdown table: make load SCENARIO=venue|big-room|idle|storm|flood|history
+## side by side in one Markdown table: make load SCENARIO=venue|big-room|idle|storm|flood|history|backup
 ## (flood: leaf alone, the venue workload quiet and then beside hostile clients; history:
-## starts on logs of 10k, 100k and 1M appends)
+## starts on logs of 10k, 100k and 1M appends; backup: a backup and a restore of a 1M-append
+## log, and a TD's appends quiet and beside the backup)
 SCENARIO ?= venue
 load: deps
 	$(CARGO) build --release --locked -p leaf -p benches --bin leaf --bin leaf-load

@@ -9,7 +9,7 @@ use benches::load::figures::table;
 use benches::load::leaf_side::{LeafSide, nats_server_path};
 use benches::load::nats_side::{NatsSide, Reading};
 use benches::load::scenario::Kind;
-use benches::load::{Scenario, flood, history};
+use benches::load::{Scenario, backup, flood, history};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -35,6 +35,18 @@ async fn main() -> anyhow::Result<()> {
     let name = scenario_name.context("--scenario is required")?;
     if name == "history" {
         return history(&leaf_bin).await;
+    }
+    if name == "backup" {
+        let appends = match std::env::var("BACKUP_APPENDS") {
+            Ok(n) => n
+                .trim()
+                .parse()
+                .context("BACKUP_APPENDS: a number of appends")?,
+            Err(_) => backup::APPENDS,
+        };
+        let report = backup::run(&leaf_bin, &nats_server_path()?, appends).await?;
+        println!("{report}");
+        return Ok(());
     }
     let Some(scenario) = Scenario::named(&name) else {
         bail!("no scenario {name:?}; one of {}", names());
@@ -92,6 +104,7 @@ fn readings(kind: Kind) -> &'static [Reading] {
 fn names() -> String {
     let mut names = Scenario::ALL.map(|s| s.name).to_vec();
     names.push("history");
+    names.push("backup");
     names.join("|")
 }
 

@@ -185,7 +185,7 @@ async fn next_day(leaf: &Path, nats_server: &Path, history: &History) -> anyhow:
 /// creations, for a range from 0), through a nats-server of the bench's own on leaf's store.
 /// Append `n` is tournament `n % TOURNAMENTS`'s event `n / TOURNAMENTS + 1`, so a later range
 /// carries on each tournament's seqs.
-async fn fill(
+pub(super) async fn fill(
     nats_server: &Path,
     store: &Path,
     work: &Path,
@@ -315,15 +315,15 @@ async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
 }
 
 /// A leaf process on the history's data dir.
-struct Leaf {
+pub(super) struct Leaf {
     child: Child,
-    base: String,
+    pub(super) base: String,
     http: reqwest::Client,
-    ready: Duration,
+    pub(super) ready: Duration,
 }
 
 impl Leaf {
-    async fn start(
+    pub(super) async fn start(
         leaf: &Path,
         nats_server: &Path,
         data: &Path,
@@ -370,7 +370,7 @@ impl Leaf {
     }
 
     /// Waits until leaf.db holds everything the feed applied.
-    async fn wait_projected(&self) -> anyhow::Result<()> {
+    pub(super) async fn wait_projected(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(1800);
         loop {
             let health: serde_json::Value = self
@@ -392,7 +392,7 @@ impl Leaf {
     }
 
     /// leaf's resident memory (its own, not its nats-server child's).
-    fn rss(&self) -> anyhow::Result<u64> {
+    pub(super) fn rss(&self) -> anyhow::Result<u64> {
         let pid = self.child.id().context("leaf has exited")?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         let kb = status
@@ -403,7 +403,7 @@ impl Leaf {
         Ok(kb * 1024)
     }
 
-    async fn stop(&mut self) -> anyhow::Result<()> {
+    pub(super) async fn stop(&mut self) -> anyhow::Result<()> {
         if let Some(pid) = self.child.id() {
             // SAFETY: kill(2) on the child this bench spawned and has not reaped.
             unsafe {
@@ -421,7 +421,7 @@ impl Leaf {
 }
 
 /// Bytes the files under `dir` take on disk.
-fn du(dir: &Path) -> anyhow::Result<u64> {
+pub(super) fn du(dir: &Path) -> anyhow::Result<u64> {
     use std::os::unix::fs::MetadataExt;
     let mut total = 0;
     let mut todo: Vec<PathBuf> = vec![dir.to_owned()];

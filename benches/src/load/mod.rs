@@ -7,8 +7,10 @@
 //!
 //! The flood scenario ([`flood`]) runs on leaf alone: the venue workload, quiet and then
 //! beside hostile clients, compared with itself. The history scenario ([`history`]) measures
-//! starts on logs of 10k to 1M appends.
+//! starts on logs of 10k to 1M appends; the backup scenario ([`backup`]) a backup and a
+//! restore of a 1M-append log, beside a TD's appends.
 
+pub mod backup;
 pub mod figures;
 pub mod flood;
 pub mod history;
