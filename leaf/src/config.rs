@@ -126,6 +126,17 @@ pub struct Config {
     #[command(flatten)]
     pub backups: BackupFlags,
 
+    /// Lets clients off the box read /metrics with `Authorization: Bearer <TOKEN>` (the box
+    /// itself always may): 16 or more visible ASCII characters.
+    #[arg(
+        long,
+        env = "LEAF_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = metrics_token
+    )]
+    pub metrics_token: Option<String>,
+
     /// Log line format on stderr.
     #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -197,6 +208,14 @@ impl Config {
     }
 }
 
+/// `--metrics-token`: long enough not to be guessed, and nothing a header would mangle.
+fn metrics_token(s: &str) -> Result<String, String> {
+    if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("16 or more visible ASCII characters (no spaces)".into());
+    }
+    Ok(s.to_owned())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -248,6 +267,11 @@ mod tests {
             vec!["leaf", "--max-lobby-sockets", "0"],
             vec!["leaf", "--max-log-reads", "none"],
             vec!["leaf", "--max-log-reads-per-token", "0"],
+            vec!["leaf", "--metrics-token", ""],
+            vec!["leaf", "--metrics-token", "short"],
+            vec!["leaf", "--metrics-token", "sixteen chars ok"],
+            vec!["leaf", "--backup-every", "5s"],
+            vec!["leaf", "--backup-keep", "0"],
         ] {
             let err = Cli::try_parse_from(&args).unwrap_err();
             assert!(!err.to_string().is_empty(), "{args:?}");

@@ -22,6 +22,7 @@
 //!   `MsgId`, `SubjectToken`, `TournamentName`, `OperatorName`.
 //! - [`app`]: builds and [`app::wire`]s the subsystems (one wiring, shared with leaf-sim) and
 //!   owns the startup and shutdown order.
+//! - [`metrics`]: the Prometheus page at `/metrics`: instruments, and a snapshot of health.
 //! - [`backup`]: backups of the log, leaf.db and the token key, their format, and restores.
 //! - [`config`] (the command line), `datadir` (the data directory and its lock), `qr` (QR
 //!   codes of viewer links), `schema` (how validated types describe themselves in the API
@@ -45,6 +46,7 @@ pub mod feed;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod metrics;
 #[cfg(feature = "planted-bugs")]
 pub mod planted;
 mod qr;

@@ -140,6 +140,7 @@ impl App {
                 dir: nats.as_ref().map(|_| data_dir.nats()),
             },
             backups,
+            metrics_token: config.metrics_token.clone(),
             ..Parts::new(log, store, keys)
         };
         let state = wire(parts).await?;

@@ -43,6 +43,8 @@ pub struct Parts {
     pub space: StoreSpace,
     /// Scheduled backups, for health.
     pub backups: crate::backup::Backups,
+    /// `--metrics-token`: lets clients off the box read `/metrics`.
+    pub metrics_token: Option<String>,
     #[cfg(feature = "planted-bugs")]
     pub planted: crate::planted::PlantedBugs,
 }
@@ -62,6 +64,7 @@ impl Parts {
             dev: false,
             space: StoreSpace::default(),
             backups: crate::backup::Backups::off(),
+            metrics_token: None,
             #[cfg(feature = "planted-bugs")]
             planted: crate::planted::PlantedBugs::default(),
         }
@@ -83,6 +86,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         dev,
         space,
         backups,
+        metrics_token,
         #[cfg(feature = "planted-bugs")]
         planted,
     } = parts;
@@ -106,6 +110,11 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
     writer.start_audit_repair(crate::writer::AUDIT_GRACE);
     let auth = Arc::new(AuthService::new(keys, store.clone()));
     auth.watch_outside_changes();
+    let metrics = crate::metrics::Metrics::new(crate::metrics::Instruments {
+        appends: writer.append_counts(),
+        append_ack: writer.append_ack(),
+        append_to_last_queued: hub.fanout_latency(),
+    });
     Ok(AppState {
         log,
         auth,
@@ -118,5 +127,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         dev,
         space,
         backups,
+        metrics,
+        metrics_token,
     })
 }

@@ -367,6 +367,7 @@ impl Feed {
                 self.inner
                     .hub
                     .broadcast_raw(Scope::Tournament(tournament), text);
+                self.inner.hub.queued_event_appended_at(&event.ts);
                 ProjectionUpdate::Event {
                     tournament,
                     seq: event.seq,

@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod extract;
 mod health;
+mod metrics;
 pub mod middleware;
 mod openapi;
 mod query;
@@ -60,6 +61,9 @@ pub struct AppState {
     pub space: crate::log::storage::StoreSpace,
     /// Scheduled backups, for health.
     pub backups: crate::backup::Backups,
+    /// What `/metrics` shows, and who off the box may read it (`--metrics-token`).
+    pub metrics: crate::metrics::Metrics,
+    pub metrics_token: Option<String>,
 }
 
 /// The whole application: routes wrapped in [`middleware::apply`].
@@ -114,9 +118,15 @@ pub fn routes(state: AppState) -> Router {
             }),
         )
         .merge(ws::routes())
+        .merge(metrics::routes())
         // Paths no operation claims: a JSON 404 for anyone, as clients have always had it.
         .route("/api", any(error::not_found))
         .route("/api/{*path}", any(error::not_found))
         .fallback(spa::serve)
+        // Outermost: every request is counted, whatever answers it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::record,
+        ))
         .with_state(state)
 }

@@ -91,6 +91,10 @@ pub struct HubHealth {
     pub stats: HubStats,
 }
 
+/// An event applied longer than this after its append is a replay, not live: left out of the
+/// fan-out latency.
+const LIVE_WITHIN: Duration = Duration::from_secs(300);
+
 /// A cheap handle; clones share one hub.
 #[derive(Debug, Clone)]
 pub struct Hub {
@@ -107,6 +111,8 @@ struct Inner {
     dropped: AtomicU64,
     slow: AtomicU64,
     count: watch::Sender<usize>,
+    /// Append → queued for the last client, for `/metrics`.
+    fanout: crate::metrics::Latency,
     #[cfg(feature = "planted-bugs")]
     planted: crate::planted::PlantedBugs,
     #[cfg(feature = "planted-bugs")]
@@ -168,6 +174,7 @@ impl Hub {
                 dropped: AtomicU64::new(0),
                 slow: AtomicU64::new(0),
                 count: watch::Sender::new(0),
+                fanout: crate::metrics::Latency::default(),
                 #[cfg(feature = "planted-bugs")]
                 planted: crate::planted::PlantedBugs::default(),
                 #[cfg(feature = "planted-bugs")]
@@ -312,6 +319,40 @@ impl Hub {
             clients: self.registry().len(),
             dropped_messages: self.inner.dropped.load(Ordering::Relaxed),
             slow_disconnects: self.inner.slow.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Clients connected now by scope, as `/metrics` names them.
+    pub fn clients_by_scope(&self) -> [(&'static str, u64); 3] {
+        let (tournament, venue, lobby) = self.registry().by_scope();
+        [
+            ("tournament", tournament as u64),
+            ("venue", venue as u64),
+            ("lobby", lobby as u64),
+        ]
+    }
+
+    /// The time from an event's append to its being queued for the last client watching it.
+    pub fn fanout_latency(&self) -> crate::metrics::Latency {
+        self.inner.fanout.clone()
+    }
+
+    /// An event appended at `appended_at` (its RFC 3339 `ts`, from the writer's clock) has
+    /// just been queued for every client watching it.
+    pub fn queued_event_appended_at(&self, appended_at: &str) {
+        let Ok(at) = time::OffsetDateTime::parse(
+            appended_at,
+            &time::format_description::well_known::Rfc3339,
+        ) else {
+            return;
+        };
+        let took = time::OffsetDateTime::now_utc() - at;
+        // A clock that is not the system's (leaf-sim's) or that stepped back says nothing,
+        // and an event minutes old is a start catching up with the log, not a live append.
+        if let Ok(took) = std::time::Duration::try_from(took)
+            && took < LIVE_WITHIN
+        {
+            self.inner.fanout.observe(took);
         }
     }
 

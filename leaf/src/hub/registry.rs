@@ -57,6 +57,13 @@ impl Registry {
         self.lobby.len()
     }
 
+    /// Clients connected now: watching one tournament, the whole venue, the lobby.
+    pub(super) fn by_scope(&self) -> (usize, usize, usize) {
+        let venue = self.venue.len();
+        let lobby = self.lobby.len();
+        (self.clients.len() - venue - lobby, venue, lobby)
+    }
+
     pub(super) fn insert(
         &mut self,
         id: ClientId,

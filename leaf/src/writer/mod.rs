@@ -18,6 +18,7 @@ use crate::event::{MsgId, Seq, SubjectToken, TournamentId, TournamentName, Tourn
 use crate::feed::Feed;
 use crate::log::record::{AuditRecord, CREATED, StateRecord};
 use crate::log::{EventLog, LogError, PublishOptions, StreamName, Subject};
+use crate::metrics::AppendOutcome;
 use crate::store::{Store, StoreError};
 use crate::world::{World, rfc3339_millis};
 
@@ -139,6 +140,29 @@ impl NewEvent {
     }
 }
 
+impl TournamentError {
+    /// Whether leaf or the log failed (the outcome may be unknown to the TD), rather than
+    /// the append being refused for what it is or where it goes.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            Self::NotFound(_)
+            | Self::Conflict(_)
+            | Self::FeedBehind(_)
+            | Self::TooLarge(_)
+            | Self::ForeignDuplicate { .. }
+            | Self::Abandoned => false,
+            Self::NotYetApplied(_)
+            | Self::KeysUnavailable(_)
+            | Self::OutcomeUnknown { .. }
+            | Self::Failed(_) => true,
+            Self::Log(e) => !matches!(
+                e,
+                LogError::TooLarge(_) | LogError::Conflict { .. } | LogError::StorageFull(_)
+            ),
+        }
+    }
+}
+
 /// What an append returns: the event's place in its tournament.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Appended {
@@ -163,6 +187,8 @@ struct Inner {
     // across the publish.
     locks: Mutex<HashMap<TournamentId, Arc<tokio::sync::Mutex<()>>>>,
     world: Arc<dyn World>,
+    appends: crate::metrics::AppendCounts,
+    ack: crate::metrics::Latency,
     /// Appends running, with the audit records they write after answering: a shutdown
     /// waits for them ([`TournamentWriter::finish`]).
     tasks: tokio_util::task::TaskTracker,
@@ -189,10 +215,22 @@ impl TournamentWriter {
                 tasks: tokio_util::task::TaskTracker::new(),
                 stopping: tokio_util::sync::CancellationToken::new(),
                 repair_scheduled: Default::default(),
+                appends: Default::default(),
+                ack: Default::default(),
                 #[cfg(feature = "planted-bugs")]
                 planted: crate::planted::PlantedBugs::default(),
             }),
         }
+    }
+
+    /// Appends by outcome, for `/metrics`.
+    pub fn append_counts(&self) -> crate::metrics::AppendCounts {
+        self.inner.appends.clone()
+    }
+
+    /// Publish → ack of every append, for `/metrics`.
+    pub fn append_ack(&self) -> crate::metrics::Latency {
+        self.inner.ack.clone()
     }
 
     /// Waits up to `patience` for the appends still running (their audit records included),
@@ -323,6 +361,12 @@ impl TournamentWriter {
                 Ok((appended, audit)) => (Ok(appended), audit),
                 Err(e) => (Err(e), None),
             };
+            inner.appends.count(match (&result, &audit) {
+                (Ok(_), Some(_)) => AppendOutcome::Stored,
+                (Ok(_), None) => AppendOutcome::Repeated,
+                (Err(e), _) if e.is_failure() => AppendOutcome::Failed,
+                (Err(_), _) => AppendOutcome::Refused,
+            });
             match &result {
                 Err(TournamentError::Abandoned) => {
                     tracing::info!(%tournament, "append abandoned before its publish: its caller left")
@@ -475,11 +519,15 @@ impl Inner {
                     None,
                 ));
             }
-            match self
+            let sent = std::time::Instant::now();
+            let published = self
                 .log
                 .publish(subject, json_bytes(&payload), options)
-                .await
-            {
+                .await;
+            if published.is_ok() {
+                self.ack.observe(sent.elapsed());
+            }
+            match published {
                 Ok(ack) if ack.duplicate => {
                     return Ok((self.original(tournament, ack.seq).await?, None));
                 }

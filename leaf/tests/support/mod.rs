@@ -52,6 +52,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         log_pages_per_token_per_second: 20,
         max_store: leaf::log::storage::StoreLimit::DEFAULT,
         backups: Default::default(),
+        metrics_token: None,
         log_format: LogFormat::Text,
     }
 }
