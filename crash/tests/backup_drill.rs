@@ -114,7 +114,12 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it_be
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     leaf.kill().await;
-    let killed_mid_backup = whole_backups(&backups).len() == good_before_kill;
+    let killed_at = SystemTime::now();
+    assert_eq!(
+        whole_backups(&backups).len(),
+        good_before_kill,
+        "the backup finished before the kill: the drill did not cut one"
+    );
     let ledgers = load.stop().await;
 
     let last_good = whole_backups(&backups)
@@ -130,6 +135,10 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it_be
     )
     .unwrap();
     let began = SystemTime::from(taken_at);
+    assert!(
+        began < killed_at,
+        "the last good backup began after the kill"
+    );
 
     let restored_data = dir.path().join("restored");
     let (code, out) = leaf_cli(&[
@@ -206,13 +215,22 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it_be
     assert_eq!(resumed, (since + 1..=last).collect::<Vec<_>>());
     restored.stop().await.unwrap();
 
+    // The cut backup left only a hidden directory, which the original leaf removes as it
+    // starts again.
+    assert!(backup_in_progress(&backups), "no trace of the cut backup");
+    leaf.start().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backup_in_progress(&backups) {
+        assert!(
+            Instant::now() < deadline,
+            "the cut backup was not removed at the next start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    leaf.stop().await.unwrap();
+
     let acked: usize = ledgers.iter().map(|(_, l)| l.acked.len()).sum();
     emit(&format!(
-        "backup-drill: {APPENDERS} appenders, {good_before_kill} good backups, kill -9 {} a backup, {acked} acknowledged, {before_backup} before the last good backup began, 0 lost, display resumed from seq {since}",
-        if killed_mid_backup {
-            "in"
-        } else {
-            "just after"
-        }
+        "backup-drill: {APPENDERS} appenders, {good_before_kill} good backups, kill -9 in a backup, {acked} acknowledged, {before_backup} before the last good backup began, 0 lost, display resumed from seq {since}"
     ));
 }

@@ -27,6 +27,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 const ROOM_TO_RESUME: u64 = 2 * DISK_RESERVE;
 /// Between two restarts for this reason: a restart that did not help is not repeated at once.
 const RESTART_AT_MOST_EVERY: Duration = Duration::from_secs(15);
+/// JetStream up this long after a restart: that restart helped.
+const STABLE_AFTER: Duration = Duration::from_secs(600);
 /// The longest wait between two restarts that do not help.
 const RESTART_AT_MOST_EVERY_AFTER_FAILURES: Duration = Duration::from_secs(600);
 
@@ -76,8 +78,6 @@ pub fn spawn(
             match state {
                 JetStreamState::Enabled if was_disabled => {
                     was_disabled = false;
-                    between_restarts = RESTART_AT_MOST_EVERY;
-                    last_restart = None;
                     tracing::warn!("JetStream is back: appends are taken again");
                 }
                 JetStreamState::Disabled => {
@@ -113,7 +113,16 @@ pub fn spawn(
                         ));
                     }
                 }
-                JetStreamState::Enabled | JetStreamState::Unknown => {}
+                JetStreamState::Enabled => {
+                    // A restart that helped for a while: the next disable starts afresh. A
+                    // server that comes back only to disable itself again at the next write
+                    // keeps its back-off.
+                    if last_restart.is_some_and(|at| at.elapsed() > STABLE_AFTER) {
+                        last_restart = None;
+                        between_restarts = RESTART_AT_MOST_EVERY;
+                    }
+                }
+                JetStreamState::Unknown => {}
             }
         }
     })

@@ -89,7 +89,9 @@ pub(crate) fn name_of(path: &Path) -> Result<&str, BackupError> {
 }
 
 /// Renames `from` to `to` unless `to` exists (then `Err` with `AlreadyExists`): a directory
-/// made at `to` meanwhile, by another backup or a starting leaf, is never replaced.
+/// made at `to` meanwhile, by another backup or a starting leaf, is never replaced. On a
+/// filesystem without `RENAME_NOREPLACE` (NFS, most FUSE ones), `to` is checked first and a
+/// plain rename follows: it still never replaces a directory with anything in it.
 pub(crate) fn rename_new(from: &Path, to: &Path) -> Result<(), BackupError> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
@@ -108,34 +110,108 @@ pub(crate) fn rename_new(from: &Path, to: &Path) -> Result<(), BackupError> {
         )
     };
     if done == 0 {
-        Ok(())
-    } else {
-        Err(io_error(to, std::io::Error::last_os_error()))
+        return Ok(());
+    }
+    let error = std::io::Error::last_os_error();
+    if !matches!(error.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+        return Err(io_error(to, error));
+    }
+    tracing::debug!(path = %to.display(), "no RENAME_NOREPLACE here; checking, then renaming");
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Err(io_error(
+            to,
+            std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        ));
+    }
+    std::fs::rename(from, to).map_err(|e| io_error(to, e))
+}
+
+/// A staging directory `.<name>.partial-<pid>-<random>`, made empty and private, and owned by
+/// this process for as long as this lives: an exclusive lock on its `.owner` file. A staging
+/// directory whose lock can be taken has no owner left (killed, or power cut), and
+/// [`reap_partials`] removes it; process ids are not trusted (a container's is 1 every run).
+pub(crate) struct Staging {
+    pub path: std::path::PathBuf,
+    owner: std::fs::File,
+}
+
+/// The file whose lock says a staging directory is in use.
+const OWNER: &str = ".owner";
+
+impl Staging {
+    pub fn create(parent: &Path, name: &str) -> Result<Self, BackupError> {
+        use std::os::unix::fs::DirBuilderExt;
+        reap_partials(parent);
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random).map_err(|e| BackupError::Restore(e.to_string()))?;
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let path = parent.join(format!(".{name}{PARTIAL}{}-{suffix}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(crate::datadir::DIR_MODE)
+            .create(&path)
+            .map_err(|e| io_error(&path, e))?;
+        let lock_path = path.join(OWNER);
+        let owner = std::fs::File::create(&lock_path).map_err(|e| io_error(&lock_path, e))?;
+        if !try_lock(&owner) {
+            let _ = std::fs::remove_dir_all(&path);
+            return Err(BackupError::Restore(format!(
+                "cannot lock {}",
+                lock_path.display()
+            )));
+        }
+        Ok(Self { path, owner })
+    }
+
+    /// Takes the owner file out, before the directory is renamed into place; the lock
+    /// holds on until this is dropped.
+    pub fn release_name(&self) -> Result<(), BackupError> {
+        let lock_path = self.path.join(OWNER);
+        let _ = &self.owner;
+        std::fs::remove_file(&lock_path).map_err(|e| io_error(&lock_path, e))
     }
 }
 
-/// Removes staging directories `.<name>.partial-<pid>` in `dir` whose process is gone: left
-/// by a backup or restore that was killed. They hold secrets (leaf.db, the token key).
-pub(crate) fn reap_partials(dir: &Path, name: &str) {
-    let prefix = format!(".{name}{PARTIAL}");
+/// flock(2), exclusive, without waiting: whether it was taken.
+fn try_lock(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function borrows for the call.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Removes staging directories (`.…partial-…`) in `dir` whose owner is gone: left by a backup
+/// or restore that was killed. They hold secrets (leaf.db, the token key). One without an
+/// owner file is left for a minute: its maker may be about to lock it.
+pub(crate) fn reap_partials(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(pid) = file_name
+        let is_staging = entry
+            .file_name()
             .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|pid| pid.parse::<i32>().ok())
-        else {
+            .is_some_and(|n| n.starts_with('.') && n.contains(PARTIAL));
+        if !is_staging || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
+        }
+        let path = entry.path();
+        let abandoned = match std::fs::File::open(path.join(OWNER)) {
+            Ok(owner) => try_lock(&owner),
+            Err(_) => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| at.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60)),
         };
-        // SAFETY: kill(2) with signal 0 only asks whether the process exists.
-        let alive = pid == std::process::id() as i32
-            || unsafe { libc::kill(pid, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        if !alive {
-            let _ = std::fs::remove_dir_all(entry.path());
+        if abandoned {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed a backup or restore that was cut short")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a backup or restore that was cut short")
+                }
+            }
         }
     }
 }

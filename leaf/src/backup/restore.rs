@@ -15,8 +15,8 @@
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -25,9 +25,7 @@ use futures_util::stream::FuturesOrdered;
 use super::format::{DATABASE, HashingReader, Manifest, TOKEN_KEY};
 use super::take::create_private;
 use super::verify::{for_each_message, matches_manifest, open_part, verify};
-use super::{
-    BackupError, PARTIAL, io_error, name_of, parent_of, reap_partials, rename_new, sync_dir,
-};
+use super::{BackupError, Staging, io_error, name_of, parent_of, rename_new, sync_dir};
 use crate::event::Seq;
 use crate::log::storage::StoreLimit;
 use crate::log::supervisor::{NatsBinary, NatsChild, SupervisorConfig, SyncWrites};
@@ -54,28 +52,38 @@ pub async fn restore(
 ) -> Result<Restored, BackupError> {
     let begun = Instant::now();
     let replaces_empty_dir = check_target(data_dir)?;
+    let name = name_of(data_dir)?;
+    let parent = parent_of(data_dir);
+    if !parent.is_dir() {
+        return Err(BackupError::NoParent(parent));
+    }
     let backup = from.to_owned();
     let manifest = tokio::task::spawn_blocking(move || verify(&backup))
         .await
         .map_err(|_| BackupError::Interrupted)??;
-    let staging = staging_path(data_dir)?;
-    let result = async {
-        let ids_dropped = build(from, &manifest, &staging, nats_server).await?;
-        if replaces_empty_dir {
-            std::fs::remove_dir(data_dir).map_err(|e| io_error(data_dir, e))?;
-        }
-        rename_new(&staging, data_dir)?;
-        Ok(ids_dropped)
-    }
-    .await;
-    let ids_dropped = match result {
+    let staging = Staging::create(&parent, name)?;
+    let ids_dropped = match build(from, &manifest, &staging.path, nats_server).await {
         Ok(n) => n,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
+            let _ = std::fs::remove_dir_all(&staging.path);
             return Err(e);
         }
     };
-    sync_dir(&parent_of(data_dir))?;
+    // From here on the work is done: a failure keeps it, and says where it is.
+    let kept = |e: BackupError| {
+        BackupError::Restore(format!(
+            "the restored data dir is whole in {}, but it could not be put in place: {e}",
+            staging.path.display()
+        ))
+    };
+    staging.release_name().map_err(kept)?;
+    if replaces_empty_dir {
+        std::fs::remove_dir(data_dir).map_err(|e| kept(io_error(data_dir, e)))?;
+    }
+    rename_new(&staging.path, data_dir).map_err(kept)?;
+    if let Err(e) = sync_dir(&parent) {
+        tracing::warn!(error = %e, "cannot fsync the directory of the restored data dir");
+    }
     Ok(Restored {
         manifest,
         took: begun.elapsed(),
@@ -90,6 +98,12 @@ fn check_target(data_dir: &Path) -> Result<bool, BackupError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(io_error(data_dir, e)),
     };
+    if meta.file_type().is_symlink() {
+        return Err(BackupError::Restore(format!(
+            "{} is a link; restore into a new directory where it points",
+            data_dir.display()
+        )));
+    }
     let empty = meta.is_dir()
         && std::fs::read_dir(data_dir)
             .map_err(|e| io_error(data_dir, e))?
@@ -107,21 +121,6 @@ fn check_target(data_dir: &Path) -> Result<bool, BackupError> {
         )));
     }
     Ok(true)
-}
-
-fn staging_path(data_dir: &Path) -> Result<PathBuf, BackupError> {
-    let name = name_of(data_dir)?;
-    let parent = parent_of(data_dir);
-    if !parent.is_dir() {
-        return Err(BackupError::NoParent(parent));
-    }
-    reap_partials(&parent, name);
-    let staging = parent.join(format!(".{name}{PARTIAL}{}", std::process::id()));
-    std::fs::DirBuilder::new()
-        .mode(crate::datadir::DIR_MODE)
-        .create(&staging)
-        .map_err(|e| io_error(&staging, e))?;
-    Ok(staging)
 }
 
 /// The whole data dir in `staging`; how many repeated message ids were dropped.

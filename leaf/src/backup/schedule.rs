@@ -248,7 +248,7 @@ impl Scheduled {
     async fn run(&self, log: &JetStreamLog, data_dir: &Path, stop: CancellationToken) {
         let dir = self.schedule.dir.clone();
         let found = tokio::task::spawn_blocking(move || {
-            remove_partials(&dir);
+            super::reap_partials(&dir);
             newest_backup(&dir)
         })
         .await
@@ -397,24 +397,6 @@ fn taken_at(manifest: &Manifest) -> Option<SystemTime> {
     )
     .ok()?;
     Some(SystemTime::from(at))
-}
-
-/// Backups cut short by a kill or a full disk: never whole, removed.
-fn remove_partials(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&format!(".{PREFIX}")) && name.contains(PARTIAL) {
-            match std::fs::remove_dir_all(entry.path()) {
-                Ok(()) => tracing::info!(%name, "removed a backup that was cut short"),
-                Err(e) => {
-                    tracing::warn!(%name, error = %e, "cannot remove a backup that was cut short")
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

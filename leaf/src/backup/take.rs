@@ -9,7 +9,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use super::format::{
     self, DATABASE, FORMAT, FilePart, Hashing, MANIFEST, Manifest, MessageLine, StreamPart,
     TOKEN_KEY, VERSION,
 };
-use super::{BackupError, io_error, name_of, parent_of, reap_partials, rename_new, sync_dir};
+use super::{BackupError, Staging, io_error, name_of, parent_of, rename_new, sync_dir};
 use crate::event::Seq;
 use crate::log::{JetStreamLog, StreamName};
 use crate::store::Store;
@@ -46,15 +46,16 @@ pub async fn take(
     if to.exists() {
         return Err(BackupError::Exists(to.to_owned()));
     }
-    let staging = staging_path(to)?;
+    let staging = staging_for(to)?;
     let result = async {
-        let manifest = write_all(log, store, data_dir, &staging, now).await?;
+        let manifest = write_all(log, store, data_dir, &staging.path, now).await?;
         // Whatever the log held, the backup is one a restore takes, or it is no backup.
-        let checked = staging.clone();
+        let checked = staging.path.clone();
         tokio::task::spawn_blocking(move || super::verify(&checked))
             .await
             .map_err(|_| BackupError::Interrupted)??;
-        rename_new(&staging, to).map_err(|e| match e {
+        staging.release_name()?;
+        rename_new(&staging.path, to).map_err(|e| match e {
             BackupError::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::AlreadyExists =>
             {
@@ -69,7 +70,7 @@ pub async fn take(
         Ok(manifest) => manifest,
         Err(e) => {
             // What was written so far is no backup: never leave it looking like one.
-            let _ = fs::remove_dir_all(&staging);
+            let _ = fs::remove_dir_all(&staging.path);
             return Err(e);
         }
     };
@@ -84,25 +85,14 @@ pub async fn take(
     })
 }
 
-/// A hidden sibling of `to`, on the same filesystem so the final rename is atomic; made here,
-/// empty and private. Those of backups that were killed are removed first.
-fn staging_path(to: &Path) -> Result<PathBuf, BackupError> {
+/// A hidden sibling of `to`, on the same filesystem so the final rename is atomic.
+fn staging_for(to: &Path) -> Result<Staging, BackupError> {
     let name = name_of(to)?;
     let parent = parent_of(to);
     if !parent.is_dir() {
         return Err(BackupError::NoParent(parent));
     }
-    reap_partials(&parent, name);
-    let staging = parent.join(format!(".{name}{}{}", super::PARTIAL, std::process::id()));
-    std::fs::DirBuilder::new()
-        .mode(crate::datadir::DIR_MODE)
-        .create(&staging)
-        .map_err(|e| match e.kind() {
-            // This process writes the same backup already.
-            std::io::ErrorKind::AlreadyExists => BackupError::Exists(to.to_owned()),
-            _ => io_error(&staging, e),
-        })?;
-    Ok(staging)
+    Staging::create(&parent, name)
 }
 
 async fn write_all(

@@ -337,6 +337,9 @@ impl Feed {
     fn apply(&self, stream: StreamName, entry: &Entry) {
         let stored = self.inner.projected_progress.stored_state();
         let mut memory = self.lock();
+        // The append time of an event queued for at least one client, for `/metrics` (read
+        // once the lock is let go).
+        let mut fanned_out = None;
         let update = match stream {
             StreamName::Audit => memory.view.apply_audit(entry).map(|applied| match applied {
                 AuditApplied::Created {
@@ -364,10 +367,13 @@ impl Feed {
                 let (tournament, event) = (applied.tournament, applied.event);
                 let text = protocol::event(tournament, &event);
                 memory.recent.remember(tournament, event.seq, text.clone());
-                self.inner
+                let reached = self
+                    .inner
                     .hub
                     .broadcast_raw(Scope::Tournament(tournament), text);
-                self.inner.hub.queued_event_appended_at(&event.ts);
+                if reached > 0 {
+                    fanned_out = Some(event.ts.clone());
+                }
                 ProjectionUpdate::Event {
                     tournament,
                     seq: event.seq,
@@ -381,6 +387,9 @@ impl Feed {
         };
         let applied = memory.view.applied();
         drop(memory);
+        if let Some(ts) = fanned_out {
+            self.inner.hub.queued_event_appended_at(&ts);
+        }
         self.inner.applied.send_replace(applied);
         let already = applied_through(self.inner.projected, stream);
         let Some(update) = update.filter(|_| entry.stream_seq > already) else {

@@ -7,11 +7,12 @@
 //! It is not part of the API (`/api/v1`) and not in its OpenAPI document.
 
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -93,27 +94,63 @@ fn route_label(pattern: &str) -> String {
         .replace('}', "")
 }
 
-/// The layer around every route: one request, counted and timed.
-pub async fn record(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| WEB_APP.to_owned(), |p| route_label(p.as_str()));
-    let method = request.method().clone();
+/// Where the route a request matched is left for [`record`], which runs before routing.
+#[derive(Debug, Clone, Default)]
+struct RouteSlot(Arc<OnceLock<String>>);
+
+/// The outermost layer: every request counted and timed, also one that timed out or whose
+/// handler panicked (those answers are made by layers inside this one).
+pub async fn record(State(metrics): State<Metrics>, mut request: Request, next: Next) -> Response {
+    let slot = RouteSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let method = method_label(request.method());
     let begun = Instant::now();
     let response = next.run(request).await;
-    metrics.request(
-        &route,
-        method.as_str(),
-        response.status().as_u16(),
-        begun.elapsed(),
-    );
+    let route = slot.0.get().map_or(WEB_APP, String::as_str);
+    metrics.request(route, method, response.status().as_u16(), begun.elapsed());
     response
+}
+
+/// Inside the router: names the route the request matched, for [`record`].
+pub async fn name_route(request: Request, next: Next) -> Response {
+    if let (Some(slot), Some(path)) = (
+        request.extensions().get::<RouteSlot>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        let _ = slot.0.set(route_label(path.as_str()));
+    }
+    next.run(request).await
+}
+
+/// The method as a label: the ones HTTP defines, `other` for anything a client makes up (a
+/// label per made-up method would grow the page without end).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"FOO123").unwrap()),
+            "other"
+        );
+    }
 
     #[test]
     fn route_labels_have_no_braces() {

@@ -66,10 +66,15 @@ pub struct AppState {
     pub metrics_token: Option<String>,
 }
 
-/// The whole application: routes wrapped in [`middleware::apply`].
+/// The whole application: routes wrapped in [`middleware::apply`], and outside them the
+/// count of every request for `/metrics`.
 pub fn router(state: AppState) -> Router {
     let dev = state.dev;
-    middleware::apply(routes(state), dev)
+    let metrics = state.metrics.clone();
+    middleware::apply(routes(state), dev).layer(axum::middleware::from_fn_with_state(
+        metrics,
+        metrics::record,
+    ))
 }
 
 /// The API routes and the OpenAPI document describing exactly them: each route is registered
@@ -123,10 +128,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api", any(error::not_found))
         .route("/api/{*path}", any(error::not_found))
         .fallback(spa::serve)
-        // Outermost: every request is counted, whatever answers it.
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::record,
-        ))
+        // Names the matched route for `metrics::record`, which runs outside the router.
+        .layer(axum::middleware::from_fn(metrics::name_route))
         .with_state(state)
 }

@@ -354,19 +354,22 @@ impl TournamentWriter {
         let writer = self.clone();
         let actor = actor.clone();
         let keyed = event.idempotency_key.is_some();
-        let (answer, answered) = tokio::sync::oneshot::channel();
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
+        // Set by a caller that gave up at the deadline and counted the append as failed.
+        let counted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counted_by_caller = counted.clone();
         let task = async move {
             let waiting = || !answer.is_closed();
             let (result, audit) = match inner.append(tournament, event, &actor, &waiting).await {
                 Ok((appended, audit)) => (Ok(appended), audit),
                 Err(e) => (Err(e), None),
             };
-            inner.appends.count(match (&result, &audit) {
+            let outcome = match (&result, &audit) {
                 (Ok(_), Some(_)) => AppendOutcome::Stored,
                 (Ok(_), None) => AppendOutcome::Repeated,
                 (Err(e), _) if e.is_failure() => AppendOutcome::Failed,
                 (Err(_), _) => AppendOutcome::Refused,
-            });
+            };
             match &result {
                 Err(TournamentError::Abandoned) => {
                     tracing::info!(%tournament, "append abandoned before its publish: its caller left")
@@ -376,7 +379,13 @@ impl TournamentWriter {
                 }
                 _ => {}
             }
-            let _ = answer.send(result);
+            // The caller counts what it answers; an append whose caller went away (and did
+            // not count it at the deadline) is counted as it ended.
+            if answer.send((result, outcome)).is_err()
+                && !counted.load(std::sync::atomic::Ordering::Acquire)
+            {
+                inner.appends.count(outcome);
+            }
             if let Some(audit) = audit
                 && !inner.write_audit(audit).await
             {
@@ -386,12 +395,23 @@ impl TournamentWriter {
         self.inner
             .tasks
             .spawn(task.instrument(tracing::Span::current()));
-        match tokio::time::timeout(APPEND_DEADLINE, answered).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(TournamentError::Failed(
-                "the append task ended without an answer".into(),
-            )),
-            Err(_) => Err(TournamentError::OutcomeUnknown { tournament, keyed }),
+        // The receiver outlives the wait, so the task cannot see it gone before `counted` is.
+        match tokio::time::timeout(APPEND_DEADLINE, &mut answered).await {
+            Ok(Ok((result, outcome))) => {
+                self.inner.appends.count(outcome);
+                result
+            }
+            Ok(Err(_)) => {
+                self.inner.appends.count(AppendOutcome::Failed);
+                Err(TournamentError::Failed(
+                    "the append task ended without an answer".into(),
+                ))
+            }
+            Err(_) => {
+                counted_by_caller.store(true, std::sync::atomic::Ordering::Release);
+                self.inner.appends.count(AppendOutcome::Failed);
+                Err(TournamentError::OutcomeUnknown { tournament, keyed })
+            }
         }
     }
 }
@@ -524,7 +544,9 @@ impl Inner {
                 .log
                 .publish(subject, json_bytes(&payload), options)
                 .await;
-            if published.is_ok() {
+            // A publish that timed out took at least this long: left out, the p99 would look
+            // healthiest exactly when the log stalls.
+            if matches!(published, Ok(_) | Err(LogError::TimedOut)) {
                 self.ack.observe(sent.elapsed());
             }
             match published {
