@@ -10,7 +10,7 @@ pub mod format;
 mod restore;
 mod schedule;
 mod take;
-mod verify;
+pub(crate) mod verify;
 
 pub use self::restore::{Restored, restore};
 pub use self::schedule::{BackupEvery, BackupHealth, Backups, Schedule};
@@ -19,6 +19,31 @@ pub use self::verify::{read_manifest, verify};
 
 use crate::log::LogError;
 use crate::store::StoreError;
+
+/// The share of the time a backup works; it rests the rest, so the appends and displays it
+/// runs beside keep the CPU and the disk they need (leaf's box has two cores).
+pub const BACKUP_DUTY: f64 = 0.5;
+
+/// Rests in proportion to the work done since the last rest: see [`BACKUP_DUTY`].
+pub(crate) struct Pace {
+    since: std::time::Instant,
+}
+
+impl Pace {
+    pub fn new() -> Self {
+        Self {
+            since: std::time::Instant::now(),
+        }
+    }
+
+    /// How long to rest now, for the work done since the last call.
+    pub fn rest(&mut self) -> std::time::Duration {
+        let worked = self.since.elapsed();
+        let rest = worked.mul_f64(1.0 / BACKUP_DUTY - 1.0);
+        self.since = std::time::Instant::now() + rest;
+        rest
+    }
+}
 
 /// In the name of a backup or data dir being written: never taken for a whole one.
 pub const PARTIAL: &str = ".partial-";

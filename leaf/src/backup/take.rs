@@ -51,7 +51,7 @@ pub async fn take(
         let manifest = write_all(log, store, data_dir, &staging.path, now).await?;
         // Whatever the log held, the backup is one a restore takes, or it is no backup.
         let checked = staging.path.clone();
-        tokio::task::spawn_blocking(move || super::verify(&checked))
+        tokio::task::spawn_blocking(move || super::verify::verify_paced(&checked))
             .await
             .map_err(|_| BackupError::Interrupted)??;
         staging.release_name()?;
@@ -158,7 +158,9 @@ async fn write_stream(
         last_seq: 0,
     };
     let mut after = Seq::ZERO;
+    let mut pace = super::Pace::new();
     while after < last {
+        tokio::time::sleep(pace.rest()).await;
         let mut page = log.read_stored(stream, after, PAGE).await?;
         page.retain(|m| m.seq <= last);
         let Some(newest) = page.last() else { break };

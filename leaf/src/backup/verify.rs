@@ -11,6 +11,16 @@ use crate::log::{StoredMessage, StreamName};
 
 /// The manifest of the whole, undamaged backup at `path`.
 pub fn verify(path: &Path) -> Result<Manifest, BackupError> {
+    verify_with(path, None)
+}
+
+/// [`verify`], resting as a backup does ([`super::BACKUP_DUTY`]): the check of a backup
+/// just taken beside a running leaf.
+pub(super) fn verify_paced(path: &Path) -> Result<Manifest, BackupError> {
+    verify_with(path, Some(super::Pace::new()))
+}
+
+fn verify_with(path: &Path, mut pace: Option<super::Pace>) -> Result<Manifest, BackupError> {
     let manifest = read_manifest(path)?;
     for name in [format::DATABASE, format::TOKEN_KEY] {
         let file_path = path.join(name);
@@ -20,7 +30,16 @@ pub fn verify(path: &Path) -> Result<Manifest, BackupError> {
     }
     // The stream files are checked as they are read.
     for stream in StreamName::ALL {
-        for_each_message(path, &manifest, stream, |_| Ok(()))?;
+        let mut read = 0u32;
+        for_each_message(path, &manifest, stream, |_| {
+            read += 1;
+            if read.is_multiple_of(1000)
+                && let Some(pace) = pace.as_mut()
+            {
+                std::thread::sleep(pace.rest());
+            }
+            Ok(())
+        })?;
     }
     Ok(manifest)
 }
