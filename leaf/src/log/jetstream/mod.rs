@@ -213,34 +213,29 @@ impl JetStreamLog {
     /// How many messages `stream` holds, and its first and last sequence, as the server
     /// counts them now.
     pub async fn stream_counts(&self, stream: StreamName) -> Result<(u64, Seq, Seq), LogError> {
-        let mut handle = self
-            .js
-            .get_stream(stream.as_str())
-            .await
-            .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))?;
-        let info = handle
-            .info()
-            .await
-            .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))?;
+        let state = self.stream_info(stream).await?.state;
         Ok((
-            info.state.messages,
-            Seq(info.state.first_sequence),
-            Seq(info.state.last_sequence),
+            state.messages,
+            Seq(state.first_sequence),
+            Seq(state.last_sequence),
         ))
     }
 
     /// The configuration JetStream reports for one of leaf's streams.
     pub async fn stream_config(&self, name: StreamName) -> Result<stream::Config, LogError> {
+        Ok(self.stream_info(name).await?.config)
+    }
+
+    /// What the server says of `name` now (not a cached copy).
+    async fn stream_info(&self, name: StreamName) -> Result<stream::Info, LogError> {
+        let unavailable =
+            |e: &dyn std::fmt::Display| LogError::Unavailable(format!("stream {name}: {e}"));
         let mut stream = self
             .js
             .get_stream(name.as_str())
             .await
-            .map_err(|e| LogError::Unavailable(format!("stream {name}: {e}")))?;
-        let info = stream
-            .info()
-            .await
-            .map_err(|e| LogError::Unavailable(format!("stream {name}: {e}")))?;
-        Ok(info.config.clone())
+            .map_err(|e| unavailable(&e))?;
+        stream.info().await.cloned().map_err(|e| unavailable(&e))
     }
 
     async fn probe(&self) -> LogHealth {
