@@ -18,7 +18,7 @@ endif
 # The private Docker engine of the crash suites (ci/docker.sh), never the machine's own.
 CRASH_DOCKER_HOST := $(shell ci/docker.sh host)
 
-.PHONY: all deps deps-contract build run test test-crash test-frontend test-e2e e2e api-contract fuzz-api lint frontend sim sim-soak bench load clean
+.PHONY: all deps deps-contract build deb test-deb run test test-crash test-frontend test-e2e e2e api-contract fuzz-api lint frontend sim sim-soak bench load clean
 
 all: deps frontend build
 
@@ -30,9 +30,21 @@ deps:
 deps-contract: deps
 	@ci/schemathesis.sh "$(TOOLS)"
 
-## build: the release binary (embeds frontend/build if present, else the placeholder page)
-build:
-	$(CARGO) build --release --locked -p leaf
+## build: the release binary, a complete install on its own: it embeds frontend/build (if
+## built, else a placeholder page) and the pinned nats-server from .tools/, checked against
+## ci/nats-server.pin
+build: deps
+	$(CARGO) build --release --locked -p leaf --features bundled-nats-server
+
+## deb: the Debian package (target/debian/leaf_<version>_<arch>.deb): /usr/bin/leaf, the leaf
+## user, /var/lib/leaf and a hardened systemd unit (packaging/deb/)
+deb: deps frontend build
+	@ci/deb.sh
+
+## test-deb: the package installed into a clean Debian root (debootstrap), started as the unit
+## starts it, used, stopped, reinstalled and purged (ci/deb-test.sh; root)
+test-deb: deps frontend build
+	ci/deb-test.sh "$$(ci/deb.sh)"
 
 ## run: everything needed, then leaf on $(DATA_DIR) at $(ADDR)
 run: deps frontend build
@@ -47,6 +59,7 @@ test: deps deps-contract lint frontend
 	$(MAKE) --no-print-directory api-contract
 	cd frontend && npm test
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory test-deb
 
 ## test-crash: only the crash suites (kill -9 of nats-server and of leaf, power loss, an
 ## append killed before its audit record); the leaf it runs has the `test-hooks` feature

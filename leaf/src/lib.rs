@@ -40,7 +40,7 @@ pub mod app;
 pub mod auth;
 pub mod backup;
 pub mod config;
-mod datadir;
+pub mod datadir;
 pub mod event;
 pub mod feed;
 pub mod http;

@@ -22,6 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = leaf::datadir::check_owner(&cli.config.data_dir) {
+        eprintln!("leaf: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Td(td)) => leaf::td::run(td, &cli.config.data_dir).await,

@@ -291,7 +291,8 @@ pub(crate) async fn start_nats(
             .with_context(|| format!("cannot use the NATS server at {url}"))?;
         return Ok((Arc::new(log), None));
     }
-    let binary = supervisor::locate(config.nats_server.as_deref()).await?;
+    let binary =
+        supervisor::locate(config.nats_server.as_deref(), &data_dir.nats().join("bin")).await?;
     tracing::info!(path = %binary.path.display(), version = %binary.version, "found nats-server");
     let child = NatsChild::start(SupervisorConfig {
         binary,

@@ -2,8 +2,9 @@
 //!
 //! Search order: `--nats-server PATH` (or env `LEAF_NATS_SERVER`), then the project's tools
 //! folder that `make deps` fills (`.tools/venv/bin/nats-server`, looked for in the current
-//! directory and above the leaf executable), then `PATH`. The first hit is used; a wrong
-//! explicit path is an error rather than a silent fall-through, so a TD never runs a
+//! directory and above the leaf executable), then the server a release binary carries inside
+//! it ([`super::bundled`], written into the data dir), then `PATH`. The first hit is used; a
+//! wrong explicit path is an error rather than a silent fall-through, so a TD never runs a
 //! different server than the one they named.
 
 use std::path::{Path, PathBuf};
@@ -42,8 +43,12 @@ pub struct NatsBinary {
 /// How long `nats-server --version` may take: a wrong binary must not hang startup.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Finds and checks the server. `explicit` is the flag or env value, if any.
-pub async fn locate(explicit: Option<&Path>) -> Result<NatsBinary, SupervisorError> {
+/// Finds and checks the server. `explicit` is the flag or env value, if any; `unpack_into` is
+/// where the embedded server is written when it is the one used.
+pub async fn locate(
+    explicit: Option<&Path>,
+    unpack_into: &Path,
+) -> Result<NatsBinary, SupervisorError> {
     let path = match explicit {
         Some(p) if p.is_file() => p.to_path_buf(),
         Some(p) => {
@@ -52,12 +57,18 @@ pub async fn locate(explicit: Option<&Path>) -> Result<NatsBinary, SupervisorErr
                 p.display()
             )));
         }
-        None => candidates()
-            .into_iter()
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                SupervisorError::Binary(format!("nats-server not found: {INSTALL_HINT}"))
-            })?,
+        None => match tools_candidates().into_iter().find(|p| p.is_file()) {
+            Some(found) => found,
+            None => match super::bundled::bundled() {
+                Some(bundled) => unpack(bundled, unpack_into).await?,
+                None => path_candidates()
+                    .into_iter()
+                    .find(|p| p.is_file())
+                    .ok_or_else(|| {
+                        SupervisorError::Binary(format!("nats-server not found: {INSTALL_HINT}"))
+                    })?,
+            },
+        },
     };
     let version = probe_version(&path).await?;
     if version < MIN_VERSION {
@@ -69,7 +80,21 @@ pub async fn locate(explicit: Option<&Path>) -> Result<NatsBinary, SupervisorErr
     Ok(NatsBinary { path, version })
 }
 
-fn candidates() -> Vec<PathBuf> {
+async fn unpack(bundled: super::bundled::Bundled, dir: &Path) -> Result<PathBuf, SupervisorError> {
+    let target = dir.to_path_buf();
+    let installed = tokio::task::spawn_blocking(move || bundled.install(&target))
+        .await
+        .map_err(|e| SupervisorError::Binary(format!("writing the embedded nats-server: {e}")))?;
+    installed.map_err(|e| {
+        SupervisorError::Binary(format!(
+            "cannot write leaf's embedded nats-server {} into {}: {e}; free some disk or pass --nats-server PATH",
+            bundled.version,
+            dir.display()
+        ))
+    })
+}
+
+fn tools_candidates() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
         out.push(cwd.join(TOOLS_PATH));
@@ -83,10 +108,17 @@ fn candidates() -> Vec<PathBuf> {
                 .map(|dir| dir.join(TOOLS_PATH)),
         );
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        out.extend(std::env::split_paths(&path).map(|dir| dir.join("nats-server")));
-    }
     out
+}
+
+fn path_candidates() -> Vec<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("nats-server"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn probe_version(path: &Path) -> Result<Version, SupervisorError> {
@@ -170,9 +202,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_explicit_missing_path_is_an_error_that_says_how_to_fix_it() {
-        let err = locate(Some(Path::new("/nonexistent/nats-server")))
-            .await
-            .unwrap_err();
+        let err = locate(
+            Some(Path::new("/nonexistent/nats-server")),
+            Path::new("/nonexistent"),
+        )
+        .await
+        .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("/nonexistent/nats-server"), "{msg}");
         assert!(msg.contains("make deps"), "{msg}");
@@ -180,7 +215,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_binary_that_is_not_nats_server_is_rejected() {
-        let err = locate(Some(Path::new("/bin/true"))).await.unwrap_err();
+        let err = locate(Some(Path::new("/bin/true")), Path::new("/nonexistent"))
+            .await
+            .unwrap_err();
         assert!(
             err.to_string().contains("not a nats-server version"),
             "{err}"
@@ -201,7 +238,7 @@ mod tests {
             .status()
             .unwrap();
         assert!(made.success());
-        let err = locate(Some(&path)).await.unwrap_err();
+        let err = locate(Some(&path), dir.path()).await.unwrap_err();
         assert!(err.to_string().contains("did not answer"), "{err}");
     }
 }

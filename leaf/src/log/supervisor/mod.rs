@@ -7,9 +7,10 @@
 //! leaf ([`process`]). With `--nats-url` none of this runs.
 //!
 //! Data-dir layout it owns: `nats/nats-server.conf` (0600), `nats/run/` (ports files),
-//! `nats/jetstream/` (the server's own store).
+//! `nats/jetstream/` (the server's own store), `nats/bin/` (the embedded server, written out).
 
 mod binary;
+mod bundled;
 mod config;
 mod monitor;
 mod process;
