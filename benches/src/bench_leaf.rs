@@ -61,6 +61,7 @@ impl BenchLeaf {
             log_pages_per_token_per_second: 20,
             max_store: leaf::log::storage::StoreLimit::DEFAULT,
             backups: Default::default(),
+            tls: Default::default(),
             metrics_token: None,
             log_format: LogFormat::Text,
         };

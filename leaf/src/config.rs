@@ -43,6 +43,29 @@ pub enum Command {
     Backup(BackupArgs),
     /// Make a new data dir (--data-dir, which must be missing or empty) from a backup.
     Restore(RestoreArgs),
+    /// Certificates for HTTPS.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TlsCommand {
+    /// Make a local certificate authority (once; kept and reused) and a certificate it signs
+    /// for this box's names and addresses, and print how to trust the authority on a TD's
+    /// laptop. Run it again when the box's address changes: a running leaf picks up the new
+    /// certificate by itself.
+    SelfSigned(SelfSignedArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SelfSignedArgs {
+    /// Where to write ca.pem, ca.key, cert.pem and key.pem (default: DATA_DIR/tls).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Another name or IP address the certificate must cover (repeatable), besides the box's
+    /// hostname, hostname.local, localhost and every address of its interfaces.
+    #[arg(long = "name", value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -152,9 +175,35 @@ pub struct Config {
     )]
     pub metrics_token: Option<String>,
 
+    #[command(flatten)]
+    pub tls: TlsFlags,
+
     /// Log line format on stderr.
     #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// HTTPS and WSS (see `leaf tls self-signed` for a venue with no certificate authority).
+#[derive(Debug, Clone, Args, Default)]
+pub struct TlsFlags {
+    /// Serve HTTPS and WSS with this PEM certificate chain (and --tls-key). leaf reloads the
+    /// pair when either file changes; open connections keep going.
+    #[arg(long, env = "LEAF_TLS_CERT", value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "LEAF_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// With TLS, also answer plain HTTP here, redirecting every request to HTTPS
+    /// (e.g. 0.0.0.0:80 beside --addr 0.0.0.0:443).
+    #[arg(
+        long,
+        env = "LEAF_HTTP_REDIRECT",
+        value_name = "ADDR",
+        requires = "tls_cert"
+    )]
+    pub http_redirect: Option<SocketAddr>,
 }
 
 /// Scheduled backups, taken by the running leaf (see `leaf backup` for one by hand).

@@ -56,5 +56,6 @@ pub mod td;
 pub mod telemetry;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
+pub mod tls;
 pub mod world;
 pub mod writer;

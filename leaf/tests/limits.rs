@@ -20,6 +20,7 @@ async fn serve_within(leaf: &TestLeaf, limits: ConnectionLimits) -> SocketAddr {
         listener,
         router,
         limits,
+        None,
         std::future::pending(),
     ));
     addr

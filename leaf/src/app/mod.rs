@@ -1,7 +1,7 @@
 //! Wiring: builds every subsystem in order, serves, and tears down in reverse.
 //!
 //! Startup: data dir (lock) → HTTP listener bound (so a busy port fails before anything is
-//! started) → LibSQL → NATS (child + streams) → the services, [`wire`]d (hub, feed replaying
+//! started), and with TLS the certificate loaded and the redirect port bound → LibSQL → NATS (child + streams) → the services, [`wire`]d (hub, feed replaying
 //! the log, writer, auth) → HTTP serving. Every step logs its duration. A failed step drops what was built before it; the nats-server child dies with
 //! its owner, and nothing in the data dir is deleted.
 //!
@@ -75,7 +75,14 @@ pub async fn serve<L>(
 where
     L: PeerListener,
 {
-    serve::serve(listener, router, ConnectionLimits::default(), shutdown).await
+    serve::serve(
+        listener,
+        router,
+        ConnectionLimits::default(),
+        None,
+        shutdown,
+    )
+    .await
 }
 
 /// A started leaf, not yet serving.
@@ -86,6 +93,13 @@ pub struct App {
     jetstream: Arc<JetStreamLog>,
     nats: Option<NatsChild>,
     data_dir: DataDir,
+    https: Option<Https>,
+}
+
+/// HTTPS: the certificate in service and, with `--http-redirect`, the plain-HTTP port.
+struct Https {
+    served: Arc<crate::tls::ServedCert>,
+    redirect: Option<TcpListener>,
 }
 
 impl App {
@@ -106,6 +120,10 @@ impl App {
             })
         })
         .await?;
+        let https = match (&config.tls.tls_cert, &config.tls.tls_key) {
+            (Some(cert), Some(key)) => Some(step("TLS", https(config, cert, key)).await?),
+            _ => None,
+        };
 
         let store = step("libsql", Store::open(&data_dir.database())).await?;
         let keys = TokenKeys::load_or_create(&data_dir.root().join("jwt.key"))
@@ -140,6 +158,10 @@ impl App {
                 dir: nats.as_ref().map(|_| data_dir.nats()),
             },
             backups,
+            tls: https
+                .as_ref()
+                .map(|h| crate::tls::TlsState::on(h.served.clone()))
+                .unwrap_or_default(),
             metrics_token: config.metrics_token.clone(),
             ..Parts::new(log, store, keys)
         };
@@ -151,11 +173,18 @@ impl App {
             jetstream,
             nats,
             data_dir,
+            https,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The plain-HTTP port that redirects to HTTPS, when there is one.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        let redirect = self.https.as_ref()?.redirect.as_ref()?;
+        redirect.local_addr().ok()
     }
 
     pub fn state(&self) -> &AppState {
@@ -177,6 +206,7 @@ impl App {
             jetstream,
             nats,
             data_dir,
+            https,
         } = self;
         let stop_guard = CancellationToken::new();
         let backups = state.backups.spawn(
@@ -194,14 +224,33 @@ impl App {
             stop_guard.clone(),
         );
         let stop_http = CancellationToken::new();
+        let (acceptor, redirect) = match https {
+            Some(Https { served, redirect }) => {
+                served.clone().watch(stop_guard.clone());
+                let redirect = redirect.map(|listener| {
+                    tokio::spawn(serve::serve(
+                        listener,
+                        crate::tls::redirect::router(addr.port()),
+                        limits,
+                        None,
+                        stop_http.clone().cancelled_owned(),
+                    ))
+                });
+                (Some(crate::tls::acceptor(served)?), redirect)
+            }
+            None => (None, None),
+        };
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
         let mut server = tokio::spawn(serve::serve(
             listener,
             http::router(state.clone()),
             limits,
+            acceptor,
             stop_http.clone().cancelled_owned(),
         ));
         tracing::info!(
             %addr,
+            scheme,
             data_dir = %data_dir.root().display(),
             startup_ms = state.started.elapsed().as_millis() as u64,
             "leaf is ready"
@@ -223,6 +272,10 @@ impl App {
             stop_http.cancel();
             if failure.is_none() && tokio::time::timeout(HTTP_DRAIN, server).await.is_err() {
                 tracing::warn!("HTTP requests still running after {HTTP_DRAIN:?}; leaving them");
+            }
+            if let Some(redirect) = redirect {
+                // It answers with redirects only: nothing to wait for but closed sockets.
+                let _ = tokio::time::timeout(HTTP_DRAIN, redirect).await;
             }
         })
         .await;
@@ -311,6 +364,24 @@ pub(crate) async fn start_nats(
 }
 
 /// Runs one startup step and logs how long it took.
+/// Loads the certificate (a bad pair stops leaf here, saying which file and why) and binds
+/// the redirect port.
+async fn https(
+    config: &Config,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<Https> {
+    let served = crate::tls::serve(cert, key).context("--tls-cert/--tls-key")?;
+    let redirect = match config.tls.http_redirect {
+        Some(addr) => Some(
+            listen(addr)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for --http-redirect: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(Https { served, redirect })
+}
+
 async fn step<T, E>(name: &str, fut: impl Future<Output = Result<T, E>>) -> anyhow::Result<T>
 where
     E: Into<anyhow::Error>,

@@ -14,6 +14,10 @@
 //!
 //! A connection counts until its socket closes, a WebSocket's included (the count travels
 //! with the socket into the upgrade).
+//!
+//! With TLS, each connection's handshake must finish within the same
+//! [`ConnectionLimits::header_read`], and requests carry [`Scheme::Https`] so that what leaf
+//! writes into URLs (viewer links) says `https://`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,7 +38,9 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::http::{ClientAddr, PeerListener};
+use tokio_rustls::TlsAcceptor;
+
+use crate::http::{ClientAddr, PeerListener, Scheme};
 
 /// How many connections leaf holds, and how long a request may take to say what it wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,16 +67,22 @@ impl Default for ConnectionLimits {
 }
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves, then waits for
-/// the open connections to finish.
+/// the open connections to finish. With `tls`, every connection is HTTPS.
 pub async fn serve<L>(
     mut listener: L,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()>
 where
     L: PeerListener,
 {
+    let scheme = if tls.is_some() {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     let counts = Counts::new(limits);
     let (stop, stopping) = watch::channel(false);
     let connections = TaskTracker::new();
@@ -87,43 +99,35 @@ where
             connections.spawn(refuse(io));
             continue;
         };
-        let io = TokioIo::new(Counted { io, _slot: slot });
+        let io = Counted { io, _slot: slot };
         let service =
             router
                 .clone()
                 .map_request(move |request: hyper::Request<hyper::body::Incoming>| {
                     let mut request = request.map(axum::body::Body::new);
-                    request
-                        .extensions_mut()
-                        .insert(ConnectInfo(ClientAddr(addr)));
+                    let extensions = request.extensions_mut();
+                    extensions.insert(ConnectInfo(ClientAddr(addr)));
+                    extensions.insert(scheme);
                     request
                 });
         let service = TowerToHyperService::new(service);
         let mut stopping = stopping.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read)
-                .serve_connection(io, service)
-                .with_upgrades();
-            let mut connection = std::pin::pin!(connection);
-            let stop = async move {
-                let _ = stopping.wait_for(|stop| *stop).await;
+            let Some(tls) = tls else {
+                return serve_connection(io, service, limits, stopping, addr).await;
             };
-            let finished = tokio::select! {
-                result = connection.as_mut() => Some(result),
-                () = stop => None,
+            let handshake = tokio::time::timeout(limits.header_read, tls.accept(io));
+            let stream = tokio::select! {
+                done = handshake => done,
+                _ = stopping.wait_for(|stop| *stop) => return,
             };
-            let result = match finished {
-                Some(result) => result,
-                None => {
-                    // Once: finish the request in progress, then close.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%addr, error = %e, "connection ended with an error");
+            match stream {
+                Ok(Ok(stream)) => serve_connection(stream, service, limits, stopping, addr).await,
+                // A client that does not trust the certificate ends up here, as does anyone
+                // speaking plain HTTP to the HTTPS port: common, and not leaf's problem.
+                Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%addr, "TLS handshake took too long; closed"),
             }
         });
     }
@@ -133,6 +137,50 @@ where
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// Serves HTTP/1.1 (with upgrades, for WebSockets) on one connection until it ends or leaf
+/// stops.
+async fn serve_connection<Io, S>(
+    io: Io,
+    service: S,
+    limits: ConnectionLimits,
+    mut stopping: watch::Receiver<bool>,
+    addr: std::net::SocketAddr,
+) where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let stop = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let finished = tokio::select! {
+        result = connection.as_mut() => Some(result),
+        () = stop => None,
+    };
+    let result = match finished {
+        Some(result) => result,
+        None => {
+            // Once: finish the request in progress, then close.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%addr, error = %e, "connection ended with an error");
+    }
 }
 
 /// The answer to a connection over the limits: a plain `503` the client can read, then close.

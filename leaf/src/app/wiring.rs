@@ -43,6 +43,8 @@ pub struct Parts {
     pub space: StoreSpace,
     /// Scheduled backups, for health.
     pub backups: crate::backup::Backups,
+    /// HTTPS, for health.
+    pub tls: crate::tls::TlsState,
     /// `--metrics-token`: lets clients off the box read `/metrics`.
     pub metrics_token: Option<String>,
     #[cfg(feature = "planted-bugs")]
@@ -64,6 +66,7 @@ impl Parts {
             dev: false,
             space: StoreSpace::default(),
             backups: crate::backup::Backups::off(),
+            tls: crate::tls::TlsState::default(),
             metrics_token: None,
             #[cfg(feature = "planted-bugs")]
             planted: crate::planted::PlantedBugs::default(),
@@ -86,6 +89,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         dev,
         space,
         backups,
+        tls,
         metrics_token,
         #[cfg(feature = "planted-bugs")]
         planted,
@@ -127,6 +131,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         dev,
         space,
         backups,
+        tls,
         metrics,
         metrics_token,
     })

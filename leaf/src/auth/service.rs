@@ -140,13 +140,13 @@ impl AuthService {
     }
 
     /// A new read-only link for `tournament`, valid for `ttl`, opening the web app's display
-    /// page at `host` (the address the TD reached leaf by). Recorded in leaf.db, so it can be
-    /// revoked.
+    /// page at `origin` (`https://` and the address the TD reached leaf by). Recorded in
+    /// leaf.db, so it can be revoked.
     pub async fn issue_viewer_link(
         &self,
         tournament: TournamentId,
         ttl: Duration,
-        host: &str,
+        origin: &str,
         by: &Principal,
     ) -> Result<IssuedLink, AuthError> {
         let id = LinkId::new_random();
@@ -155,7 +155,7 @@ impl AuthService {
             tournament,
         };
         let (token, expires_at) = self.keys.issue(&viewer, ttl)?;
-        let url = format!("http://{host}/display/{tournament}?token={token}");
+        let url = format!("{origin}/display/{tournament}?token={token}");
         // Before the link is stored: a link nobody could be shown must not exist.
         let qr_svg = crate::qr::svg(&url).map_err(|e| AuthError::Internal(e.to_string()))?;
         let link = ViewerLink {

@@ -102,6 +102,24 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// How a request reached leaf, as the server loop marks each one: what a URL leaf writes for
+/// the client (a viewer link) must start with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheme {
+    #[default]
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
 /// The address a connection came from, for any [`PeerListener`].
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);

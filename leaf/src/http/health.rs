@@ -71,6 +71,8 @@ pub struct Subsystems {
     pub storage: StorageHealth,
     /// Scheduled backups: the last good one, and whether one failed or is late.
     pub backups: crate::backup::BackupHealth,
+    /// HTTPS: the certificate in service, and whether changed files could not be used.
+    pub tls: crate::tls::TlsHealth,
 }
 
 /// Every subsystem, checked for real: 200 when all work, 503 otherwise. Loopback clients and
@@ -93,13 +95,16 @@ async fn health(
     let hub = state.hub.health();
     let feed = state.feed.health();
     let backups = state.backups.health();
+    let tls = state.tls.health();
     let ok = libsql.ok && nats.ok && hub.ok && feed.ok && storage.ok;
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let warned = storage.state == StorageState::Warning || backups.state == "warning";
+    let warned = storage.state == StorageState::Warning
+        || backups.state == "warning"
+        || tls.state == "warning";
     let word = match (ok, warned) {
         (false, _) => "degraded",
         (true, true) => "warning",
@@ -139,6 +144,7 @@ async fn health(
             feed,
             storage,
             backups,
+            tls,
         },
     };
     (status, Json(body)).into_response()

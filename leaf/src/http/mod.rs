@@ -29,7 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 pub use self::error::ApiError;
-pub use self::extract::{ClientAddr, PeerListener};
+pub use self::extract::{ClientAddr, PeerListener, Scheme};
 pub use self::health::Health;
 use crate::auth::AuthService;
 use crate::feed::Feed;
@@ -61,6 +61,8 @@ pub struct AppState {
     pub space: crate::log::storage::StoreSpace,
     /// Scheduled backups, for health.
     pub backups: crate::backup::Backups,
+    /// HTTPS, for health.
+    pub tls: crate::tls::TlsState,
     /// What `/metrics` shows, and who off the box may read it (`--metrics-token`).
     pub metrics: crate::metrics::Metrics,
     pub metrics_token: Option<String>,

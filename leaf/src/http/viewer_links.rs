@@ -4,6 +4,7 @@
 //! - `POST /api/v1/tournaments/{id}/viewer-links` → `{"id","token","url","expires_at","qr_svg"}`
 //! - `GET /api/v1/tournaments/{id}/viewer-links/{link}/qr.png` → the QR code as a PNG
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,7 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::ApiError;
 use super::error::responses::{BadRequest, NotFound, PayloadTooLarge};
-use super::extract::{ApiJson, LinkPath, Td, TournamentPath, whole_number};
+use super::extract::{ApiJson, LinkPath, Scheme, Td, TournamentPath, whole_number};
 use crate::auth::{LinkId, VIEWER_TOKEN_TTL};
 use crate::event::TournamentId;
 use crate::qr;
@@ -107,6 +108,7 @@ async fn create(
     Td(td): Td,
     TournamentPath(tournament): TournamentPath,
     headers: HeaderMap,
+    scheme: Option<Extension<Scheme>>,
     ApiJson(body): ApiJson<NewLink>,
 ) -> Result<(StatusCode, Json<Link>), ApiError> {
     if state.feed.summary(tournament).is_none() {
@@ -120,9 +122,12 @@ async fn create(
         // A hostname and port, not a way to make the QR code too big to encode.
         .filter(|h| h.len() <= 260 && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("leaf.local:8080");
+    // Served over TLS, the link is https://: a display must not be sent to plain HTTP.
+    let scheme = scheme.map_or(Scheme::Http, |Extension(s)| s);
+    let origin = format!("{}://{host}", scheme.as_str());
     let link = state
         .auth
-        .issue_viewer_link(tournament, ttl, host, &td)
+        .issue_viewer_link(tournament, ttl, &origin, &td)
         .await?;
     Ok((
         StatusCode::CREATED,

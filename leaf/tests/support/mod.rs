@@ -52,6 +52,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         log_pages_per_token_per_second: 20,
         max_store: leaf::log::storage::StoreLimit::DEFAULT,
         backups: Default::default(),
+        tls: Default::default(),
         metrics_token: None,
         log_format: LogFormat::Text,
     }
@@ -60,6 +61,8 @@ pub fn config(data_dir: PathBuf) -> Config {
 /// A leaf running inside the test process.
 pub struct TestLeaf {
     pub addr: SocketAddr,
+    /// The plain-HTTP port redirecting to HTTPS, with `--http-redirect`.
+    pub redirect: Option<SocketAddr>,
     /// The account id of [`TEST_TD`], whose tokens `td_token()` mints.
     pub td_account: String,
     pub app_state: leaf::http::AppState,
@@ -101,6 +104,7 @@ impl TestLeaf {
     async fn serve_with(dir: TempDir, config: &Config) -> Self {
         let app = App::start(config).await.unwrap();
         let addr = app.local_addr().unwrap();
+        let redirect = app.redirect_addr();
         let app_state = app.state().clone();
         // The account behind `td_token()`; already there after a plain restart.
         let hash = leaf::auth::Pin::new("test-pin-0").unwrap().hash().unwrap();
@@ -119,6 +123,7 @@ impl TestLeaf {
         let task = tokio::spawn(app.serve(shutdown.clone()));
         Self {
             addr,
+            redirect,
             td_account,
             app_state,
             jetstream,
