@@ -11,7 +11,9 @@ OUT=${2:-$ROOT/target/debian}
 SRC=$ROOT/packaging/deb
 
 [ -x "$BINARY" ] || { echo "deb: $BINARY is missing; run make build" >&2; exit 1; }
-command -v dpkg-deb >/dev/null || { echo "deb: dpkg-deb is missing (apt-get install dpkg)" >&2; exit 1; }
+for tool in dpkg-deb strip; do
+  command -v "$tool" >/dev/null || { echo "deb: $tool is missing (apt-get install dpkg-dev binutils)" >&2; exit 1; }
+done
 # A package without its nats-server would install a leaf that cannot start.
 "$BINARY" --version | grep -q "nats-server .* embedded" || {
   echo "deb: $BINARY carries no nats-server; build it with make build (feature bundled-nats-server)" >&2
@@ -27,7 +29,8 @@ trap 'rm -rf "$STAGE"' EXIT
 install -D -m 0755 "$BINARY" "$STAGE/usr/bin/leaf"
 strip --strip-debug "$STAGE/usr/bin/leaf"
 install -D -m 0644 "$SRC/leaf.service" "$STAGE/lib/systemd/system/leaf.service"
-install -D -m 0644 "$SRC/default" "$STAGE/etc/default/leaf"
+# Root's only: it may hold --metrics-token (systemd reads it as root).
+install -D -m 0600 "$SRC/default" "$STAGE/etc/default/leaf"
 install -D -m 0644 "$ROOT/README.md" "$STAGE/usr/share/doc/leaf/README.md"
 install -d -m 0755 "$STAGE/DEBIAN"
 for script in postinst prerm postrm; do
@@ -41,7 +44,7 @@ Version: $VERSION
 Architecture: $ARCH
 Maintainer: Felt <leaf@felt.invalid>
 Installed-Size: $SIZE
-Depends: libc6 (>= 2.34), libgcc-s1, passwd
+Depends: libc6 (>= 2.34), libgcc-s1, passwd, init-system-helpers
 Section: net
 Priority: optional
 Description: venue node of Felt, the poker-tournament platform

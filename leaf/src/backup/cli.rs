@@ -114,11 +114,8 @@ async fn running_server(
 }
 
 pub async fn restore(args: RestoreArgs, config: &Config) -> anyhow::Result<()> {
-    // The new data dir must stay empty until the restore renames it into place, so an
-    // embedded nats-server is written to a private temporary dir instead.
-    let scratch = ScratchDir::create().context("cannot make a temporary dir for nats-server")?;
-    let binary = supervisor::locate(config.nats_server.as_deref(), scratch.path()).await?;
-    let restored = super::restore(&args.from, &config.data_dir, binary).await?;
+    let restored =
+        super::restore(&args.from, &config.data_dir, config.nats_server.as_deref()).await?;
     if restored.ids_dropped > 0 {
         println!(
             "{} messages repeated the message id of an earlier one; they were restored without it",
@@ -149,30 +146,4 @@ fn summary(manifest: &Manifest) -> String {
         manifest.taken_at,
         manifest.leaf_version
     )
-}
-
-/// A private dir under the system's temporary dir, removed when dropped.
-struct ScratchDir(std::path::PathBuf);
-
-impl ScratchDir {
-    fn create() -> std::io::Result<Self> {
-        let mut random = [0u8; 8];
-        getrandom::fill(&mut random).map_err(std::io::Error::other)?;
-        let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let path = std::env::temp_dir().join(format!("leaf-restore-{name}"));
-        // Not recursive: a name that already exists (someone else's) is an error, not reused.
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
-        Ok(Self(path))
-    }
-
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -28,7 +28,7 @@ use super::verify::{for_each_message, matches_manifest, open_part, verify};
 use super::{BackupError, Staging, io_error, name_of, parent_of, rename_new, sync_dir};
 use crate::event::Seq;
 use crate::log::storage::StoreLimit;
-use crate::log::supervisor::{NatsBinary, NatsChild, SupervisorConfig, SyncWrites};
+use crate::log::supervisor::{self, NatsBinary, NatsChild, SupervisorConfig, SyncWrites};
 use crate::log::{JetStreamLog, ServerKind, StoredMessage, StreamName};
 
 /// Publishes awaiting their ack at once.
@@ -48,10 +48,11 @@ pub struct Restored {
 pub async fn restore(
     from: &Path,
     data_dir: &Path,
-    nats_server: NatsBinary,
+    nats_server: Option<&Path>,
 ) -> Result<Restored, BackupError> {
     let begun = Instant::now();
     let replaces_empty_dir = check_target(data_dir)?;
+    let owner = owner_to_keep(data_dir, replaces_empty_dir)?;
     let name = name_of(data_dir)?;
     let parent = parent_of(data_dir);
     if !parent.is_dir() {
@@ -62,7 +63,22 @@ pub async fn restore(
         .await
         .map_err(|_| BackupError::Interrupted)??;
     let staging = Staging::create(&parent, name)?;
-    let ids_dropped = match build(from, &manifest, &staging.path, nats_server).await {
+    let built = async {
+        // An embedded nats-server goes where leaf will look for it in the restored data dir,
+        // not into /tmp, which may be mounted noexec.
+        let binary = supervisor::locate(nats_server, &staging.path.join("nats").join("bin"))
+            .await
+            .map_err(|e| BackupError::Restore(e.to_string()))?;
+        let ids_dropped = build(from, &manifest, &staging.path, binary).await?;
+        if let Some((uid, gid)) = owner {
+            let path = staging.path.clone();
+            tokio::task::spawn_blocking(move || chown_tree(&path, uid, gid))
+                .await
+                .map_err(|_| BackupError::Interrupted)??;
+        }
+        Ok::<_, BackupError>(ids_dropped)
+    };
+    let ids_dropped = match built.await {
         Ok(n) => n,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging.path);
@@ -92,6 +108,36 @@ pub async fn restore(
 }
 
 /// `Ok(true)` for an empty directory the restore replaces, `Ok(false)` for a missing one.
+/// Root restoring into an empty dir that another user owns (the packaged service's
+/// `/var/lib/leaf`, made by its postinst) hands the restored tree to that user, or the service
+/// could not open what root wrote. Anyone else writes their own files, which are theirs.
+fn owner_to_keep(
+    data_dir: &Path,
+    replaces_empty_dir: bool,
+) -> Result<Option<(u32, u32)>, BackupError> {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    if !replaces_empty_dir || unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let meta = std::fs::metadata(data_dir).map_err(|e| io_error(data_dir, e))?;
+    Ok((meta.uid() != 0).then_some((meta.uid(), meta.gid())))
+}
+
+/// Gives everything in `root` (links themselves, never what they point at) to `uid:gid`.
+fn chown_tree(root: &Path, uid: u32, gid: u32) -> Result<(), BackupError> {
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        std::os::unix::fs::lchown(&path, Some(uid), Some(gid)).map_err(|e| io_error(&path, e))?;
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| io_error(&path, e))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).map_err(|e| io_error(&path, e))? {
+                pending.push(entry.map_err(|e| io_error(&path, e))?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_target(data_dir: &Path) -> Result<bool, BackupError> {
     let meta = match std::fs::symlink_metadata(data_dir) {
         Ok(meta) => meta,

@@ -1,8 +1,8 @@
 //! Finding the nats-server executable and checking that it is new enough.
 //!
 //! Search order: `--nats-server PATH` (or env `LEAF_NATS_SERVER`), then the project's tools
-//! folder that `make deps` fills (`.tools/venv/bin/nats-server`, looked for in the current
-//! directory and above the leaf executable), then the server a release binary carries inside
+//! folder that `make deps` fills (`.tools/venv/bin/nats-server`, looked for above the leaf
+//! executable: a checkout's `target/*/leaf`), then the server a release binary carries inside
 //! it ([`super::bundled`], written into the data dir), then `PATH`. The first hit is used; a
 //! wrong explicit path is an error rather than a silent fall-through, so a TD never runs a
 //! different server than the one they named.
@@ -95,11 +95,9 @@ async fn unpack(bundled: super::bundled::Bundled, dir: &Path) -> Result<PathBuf,
 }
 
 fn tools_candidates() -> Vec<PathBuf> {
+    // Never the current directory: a leaf run by root from /tmp would run whatever another
+    // user put at /tmp/.tools/. target/{debug,release}/leaf sits two levels below the checkout.
     let mut out = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        out.push(cwd.join(TOOLS_PATH));
-    }
-    // target/{debug,release}/leaf sits two levels below the checkout.
     if let Ok(exe) = std::env::current_exe() {
         out.extend(
             exe.ancestors()

@@ -43,14 +43,22 @@ impl Bundled {
     pub fn install(&self, dir: &Path) -> io::Result<PathBuf> {
         crate::datadir::create_private_dir(dir)?;
         let path = dir.join(format!("{PREFIX}{}", self.version));
+        // Old versions go first: on a nearly full disk their room may be what the new needs.
+        self.remove_other_versions(dir, &path);
         if !self.is_intact(&path)? {
             self.write(dir, &path)?;
         }
-        self.remove_other_versions(dir, &path);
         Ok(path)
     }
 
     fn is_intact(&self, path: &Path) -> io::Result<bool> {
+        // A link is never taken for the server, whatever it points at; it is replaced.
+        match fs::symlink_metadata(path) {
+            Ok(meta) if !meta.file_type().is_file() => return Ok(false),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        }
         match fs::read(path) {
             Ok(bytes) => Ok(hex(&Sha256::digest(&bytes)) == self.sha256),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -65,10 +73,14 @@ impl Bundled {
             std::process::id()
         ));
         let written = (|| {
+            // A leftover of a start that died is removed, never written through.
+            match fs::remove_file(&temporary) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
             let mut file = OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o700)
                 .open(&temporary)?;
             file.write_all(self.bytes)?;
