@@ -294,7 +294,12 @@ async fn a_swapped_certificate_is_served_on_the_next_connection_and_open_ones_ke
     append(&client, &leaf, &token, &id, 7).await;
     assert_eq!(next_event(&mut open).await["event"]["data"]["level"], 7);
     let said = health(&client, &leaf).await;
-    assert_eq!(said["subsystems"]["tls"]["reloads"], 1, "{said}");
+    // At least once: a rename landing between leaf's look at the files and its read of them
+    // makes it load the same pair twice.
+    assert!(
+        said["subsystems"]["tls"]["reloads"].as_u64() >= Some(1),
+        "{said}"
+    );
 
     // Files leaf cannot use keep the certificate in service, with a warning once they stay so.
     std::fs::write(served.path().join("cert.pem"), b"not a certificate").unwrap();

@@ -363,7 +363,6 @@ pub(crate) async fn start_nats(
     Ok((Arc::new(log), Some(child)))
 }
 
-/// Runs one startup step and logs how long it took.
 /// Loads the certificate (a bad pair stops leaf here, saying which file and why) and binds
 /// the redirect port.
 async fn https(
@@ -382,6 +381,7 @@ async fn https(
     Ok(Https { served, redirect })
 }
 
+/// Runs one startup step and logs how long it took.
 async fn step<T, E>(name: &str, fut: impl Future<Output = Result<T, E>>) -> anyhow::Result<T>
 where
     E: Into<anyhow::Error>,

@@ -15,9 +15,11 @@
 //! A connection counts until its socket closes, a WebSocket's included (the count travels
 //! with the socket into the upgrade).
 //!
-//! With TLS, each connection's handshake must finish within the same
-//! [`ConnectionLimits::header_read`], and requests carry [`Scheme::Https`] so that what leaf
-//! writes into URLs (viewer links) says `https://`.
+//! With TLS, each connection's handshake must finish within [`ConnectionLimits::header_read`]
+//! (and then its first request's headers within as long again), and requests carry
+//! [`Scheme::Https`] so that what leaf writes into URLs (viewer links) says `https://`. A
+//! connection over the limits is closed without a word there: a plain-text 503 would only
+//! break the client's handshake, and a handshake is work leaf is refusing to do.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -96,7 +98,9 @@ where
         L::prepare(&io);
         let Some(slot) = counts.admit(addr.ip()) else {
             tracing::warn!(%addr, "connection refused: over the connection limits");
-            connections.spawn(refuse(io));
+            if tls.is_none() {
+                connections.spawn(refuse(io));
+            }
             continue;
         };
         let io = Counted { io, _slot: slot };

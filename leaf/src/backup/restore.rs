@@ -124,16 +124,25 @@ fn owner_to_keep(
 }
 
 /// Gives everything in `root` (links themselves, never what they point at) to `uid:gid`.
+///
+/// Deepest entries first and `root` last: until then `root` is still root's own and 0700, so
+/// the new owner cannot get in and swap a directory for a link while the walk goes on (which
+/// would hand it whatever the link points at).
 fn chown_tree(root: &Path, uid: u32, gid: u32) -> Result<(), BackupError> {
+    let mut found = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(path) = pending.pop() {
-        std::os::unix::fs::lchown(&path, Some(uid), Some(gid)).map_err(|e| io_error(&path, e))?;
         let meta = std::fs::symlink_metadata(&path).map_err(|e| io_error(&path, e))?;
         if meta.is_dir() {
             for entry in std::fs::read_dir(&path).map_err(|e| io_error(&path, e))? {
                 pending.push(entry.map_err(|e| io_error(&path, e))?.path());
             }
         }
+        found.push(path);
+    }
+    // Parents come before their children in `found`: reversed, every child goes first.
+    for path in found.iter().rev() {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(|e| io_error(path, e))?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::serve::Listener;
 use serde::de::DeserializeOwned;
 
@@ -100,6 +100,46 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The `Host` header, when it is a host and an optional port and nothing else: a name, an
+/// IPv4 address or a bracketed IPv6 address. What leaf writes into a URL (a viewer link, a
+/// redirect) comes from it, so anything that could make that URL point elsewhere (`@`, `/`,
+/// spaces) is refused rather than copied. Returns the host and the port as given.
+pub fn request_host(headers: &HeaderMap) -> Option<(&str, Option<&str>)> {
+    let value = headers.get(header::HOST)?.to_str().ok()?;
+    let (host, port) = if value.starts_with('[') {
+        let end = value.find(']')?;
+        let (host, rest) = value.split_at(end + 1);
+        let inner = &host[1..host.len() - 1];
+        if inner.is_empty()
+            || !inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return None;
+        }
+        match rest {
+            "" => (host, None),
+            _ => (host, Some(rest.strip_prefix(':')?)),
+        }
+    } else {
+        let (host, port) = match value.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (value, None),
+        };
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
+            return None;
+        }
+        (host, port)
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    (host.len() <= 255 && port_ok).then_some((host, port))
 }
 
 /// How a request reached leaf, as the server loop marks each one: what a URL leaf writes for
@@ -372,6 +412,43 @@ mod tests {
             r#"{"n":1e30}"#,
         ] {
             assert_eq!(body(bad), None, "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    fn host_of(value: &str) -> Option<(String, Option<String>)> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().ok()?);
+        request_host(&headers).map(|(h, p)| (h.to_owned(), p.map(str::to_owned)))
+    }
+
+    #[test]
+    fn a_host_header_is_a_host_and_a_port_or_nothing() {
+        let ok = |h: &str, p: Option<&str>| Some((h.to_owned(), p.map(str::to_owned)));
+        assert_eq!(host_of("leaf.local"), ok("leaf.local", None));
+        assert_eq!(
+            host_of("192.168.1.20:8080"),
+            ok("192.168.1.20", Some("8080"))
+        );
+        assert_eq!(host_of("[fe80::1]:443"), ok("[fe80::1]", Some("443")));
+        assert_eq!(host_of("[::1]"), ok("[::1]", None));
+        for bad in [
+            "a@evil.example",
+            "evil.example/x",
+            "a b",
+            "[::1]x",
+            "[]",
+            "[evil.example]",
+            "host:",
+            "host:80:80",
+            "host:123456",
+            ":80",
+        ] {
+            assert_eq!(host_of(bad), None, "{bad:?}");
         }
     }
 }

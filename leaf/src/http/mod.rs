@@ -29,7 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 pub use self::error::ApiError;
-pub use self::extract::{ClientAddr, PeerListener, Scheme};
+pub use self::extract::{ClientAddr, PeerListener, Scheme, request_host};
 pub use self::health::Health;
 use crate::auth::AuthService;
 use crate::feed::Feed;

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::ApiError;
 use super::error::responses::{BadRequest, NotFound, PayloadTooLarge};
-use super::extract::{ApiJson, LinkPath, Scheme, Td, TournamentPath, whole_number};
+use super::extract::{ApiJson, LinkPath, Scheme, Td, TournamentPath, request_host, whole_number};
 use crate::auth::{LinkId, VIEWER_TOKEN_TTL};
 use crate::event::TournamentId;
 use crate::qr;
@@ -116,11 +116,9 @@ async fn create(
     }
     let ttl = body.ttl_hours.map_or(VIEWER_TOKEN_TTL, TtlHours::duration);
     // The display page of the web app, on whatever address the TD reached leaf by.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        // A hostname and port, not a way to make the QR code too big to encode.
-        .filter(|h| h.len() <= 260 && h.bytes().all(|b| b.is_ascii_graphic()))
+    // A host and port, not a way to point the link elsewhere or make its QR code too big.
+    let host = request_host(&headers)
+        .and_then(|_| headers.get(header::HOST)?.to_str().ok())
         .unwrap_or("leaf.local:8080");
     // Served over TLS, the link is https://: a display must not be sent to plain HTTP.
     let scheme = scheme.map_or(Scheme::Http, |Extension(s)| s);

@@ -93,23 +93,53 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     // A certificate file is a few KB; anything far bigger is not one and is not read whole.
     const MOST: u64 = 1 << 20;
-    let meta = std::fs::metadata(path).map_err(|source| TlsError::Read {
+    let failed = |source: std::io::Error| TlsError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    if meta.len() > MOST {
-        return Err(TlsError::Read {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(format!(
-                "{} bytes is too big for a PEM file",
-                meta.len()
-            )),
-        });
+    };
+    // Non-blocking, and only a regular file: a FIFO or a device named by mistake must not
+    // hang a start or the reload loop, nor feed it without end.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(failed)?;
+    if !file.metadata().map_err(failed)?.is_file() {
+        return Err(failed(std::io::Error::other("it is not a regular file")));
     }
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    let mut bytes = Vec::new();
+    file.take(MOST + 1)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    if bytes.len() as u64 > MOST {
+        return Err(failed(std::io::Error::other(
+            "more than 1 MiB is too big for a PEM file",
+        )));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_or_a_device_is_refused_without_waiting_or_reading_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("cert.pem");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) with a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let provider = crate::tls::provider();
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            let err = load(path, path, &provider).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+        let missing = load(&dir.path().join("nope.pem"), &fifo, &provider).unwrap_err();
+        assert!(missing.to_string().contains("nope.pem"), "{missing}");
+    }
 }

@@ -17,11 +17,7 @@ pub fn router(https_port: u16) -> Router {
 }
 
 fn redirect(headers: &HeaderMap, uri: &Uri, https_port: u16) -> Response {
-    let Some(host) = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(host_without_port)
-    else {
+    let Some((host, _)) = crate::http::request_host(headers) else {
         return (
             StatusCode::BAD_REQUEST,
             "leaf serves HTTPS; this request names no host to send it to\n",
@@ -41,25 +37,6 @@ fn redirect(headers: &HeaderMap, uri: &Uri, https_port: u16) -> Response {
         "leaf serves HTTPS\n",
     )
         .into_response()
-}
-
-/// The host of a `Host` header (a name, an IPv4 address or a bracketed IPv6 address) without
-/// its port, when it is one; anything else (spaces, `@`, slashes) is refused rather than
-/// copied into a `Location` that could point elsewhere.
-fn host_without_port(value: &str) -> Option<&str> {
-    let host = if value.starts_with('[') {
-        let end = value.find(']')?;
-        let (host, rest) = value.split_at(end + 1);
-        if !(rest.is_empty() || rest.starts_with(':')) {
-            return None;
-        }
-        host
-    } else {
-        value.split(':').next()?
-    };
-    let allowed =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':');
-    (!host.is_empty() && host.len() <= 255 && host.bytes().all(allowed)).then_some(host)
 }
 
 #[cfg(test)]

@@ -118,6 +118,7 @@ impl ServedCert {
         let seen = fingerprint(cert, key);
         let certified = load(cert, key, &provider)?;
         let not_after = expiry(&certified);
+        warn_if_ending(cert, not_after);
         Ok(Arc::new(Self {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
@@ -137,19 +138,20 @@ impl ServedCert {
     /// went into service.
     pub fn check(&self) -> bool {
         let now = fingerprint(&self.cert, &self.key);
-        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        if now == status.seen {
-            // Unchanged: a failure from before is now stable, and said once.
-            if let Some((message, said)) = status.failure.as_mut()
-                && !*said
-            {
-                tracing::warn!(cert = %self.cert.display(), error = %message, "the TLS certificate files changed, but leaf cannot use them; still serving the previous certificate");
-                *said = true;
-            }
+        let (changed, failing) = {
+            let status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            (now != status.seen, status.failure.is_some())
+        };
+        // Files that failed are tried at every look: a write that ends without changing what
+        // `stat` shows (a coarse clock, a rewrite in place) must not leave them failed for good.
+        if !changed && !failing {
             return false;
         }
+        // Read without the lock: health must never wait on a slow disk.
+        let loaded = load(&self.cert, &self.key, &self.provider);
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         status.seen = now;
-        match load(&self.cert, &self.key, &self.provider) {
+        match loaded {
             Ok(certified) => {
                 status.not_after = expiry(&certified);
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = certified;
@@ -157,10 +159,22 @@ impl ServedCert {
                 status.reloads += 1;
                 status.failure = None;
                 tracing::info!(cert = %self.cert.display(), "loaded the changed TLS certificate; new connections get it");
+                warn_if_ending(&self.cert, status.not_after);
                 true
             }
             Err(e) => {
-                status.failure = Some((e.to_string(), false));
+                match status.failure.as_mut() {
+                    // The same files failing again: no renewal in progress, so say it, once.
+                    Some((message, said)) if !changed => {
+                        *message = e.to_string();
+                        if !*said {
+                            tracing::warn!(cert = %self.cert.display(), error = %message, "the TLS certificate files changed, but leaf cannot use them; still serving the previous certificate");
+                            *said = true;
+                        }
+                    }
+                    // Just changed: likely a renewal between its two files; looked at again.
+                    _ => status.failure = Some((e.to_string(), false)),
+                }
                 false
             }
         }
@@ -217,6 +231,15 @@ impl ServedCert {
                 let _ = tokio::task::spawn_blocking(move || served.check()).await;
             }
         })
+    }
+}
+
+/// Says in the log when a certificate just loaded is near its end (health says it too).
+fn warn_if_ending(cert: &Path, not_after: Option<OffsetDateTime>) {
+    if let Some(end) = not_after
+        && end - OffsetDateTime::now_utc() < RENEW_WITHIN
+    {
+        tracing::warn!(cert = %cert.display(), ends = %crate::world::rfc3339_millis(end), "the TLS certificate is at or near its end: renew it (`leaf tls self-signed` again, or from your CA)");
     }
 }
 
@@ -281,8 +304,11 @@ mod tests {
         let (cert, key) = pair(dir.path(), 400);
         let served = ServedCert::load(&cert, &key, crate::tls::provider()).unwrap();
         let before = served.current.read().unwrap().clone();
-        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-            .unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
         assert!(!served.check());
         // The first failed look is a renewal in progress, not yet a warning.
         assert_eq!(served.health().state, "ok");
