@@ -59,7 +59,9 @@ test: deps deps-contract lint frontend
 	$(MAKE) --no-print-directory api-contract
 	cd frontend && npm test
 	$(MAKE) --no-print-directory e2e
-	$(MAKE) --no-print-directory test-deb
+	@# The package's install test, without test-deb's second `make frontend`.
+	$(MAKE) --no-print-directory build
+	ci/deb-test.sh "$$(ci/deb.sh)"
 
 ## test-crash: only the crash suites (kill -9 of nats-server and of leaf, power loss, an
 ## append killed before its audit record); the leaf it runs has the `test-hooks` feature

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod format;
 mod restore;
 mod schedule;
+mod steady;
 mod take;
 pub(crate) mod verify;
 
@@ -22,7 +23,7 @@ use crate::store::StoreError;
 
 /// The share of the time a backup works; it rests the rest, so the appends and displays it
 /// runs beside keep the CPU and the disk they need (leaf's box has two cores).
-pub const BACKUP_DUTY: f64 = 0.5;
+pub const BACKUP_DUTY: f64 = 0.25;
 
 /// Rests in proportion to the work done since the last rest: see [`BACKUP_DUTY`].
 pub(crate) struct Pace {

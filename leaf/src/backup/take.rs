@@ -17,13 +17,14 @@ use super::format::{
     self, DATABASE, FORMAT, FilePart, Hashing, MANIFEST, Manifest, MessageLine, StreamPart,
     TOKEN_KEY, VERSION,
 };
+use super::steady::Steady;
 use super::{BackupError, Staging, io_error, name_of, parent_of, rename_new, sync_dir};
 use crate::event::Seq;
 use crate::log::{JetStreamLog, StreamName};
 use crate::store::Store;
 
 /// Messages asked for per page.
-const PAGE: usize = 1000;
+const PAGE: usize = 250;
 
 /// A backup that was taken.
 #[derive(Debug)]
@@ -150,7 +151,9 @@ async fn write_stream(
     let last = log.last_seq(stream).await?;
     let name = format::stream_file(stream);
     let path = staging.join(&name);
-    let mut writer = Some(Hashing::new(BufWriter::new(create_private(&path)?)));
+    let mut writer = Some(Hashing::new(BufWriter::new(Steady::new(create_private(
+        &path,
+    )?))));
     let mut part = StreamPart {
         name: stream.as_str().into(),
         messages: 0,
@@ -197,7 +200,10 @@ async fn write_stream(
         let inner = buffered
             .into_inner()
             .map_err(|e| io_error(&path, e.into_error()))?;
-        inner.sync_all().map_err(|e| io_error(&path, e))?;
+        inner
+            .into_file()
+            .sync_all()
+            .map_err(|e| io_error(&path, e))?;
         Ok::<_, BackupError>(FilePart {
             name,
             bytes,
