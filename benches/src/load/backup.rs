@@ -5,9 +5,9 @@
 //! pace (one append due every 50 ms, round the tournaments): for [`QUIET`] with nothing else
 //! going on, then for as long as `leaf backup --to` runs beside it, then for [`QUIET`] again.
 //! Then it restores the backup into a new data dir. It prints the backup's time and size, the
-//! restore's time, and the appends' p50 / p99 / max quiet (both quiet phases together: a p99
-//! of a few hundred samples is their few slowest, which this host's noise alone moves by 2×)
-//! and beside the backup.
+//! restore's time, and the appends' p50 / p99 / max quiet (both quiet phases together, some
+//! 1,800 samples: a p99 of the few hundred of one phase is its few slowest, which this host's
+//! noise alone moves by 2×) and beside the backup.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -82,14 +82,14 @@ pub async fn run(leaf: &Path, nats_server: &Path, appends: u64) -> anyhow::Resul
     let Some((status, backup_took)) = done else {
         bail!("the backup never ended");
     };
-    eprintln!("leaf-load backup: appends, quiet again");
-    let quiet_until = Instant::now() + QUIET;
-    let mut quiet = quiet;
-    quiet.extend(td.append_until(|| Instant::now() >= quiet_until).await?);
     if !status.success() {
         let err = std::fs::read_to_string(root.join("backup.err")).unwrap_or_default();
         bail!("leaf backup failed ({status}): {err}");
     }
+    eprintln!("leaf-load backup: appends, quiet again");
+    let quiet_until = Instant::now() + QUIET;
+    let mut quiet = quiet;
+    quiet.extend(td.append_until(|| Instant::now() >= quiet_until).await?);
     running.stop().await?;
     let backup_bytes = du(&backup)?;
     let store_bytes = du(&data.join("nats"))?;

@@ -201,11 +201,11 @@ impl Backups {
             at: rfc3339_millis(OffsetDateTime::from(*at)),
             error: error.clone(),
         });
-        // Late: no good backup within two periods (and a first one's grace).
-        let late = state
-            .last_good
-            .as_ref()
-            .is_some_and(|g| age(g.at) > 2 * schedule.every + FIRST_AFTER);
+        // Late: no good backup within two periods (and a first one's grace, and as long as
+        // the last one took: a big log's backup can take longer than a short period).
+        let late = state.last_good.as_ref().is_some_and(|g| {
+            age(g.at) > 2 * schedule.every + FIRST_AFTER + g.took.unwrap_or_default()
+        });
         let message = match (&last_error, late) {
             (Some(failed), _) => Some(format!(
                 "the last backup failed ({}); leaf tries again within {} s",
@@ -281,13 +281,17 @@ impl Scheduled {
                         "backup taken"
                     );
                     let at = good.at;
+                    let good_took = good.took.unwrap_or_default();
                     {
                         let mut state = self.lock();
                         state.last_good = Some(good);
                         state.last_error = None;
                     }
+                    let took = good_took;
                     self.remove_old().await;
-                    at + self.schedule.every
+                    // Never back to back: after a backup longer than the period, leaf rests
+                    // as long as it took, so appends run beside a backup at most half the time.
+                    (at + self.schedule.every).max(SystemTime::now() + took)
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, dir = %self.schedule.dir.display(), "backup failed");

@@ -7,9 +7,14 @@
 //! it, and a TD's append takes tens of milliseconds instead of a few.
 //!
 //! [`Steady`] writes out each [`STEP`] as soon as it is complete (`sync_file_range`), and before
-//! going on waits for the step before it to be on disk. So at most two steps of the backup are
-//! ever in the disk's queue, the backup goes at the pace the disk takes it beside the appends,
-//! and the final `fsync` has almost nothing left to do.
+//! sending the next waits for the one before it to be on disk. So at most one step of the
+//! backup is ever in the disk's queue, the backup goes at the pace the disk takes it beside
+//! the appends, and the final `fsync` (still done, and still what makes the file durable) has
+//! almost nothing left to do.
+//!
+//! A kernel or sandbox without `sync_file_range` refuses the very first call, which only
+//! starts writeback; then the file is written as any other. Any error of a later call is a
+//! write error of the file, and is returned: the final `fsync` would no longer see it.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -26,6 +31,8 @@ pub struct Steady {
     sent: u64,
     /// Everything before this is on the disk.
     settled: u64,
+    /// `sync_file_range` is refused here: plain writes.
+    unsupported: bool,
 }
 
 impl Steady {
@@ -35,6 +42,7 @@ impl Steady {
             written: 0,
             sent: 0,
             settled: 0,
+            unsupported: false,
         }
     }
 
@@ -43,8 +51,11 @@ impl Steady {
         self.file
     }
 
+    /// Sends the completed step to the disk, after waiting for the one before it.
     fn send(&mut self) -> io::Result<()> {
-        // The step before last: wait until it is on disk, so the queue never grows.
+        if self.unsupported || self.written - self.sent < STEP {
+            return Ok(());
+        }
         if self.sent > self.settled {
             sync_range(
                 &self.file,
@@ -56,13 +67,26 @@ impl Steady {
             )?;
             self.settled = self.sent;
         }
-        // The step just completed: start writing it, without waiting.
-        sync_range(
+        let first = self.sent == 0;
+        match sync_range(
             &self.file,
             self.sent,
             self.written - self.sent,
             libc::SYNC_FILE_RANGE_WRITE,
-        )?;
+        ) {
+            Ok(()) => {}
+            Err(e)
+                if first
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOSYS | libc::EPERM | libc::EOPNOTSUPP)
+                    ) =>
+            {
+                self.unsupported = true;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         self.sent = self.written;
         Ok(())
     }
@@ -70,11 +94,14 @@ impl Steady {
 
 impl Write for Steady {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        // A completed step goes out before more is written, so an error here has written
+        // nothing of `buf`.
+        self.send()?;
+        // No step grows past STEP, however big the write (BufWriter passes big ones through).
+        let room = (STEP - (self.written - self.sent).min(STEP)).max(1);
+        let take = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.file.write(&buf[..take])?;
         self.written += n as u64;
-        if self.written - self.sent >= STEP {
-            self.send()?;
-        }
         Ok(n)
     }
 
@@ -88,15 +115,10 @@ fn sync_range(file: &File, offset: u64, len: u64, flags: libc::c_uint) -> io::Re
         return Ok(()); // past 8 EiB: the final fsync covers it
     };
     // SAFETY: sync_file_range(2) on a descriptor this `File` owns; it reads no memory of ours.
-    let done = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) };
-    if done == 0 {
-        return Ok(());
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        // A filesystem without it (some network and FUSE ones): the final fsync does the work.
-        Some(libc::ENOSYS | libc::EINVAL | libc::ESPIPE | libc::EOPNOTSUPP) => Ok(()),
-        _ => Err(error),
+    if unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -109,6 +131,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let mut steady = Steady::new(File::create(&path).unwrap());
+        // Written as half steps, then one write of three steps at once.
         let half = vec![7u8; (STEP / 2) as usize];
         for _ in 0..5 {
             steady.write_all(&half).unwrap();
@@ -116,8 +139,16 @@ mod tests {
         assert_eq!(steady.written, 5 * STEP / 2);
         assert_eq!(steady.sent, 2 * STEP, "two whole steps sent");
         assert_eq!(steady.settled, STEP, "the one before the last waited for");
+        let big = vec![7u8; (3 * STEP) as usize];
+        assert!(
+            steady.write(&big).unwrap() <= (STEP / 2) as usize,
+            "no step grows past STEP"
+        );
+        steady.write_all(&big).unwrap();
+        assert!(steady.written - steady.sent <= STEP);
         steady.into_file().sync_all().unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 5 * STEP / 2);
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert!(len > 5 * STEP + STEP / 2);
         assert!(std::fs::read(&path).unwrap().iter().all(|&b| b == 7));
     }
 }

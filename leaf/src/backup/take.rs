@@ -161,7 +161,7 @@ async fn write_stream(
         last_seq: 0,
     };
     let mut after = Seq::ZERO;
-    let mut pace = super::Pace::new();
+    let mut pace = super::Pace::new(super::BACKUP_DUTY);
     while after < last {
         tokio::time::sleep(pace.rest()).await;
         let mut page = log.read_stored(stream, after, PAGE).await?;

@@ -14,10 +14,10 @@ pub fn verify(path: &Path) -> Result<Manifest, BackupError> {
     verify_with(path, None)
 }
 
-/// [`verify`], resting as a backup does ([`super::BACKUP_DUTY`]): the check of a backup
-/// just taken beside a running leaf.
+/// [`verify`], resting between pages ([`super::VERIFY_DUTY`]): the check of a backup just
+/// taken beside a running leaf.
 pub(super) fn verify_paced(path: &Path) -> Result<Manifest, BackupError> {
-    verify_with(path, Some(super::Pace::new()))
+    verify_with(path, Some(super::Pace::new(super::VERIFY_DUTY)))
 }
 
 fn verify_with(path: &Path, mut pace: Option<super::Pace>) -> Result<Manifest, BackupError> {
