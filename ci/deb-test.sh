@@ -65,8 +65,11 @@ tar -C "$CHROOT" -xf "$CACHE"
 # the leaf user could not even reach /usr.
 chmod 755 "$CHROOT"
 mount -t proc proc "$CHROOT/proc"
-in_root() { chroot "$CHROOT" "$@"; }
-as_leaf() { chroot --userspec=leaf:leaf "$CHROOT" "$@"; }
+# A clean environment, as an administrator's shell on the box would have: nothing of this
+# machine's (make exports LEAF_NATS_SERVER, a path that does not exist in the root).
+ROOT_PATH=/usr/sbin:/usr/bin:/sbin:/bin
+in_root() { chroot "$CHROOT" /usr/bin/env -i PATH=$ROOT_PATH HOME=/root "$@"; }
+as_leaf() { chroot --userspec=leaf:leaf "$CHROOT" /usr/bin/env -i PATH=$ROOT_PATH HOME=/var/lib/leaf "$@"; }
 
 # A clean root: nothing of this machine's leaf setup is in it.
 in_root /bin/sh -c '! command -v python3 && ! command -v nats-server && ! command -v leaf' >/dev/null ||
