@@ -10,17 +10,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use leaf::config::TlsFlags;
 use leaf::tls::self_signed::Issued;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::{TEST_TD, TestLeaf};
+use support::{TEST_TD, TestLeaf, next_json};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 
 /// A CA and a certificate for this box (localhost and 127.0.0.1 among its names) in `dir`.
 fn issue(dir: &Path) -> Issued {
@@ -84,21 +82,6 @@ async fn wss(leaf: &TestLeaf, config: Arc<rustls::ClientConfig>, query: &str) ->
     let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     assert_eq!(next_json(&mut ws).await["type"], "connected");
     ws
-}
-
-async fn next_json(ws: &mut Wss) -> serde_json::Value {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a message within 5 s")
-            .expect("the socket is open")
-            .expect("a valid frame");
-        match frame {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
 }
 
 /// The next `event` on `ws`, skipping anything else.

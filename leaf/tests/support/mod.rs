@@ -213,8 +213,11 @@ pub async fn ws_connect(url: &str) -> (Ws, serde_json::Value) {
     (ws, connected)
 }
 
-/// The next text message as JSON, skipping pings.
-pub async fn next_json(ws: &mut Ws) -> serde_json::Value {
+/// The next text message as JSON, skipping pings; over any stream (plain, TLS).
+pub async fn next_json<S>(ws: &mut WebSocketStream<S>) -> serde_json::Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await
