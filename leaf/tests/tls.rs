@@ -105,6 +105,21 @@ async fn append(client: &reqwest::Client, leaf: &TestLeaf, token: &str, id: &str
     assert_eq!(response.status(), 201);
 }
 
+/// `POST path` with a JSON body (and a TD's token): the JSON answer.
+async fn post(
+    client: &reqwest::Client,
+    leaf: &TestLeaf,
+    path: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let mut request = client.post(url(leaf, path)).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn health(client: &reqwest::Client, leaf: &TestLeaf) -> serde_json::Value {
     client
         .get(url(leaf, "/api/v1/health"))
@@ -123,26 +138,23 @@ async fn a_td_who_trusts_the_venue_ca_signs_in_appends_and_watches_over_wss() {
     let leaf = start(tempfile::tempdir().unwrap(), &issued.cert, &issued.key).await;
     let client = https(&issued.ca_cert);
 
-    let signed_in: serde_json::Value = client
-        .post(url(&leaf, "/api/v1/auth/login"))
-        .json(&serde_json::json!({"name": TEST_TD, "pin": "test-pin-0"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed_in = post(
+        &client,
+        &leaf,
+        "/api/v1/auth/login",
+        None,
+        serde_json::json!({"name": TEST_TD, "pin": "test-pin-0"}),
+    )
+    .await;
     let token = signed_in["token"].as_str().expect("a token").to_owned();
-    let created: serde_json::Value = client
-        .post(url(&leaf, "/api/v1/tournaments"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "Friday turbo"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = post(
+        &client,
+        &leaf,
+        "/api/v1/tournaments",
+        Some(&token),
+        serde_json::json!({"name": "Friday turbo"}),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_owned();
 
     let mut ws = wss(
@@ -156,19 +168,14 @@ async fn a_td_who_trusts_the_venue_ca_signs_in_appends_and_watches_over_wss() {
     assert_eq!(event["event"]["data"]["level"], 1, "{event}");
 
     // The link a TD hands to displays and phones is https:// as well.
-    let link: serde_json::Value = client
-        .post(url(
-            &leaf,
-            &format!("/api/v1/tournaments/{id}/viewer-links"),
-        ))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let link = post(
+        &client,
+        &leaf,
+        &format!("/api/v1/tournaments/{id}/viewer-links"),
+        Some(&token),
+        serde_json::json!({}),
+    )
+    .await;
     let link_url = link["url"].as_str().unwrap();
     let expected = format!("https://localhost:{}/display/{id}?token=", leaf.addr.port());
     assert!(link_url.starts_with(&expected), "{link_url}");
