@@ -56,8 +56,11 @@ fn partials(dir: &Path) -> Vec<std::path::PathBuf> {
         .unwrap_or_default()
 }
 
+/// A backup is under way once its staging directory holds its owner lock. Killed before
+/// that (between the mkdir and the lock), its directory is, by design, only reaped once it
+/// is a minute old: its maker might be about to lock it.
 fn backup_in_progress(dir: &Path) -> bool {
-    !partials(dir).is_empty()
+    partials(dir).iter().any(|p| p.join(".owner").exists())
 }
 
 async fn leaf_cli(args: &[&str]) -> (i32, String) {
