@@ -22,7 +22,8 @@ fi
 SOCK="$DIR/docker.sock"
 export DOCKER_HOST="unix://$SOCK"
 NATS_BIN="$TOOLS/venv/bin/nats-server"
-NATS_IMAGE=leaf-nats:2.12.4
+# Tagged with the pinned version, so a new pin builds a new image.
+NATS_IMAGE=leaf-nats:$(sed -n 's/^version //p' "$ROOT/ci/nats-server.pin")
 MANAGED_LABEL=org.testcontainers.managed-by=testcontainers
 
 say() { echo "docker: $*"; }

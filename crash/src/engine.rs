@@ -7,8 +7,16 @@ use testcontainers::bollard::query_parameters::KillContainerOptionsBuilder;
 
 use crate::HarnessError;
 
-/// The image `ci/docker.sh up` builds from the pinned nats-server.
-pub const NATS_IMAGE: (&str, &str) = ("leaf-nats", "2.12.4");
+/// The image `ci/docker.sh up` builds from the pinned nats-server, tagged with its version.
+pub const NATS_IMAGE: &str = "leaf-nats";
+
+/// The version `ci/nats-server.pin` pins: the tag of [`NATS_IMAGE`].
+pub fn nats_image_tag() -> &'static str {
+    include_str!("../../ci/nats-server.pin")
+        .lines()
+        .find_map(|line| line.strip_prefix("version "))
+        .map_or("missing-from-the-pin", str::trim)
+}
 
 #[derive(Clone)]
 pub struct Engine {
@@ -34,7 +42,7 @@ impl Engine {
                 "no Docker engine answers on {host} ({e}): run `ci/docker.sh up` or `make test-crash`"
             ))
         })?;
-        let image = format!("{}:{}", NATS_IMAGE.0, NATS_IMAGE.1);
+        let image = format!("{NATS_IMAGE}:{}", nats_image_tag());
         // testcontainers would try to pull a missing image, and no registry is reachable.
         docker.inspect_image(&image).await.map_err(|e| {
             HarnessError::Docker(format!(

@@ -10,7 +10,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use crate::HarnessError;
-use crate::engine::{Engine, NATS_IMAGE};
+use crate::engine::{Engine, NATS_IMAGE, nats_image_tag};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// In a container nats-server is PID 1, so its ports file always has this name, and a stale
@@ -129,7 +129,7 @@ impl NatsNode {
         }
         self.starts += 1;
         let begun = Instant::now();
-        let container = GenericImage::new(NATS_IMAGE.0, NATS_IMAGE.1)
+        let container = GenericImage::new(NATS_IMAGE, nats_image_tag())
             .with_network("host")
             .with_mount(Mount::bind_mount(path_str(&self.conf_dir)?, "/conf"))
             .with_mount(Mount::bind_mount(path_str(&self.store_dir)?, "/data"))

@@ -25,6 +25,8 @@ async fn health_reports_every_subsystem_ok() {
         ".uptime_s" => "[uptime]",
         ".server_id" => "[uuid]",
         ".version" => "[version]",
+        // Whichever nats-server the run was given; the pin is checked by `ci/deps.sh`.
+        ".subsystems.nats.server_version" => "[version]",
         ".open_files_limit" => "[limit]",
         ".subsystems.storage.appends_left" => "[count]",
         ".subsystems.storage.disk_free_bytes" => "[bytes]",

@@ -2,7 +2,10 @@
 //!
 //! nats-server disables JetStream when a write to its store fails in some ways (permission
 //! denied; clustered, a full disk: "JetStream out of File resources, will be DISABLED") and
-//! leaves it off until the server restarts.
+//! leaves it off until the server restarts. Since 2.14 a stream whose store write fails (a
+//! full disk) refuses every write after it, without answering the publisher, until the
+//! server restarts, even once there is room again: `HEALTHZ` says so, and leaf treats it
+//! the same way.
 //! While it is off, the log tells every append as `storage_full` (see
 //! [`JetStreamLog::check_jetstream`]) and reads keep working from what leaf holds; once the
 //! disk has room again, leaf restarts its own nats-server, which opens the store as it was

