@@ -62,6 +62,7 @@ impl BenchLeaf {
             max_store: leaf::log::storage::StoreLimit::DEFAULT,
             backups: Default::default(),
             tls: Default::default(),
+            uplink: Default::default(),
             metrics_token: None,
             log_format: LogFormat::Text,
         };

@@ -121,6 +121,10 @@ impl LeafNode {
     }
 
     /// leaf.db, where leaf keeps its projection.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("leaf.db")
     }
@@ -267,7 +271,8 @@ impl LeafNode {
     }
 }
 
-fn free_port() -> Result<u16, HarnessError> {
+/// A loopback port nobody listens on at this moment.
+pub fn free_port() -> Result<u16, HarnessError> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

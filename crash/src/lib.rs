@@ -15,11 +15,15 @@
 //! - [`stream_suite`], [`leaf_suite`]: the crash loops themselves.
 //! - [`small_disk`]: a small tmpfs to fill, for the disk-full suite; [`appenders`]: TDs
 //!   appending at once, for it and the backup drill.
+//! - [`central_cluster`], [`tcp_proxy`], [`uplink_check`]: a central cluster of three in
+//!   containers, a link of the suite's own to cut, and the check of each central copy against
+//!   its venue's stream, for the uplink suite.
 //! - [`findings`]: what the checks found, and the one summary line each suite prints.
 //!
 //! `make test-crash` starts a private Docker engine (ci/docker.sh) and runs the suites.
 
 pub mod appenders;
+pub mod central_cluster;
 pub mod console;
 pub mod display;
 pub mod engine;
@@ -37,6 +41,8 @@ pub mod stream_ledger;
 pub mod stream_reader;
 pub mod stream_suite;
 pub mod stream_writer;
+pub mod tcp_proxy;
+pub mod uplink_check;
 
 /// Why the harness itself could not do its job (as opposed to a finding about the system).
 #[derive(Debug, thiserror::Error)]

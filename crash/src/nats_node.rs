@@ -44,7 +44,6 @@ impl NatsNode {
         store_dir: &Path,
         sync: SyncPolicy,
     ) -> Result<Self, HarnessError> {
-        std::fs::create_dir_all(conf_dir).map_err(|e| io("config dir", e))?;
         let sync_line = match sync {
             SyncPolicy::Always => "  sync_interval: always\n",
             SyncPolicy::Default => "",
@@ -53,6 +52,19 @@ impl NatsNode {
             "listen: \"127.0.0.1:-1\"\nports_file_dir: \"/conf\"\nserver_name: crash\n\
              jetstream {{\n  store_dir: \"/data\"\n{sync_line}}}\n"
         );
+        Self::start_configured(engine, conf_dir, store_dir, &config).await
+    }
+
+    /// Starts a server with a config of the caller's, which must keep its store at `/data`
+    /// and its ports file in `/conf` (`ports_file_dir: "/conf"`), and let clients in without
+    /// credentials.
+    pub async fn start_configured(
+        engine: Engine,
+        conf_dir: &Path,
+        store_dir: &Path,
+        config: &str,
+    ) -> Result<Self, HarnessError> {
+        std::fs::create_dir_all(conf_dir).map_err(|e| io("config dir", e))?;
         std::fs::write(conf_dir.join("nats.conf"), config).map_err(|e| io("config", e))?;
         let mut node = Self {
             engine,

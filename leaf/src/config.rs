@@ -46,6 +46,17 @@ pub enum Command {
     /// Certificates for HTTPS.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// The uplink to a central cluster.
+    #[command(subcommand)]
+    Uplink(UplinkCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UplinkCommand {
+    /// Whether the running leaf on --data-dir holds its link to the central cluster, when
+    /// the central cluster last answered, and how many messages of each stream the central
+    /// copy still lacks. Exits non-zero when the uplink needs attention.
+    Status,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -178,6 +189,9 @@ pub struct Config {
     #[command(flatten)]
     pub tls: TlsFlags,
 
+    #[command(flatten)]
+    pub uplink: UplinkFlags,
+
     /// Log line format on stderr.
     #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -204,6 +218,63 @@ pub struct TlsFlags {
         requires = "tls_cert"
     )]
     pub http_redirect: Option<SocketAddr>,
+}
+
+/// Replication of this venue's log to a central NATS cluster (README: "More than one venue").
+/// Without --uplink-url nothing of it runs.
+#[derive(Debug, Clone, Args, Default)]
+pub struct UplinkFlags {
+    /// The central cluster's leafnode URLs (repeat the flag or separate them with commas),
+    /// e.g. nats-leaf://central-1.example.org:7422. Needs --venue-id.
+    #[arg(
+        long = "uplink-url",
+        env = "LEAF_UPLINK_URL",
+        value_name = "URL",
+        value_delimiter = ',',
+        requires = "venue_id"
+    )]
+    pub uplink_urls: Vec<String>,
+
+    /// This venue's id on the central cluster, unique among its venues: 1 to 32 of a-z, 0-9
+    /// and '-'. It names the venue's JetStream domain and its streams there.
+    #[arg(
+        long,
+        env = "LEAF_VENUE_ID",
+        value_name = "ID",
+        requires = "uplink_urls"
+    )]
+    pub venue_id: Option<crate::uplink::VenueId>,
+
+    /// A file with what the central cluster gave this venue to sign in: a NATS .creds file,
+    /// an nkey seed, or one line `user:password` (or a token). Without it leaf signs in with
+    /// whatever the URLs carry.
+    #[arg(
+        long,
+        env = "LEAF_UPLINK_CREDENTIALS",
+        value_name = "PATH",
+        requires = "uplink_urls"
+    )]
+    pub uplink_credentials: Option<PathBuf>,
+
+    /// The central cluster's JetStream domain (its `jetstream { domain }`).
+    #[arg(
+        long,
+        env = "LEAF_UPLINK_DOMAIN",
+        value_name = "DOMAIN",
+        requires = "uplink_urls"
+    )]
+    pub uplink_domain: Option<String>,
+
+    /// Replicas of each of the venue's streams on the central cluster (default 3; 1 for a
+    /// central cluster of one server).
+    #[arg(
+        long,
+        env = "LEAF_UPLINK_REPLICAS",
+        value_name = "N",
+        value_parser = clap::value_parser!(u8).range(1..=5),
+        requires = "uplink_urls"
+    )]
+    pub uplink_replicas: Option<u8>,
 }
 
 /// Scheduled backups, taken by the running leaf (see `leaf backup` for one by hand).
@@ -336,6 +407,22 @@ mod tests {
             vec!["leaf", "--metrics-token", "sixteen chars ok"],
             vec!["leaf", "--backup-every", "5s"],
             vec!["leaf", "--backup-keep", "0"],
+            vec!["leaf", "--venue-id", "main"],
+            vec!["leaf", "--uplink-url", "nats-leaf://c:7422"],
+            vec![
+                "leaf",
+                "--uplink-url",
+                "nats-leaf://c:7422",
+                "--venue-id",
+                "Main",
+            ],
+            vec![
+                "leaf",
+                "--uplink-url",
+                "nats-leaf://c:7422",
+                "--venue-id",
+                "a.b",
+            ],
         ] {
             let err = Cli::try_parse_from(&args).unwrap_err();
             assert!(!err.to_string().is_empty(), "{args:?}");

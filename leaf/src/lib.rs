@@ -24,6 +24,8 @@
 //!   owns the startup and shutdown order.
 //! - [`metrics`]: the Prometheus page at `/metrics`: instruments, and a snapshot of health.
 //! - [`backup`]: backups of the log, leaf.db and the token key, their format, and restores.
+//! - [`uplink`]: the venue's log replicated to a central NATS cluster: the venue id, the
+//!   leafnode remote, the central streams, and the watcher that nudges and reports.
 //! - [`config`] (the command line), `datadir` (the data directory and its lock), `qr` (QR
 //!   codes of viewer links), `schema` (how validated types describe themselves in the API
 //!   document), [`td`] (the offline `leaf td` subcommands), [`telemetry`]
@@ -57,5 +59,6 @@ pub mod telemetry;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 pub mod tls;
+pub mod uplink;
 pub mod world;
 pub mod writer;

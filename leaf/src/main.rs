@@ -44,6 +44,9 @@ fn main() -> ExitCode {
             Some(Command::Tls(leaf::config::TlsCommand::SelfSigned(args))) => {
                 leaf::tls::self_signed::run(args, &cli.config.data_dir).await
             }
+            Some(Command::Uplink(leaf::config::UplinkCommand::Status)) => {
+                leaf::uplink::cli::status(&cli.config).await
+            }
             None => leaf::app::run(cli.config).await,
         }
     });

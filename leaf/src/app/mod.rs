@@ -94,6 +94,8 @@ pub struct App {
     nats: Option<NatsChild>,
     data_dir: DataDir,
     https: Option<Https>,
+    /// The uplink's watcher, and what stops it.
+    uplink: Option<(tokio::task::JoinHandle<()>, CancellationToken)>,
 }
 
 /// HTTPS: the certificate in service and, with `--http-redirect`, the plain-HTTP port.
@@ -144,7 +146,31 @@ impl App {
             }
             None => crate::backup::Backups::off(),
         };
-        let (jetstream, nats) = step("nats", start_nats(config, &data_dir)).await?;
+        let uplink = crate::uplink::Uplink::from_flags(&config.uplink)?;
+        if uplink.is_some() && config.nats_url.is_some() {
+            return Err(crate::uplink::UplinkError::ExternalServer.into());
+        }
+        crate::uplink::cli::record(
+            data_dir.root(),
+            uplink.as_ref().map(|u| u.target()).as_ref(),
+        )
+        .context("cannot record the uplink in the data dir")?;
+        let (jetstream, nats) =
+            step("nats", start_nats(config, &data_dir, uplink.as_ref())).await?;
+        let stop_uplink = CancellationToken::new();
+        let link = match (&uplink, &nats) {
+            (Some(uplink), Some(child)) => Some(
+                crate::uplink::Link::start(
+                    uplink.target(),
+                    child.client_url(),
+                    &child.auth(),
+                    child.jetstream_probe(),
+                    stop_uplink.clone(),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
 
         let log = jetstream.clone() as Arc<dyn EventLog>;
         let parts = Parts {
@@ -163,6 +189,7 @@ impl App {
                 .map(|h| crate::tls::TlsState::on(h.served.clone()))
                 .unwrap_or_default(),
             metrics_token: config.metrics_token.clone(),
+            uplink: link.as_ref().map(|(link, _)| link.clone()),
             ..Parts::new(log, store, keys)
         };
         let state = wire(parts).await?;
@@ -174,6 +201,7 @@ impl App {
             nats,
             data_dir,
             https,
+            uplink: link.map(|(_, task)| (task, stop_uplink)),
         })
     }
 
@@ -207,6 +235,7 @@ impl App {
             nats,
             data_dir,
             https,
+            uplink,
         } = self;
         let stop_guard = CancellationToken::new();
         let backups = state.backups.spawn(
@@ -294,6 +323,10 @@ impl App {
         .await;
         stop_guard.cancel();
         let _ = guard.await;
+        if let Some((task, stop)) = uplink {
+            stop.cancel();
+            let _ = task.await;
+        }
         if let Some(backups) = backups {
             // A backup cut here leaves a hidden partial directory, removed at the next start.
             let _ = backups.await;
@@ -332,6 +365,7 @@ impl App {
 pub(crate) async fn start_nats(
     config: &Config,
     data_dir: &DataDir,
+    uplink: Option<&crate::uplink::Uplink>,
 ) -> anyhow::Result<(Arc<JetStreamLog>, Option<NatsChild>)> {
     if let Some(url) = &config.nats_url {
         tracing::info!(%url, "using external NATS (--nats-url); not starting nats-server");
@@ -347,11 +381,20 @@ pub(crate) async fn start_nats(
     let binary =
         supervisor::locate(config.nats_server.as_deref(), &data_dir.nats().join("bin")).await?;
     tracing::info!(path = %binary.path.display(), version = %binary.version, "found nats-server");
+    if uplink.is_some() && binary.version < crate::uplink::MIN_VERSION {
+        anyhow::bail!(
+            "nats-server {} at {} is too old for --uplink-url: the uplink needs {} or newer (leafnode and sourcing fixes)",
+            binary.version,
+            binary.path.display(),
+            crate::uplink::MIN_VERSION
+        );
+    }
     let child = NatsChild::start(SupervisorConfig {
         binary,
         dir: data_dir.nats(),
         max_store: config.max_store,
         sync: supervisor::SyncWrites::Always,
+        remote: uplink.map(crate::uplink::Uplink::remote),
     })
     .await?;
     let log = JetStreamLog::connect(
@@ -360,6 +403,10 @@ pub(crate) async fn start_nats(
         ServerKind::Supervised(child.status()),
     )
     .await?;
+    let log = match uplink {
+        Some(uplink) => log.with_venue(&uplink.venue),
+        None => log,
+    };
     Ok((Arc::new(log), Some(child)))
 }
 

@@ -45,6 +45,8 @@ pub struct Parts {
     pub backups: crate::backup::Backups,
     /// HTTPS, for health.
     pub tls: crate::tls::TlsState,
+    /// The uplink to a central cluster, for health.
+    pub uplink: Option<crate::uplink::Link>,
     /// `--metrics-token`: lets clients off the box read `/metrics`.
     pub metrics_token: Option<String>,
     #[cfg(feature = "planted-bugs")]
@@ -67,6 +69,7 @@ impl Parts {
             space: StoreSpace::default(),
             backups: crate::backup::Backups::off(),
             tls: crate::tls::TlsState::default(),
+            uplink: None,
             metrics_token: None,
             #[cfg(feature = "planted-bugs")]
             planted: crate::planted::PlantedBugs::default(),
@@ -90,6 +93,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         space,
         backups,
         tls,
+        uplink,
         metrics_token,
         #[cfg(feature = "planted-bugs")]
         planted,
@@ -132,6 +136,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         space,
         backups,
         tls,
+        uplink,
         metrics,
         metrics_token,
     })

@@ -50,7 +50,7 @@ pub async fn backup(args: BackupArgs, config: &Config) -> anyhow::Result<()> {
     let taken = match DataDir::open(data_dir) {
         // Stopped: this process runs the data dir's log for the time of the backup.
         Ok(dir) => {
-            let (log, child) = crate::app::start_nats(config, &dir).await?;
+            let (log, child) = crate::app::start_nats(config, &dir, None).await?;
             let taken = super::take(&log, &store, dir.root(), &to, now).await;
             log.drain().await;
             if let Some(child) = child {

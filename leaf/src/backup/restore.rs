@@ -194,6 +194,7 @@ async fn build(
         dir: nats_dir.clone(),
         max_store: room,
         sync,
+        remote: None,
     };
     let child = NatsChild::start(config(SyncWrites::Batched))
         .await

@@ -73,6 +73,10 @@ pub struct Subsystems {
     pub backups: crate::backup::BackupHealth,
     /// HTTPS: the certificate in service, and whether changed files could not be used.
     pub tls: crate::tls::TlsHealth,
+    /// The uplink to a central cluster, when there is one: the link, and what the central
+    /// copy still lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<crate::uplink::UplinkStatus>,
 }
 
 /// Every subsystem, checked for real: 200 when all work, 503 otherwise. Loopback clients and
@@ -96,6 +100,7 @@ async fn health(
     let feed = state.feed.health();
     let backups = state.backups.health();
     let tls = state.tls.health();
+    let uplink = state.uplink.as_ref().map(crate::uplink::Link::status);
     let ok = libsql.ok && nats.ok && hub.ok && feed.ok && storage.ok;
     let status = if ok {
         StatusCode::OK
@@ -104,7 +109,8 @@ async fn health(
     };
     let warned = storage.state == StorageState::Warning
         || backups.state == "warning"
-        || tls.state == "warning";
+        || tls.state == "warning"
+        || uplink.as_ref().is_some_and(|u| !u.ok);
     let word = match (ok, warned) {
         (false, _) => "degraded",
         (true, true) => "warning",
@@ -145,6 +151,7 @@ async fn health(
             storage,
             backups,
             tls,
+            uplink,
         },
     };
     (status, Json(body)).into_response()

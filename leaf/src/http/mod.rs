@@ -63,6 +63,8 @@ pub struct AppState {
     pub backups: crate::backup::Backups,
     /// HTTPS, for health.
     pub tls: crate::tls::TlsState,
+    /// The uplink to a central cluster, for health.
+    pub uplink: Option<crate::uplink::Link>,
     /// What `/metrics` shows, and who off the box may read it (`--metrics-token`).
     pub metrics: crate::metrics::Metrics,
     pub metrics_token: Option<String>,

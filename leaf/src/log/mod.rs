@@ -32,10 +32,11 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
+pub(crate) use self::jetstream::connect_as;
 pub use self::jetstream::{JetStreamLog, JetStreamState, NatsAuth, ServerKind, StoredMessage};
 pub use self::memory::MemoryLog;
 pub use self::subject::{Filter, StreamName, Subject};
-pub use self::supervisor::ChildStatus;
+pub use self::supervisor::{ChildStatus, running_server};
 use crate::event::{MsgId, Seq};
 
 /// How long JetStream remembers message ids for deduplication. Long enough to cover a TD's

@@ -53,6 +53,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         max_store: leaf::log::storage::StoreLimit::DEFAULT,
         backups: Default::default(),
         tls: Default::default(),
+        uplink: Default::default(),
         metrics_token: None,
         log_format: LogFormat::Text,
     }

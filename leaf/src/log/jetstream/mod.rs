@@ -80,6 +80,10 @@ pub struct JetStreamLog {
     /// JetStream disabled itself (nats-server does on a write error such as a full disk):
     /// every publish fails until it is back, and is told as [`LogError::StorageFull`].
     disabled: std::sync::atomic::AtomicBool,
+    /// `<venue id>:` before every `Nats-Msg-Id`, with an uplink: the central cluster keeps
+    /// every venue's messages, and its deduplication must never take one venue's message
+    /// for another's.
+    msg_id_prefix: Option<String>,
 }
 
 /// Whether JetStream answers, as far as one request can tell.
@@ -121,7 +125,16 @@ impl JetStreamLog {
             server,
             refused_at: Default::default(),
             disabled: Default::default(),
+            msg_id_prefix: None,
         })
+    }
+
+    /// Puts the venue id into every `Nats-Msg-Id` this log publishes.
+    pub fn with_venue(self, venue: &crate::uplink::VenueId) -> Self {
+        Self {
+            msg_id_prefix: Some(format!("{venue}:")),
+            ..self
+        }
     }
 
     /// Flushes what is in flight and closes the connections.
@@ -300,7 +313,10 @@ impl EventLog for JetStreamLog {
             let size = payload.len();
             let mut message = jetstream::message::PublishMessage::build().payload(payload);
             if let Some(id) = &options.msg_id {
-                message = message.message_id(id.as_str());
+                message = match &self.msg_id_prefix {
+                    Some(prefix) => message.message_id(format!("{prefix}{}", id.as_str())),
+                    None => message.message_id(id.as_str()),
+                };
             }
             if let Some(last) = options.expect_last {
                 // Scoped to the whole tournament, not the one subject: an event of any type
@@ -489,7 +505,7 @@ impl Drop for ForgetOnDrop {
 }
 
 /// A connection to the server, named for what it carries.
-async fn connect_as(
+pub(crate) async fn connect_as(
     name: &str,
     url: &str,
     auth: &NatsAuth,

@@ -21,6 +21,13 @@
 //!   tournament from filling the box: 64 MB of memory streams (leaf uses none), and on disk
 //!   `--max-store` (1 GB unless told otherwise; see `log::storage`).
 //! - `server_name`: stable across restarts, so JetStream sees the same server come back.
+//! - With an uplink ([`LeafRemote`], see `crate::uplink`): the JetStream `domain` the central
+//!   cluster reaches the venue's streams through, and one `leafnodes` remote. It dials only
+//!   the URLs it was given (`ignore_discovered_servers`: the central servers' own addresses
+//!   may not be reachable from the venue), every second while the link is down. Tournament
+//!   subjects are denied both ways: the central streams take the venue's messages through
+//!   the domain's API, never as live traffic, and a venue must never receive another
+//!   venue's events into its own streams (they listen on the same subjects).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -60,7 +67,54 @@ pub struct NatsConfig {
     pub max_store: StoreLimit,
     pub sync: SyncWrites,
     pub ports_dir: PathBuf,
+    pub remote: Option<LeafRemote>,
 }
+
+/// The venue's link to a central cluster, as the server's config says it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LeafRemote {
+    /// This server's JetStream domain.
+    pub domain: String,
+    /// With any user and password in them.
+    pub urls: Vec<String>,
+    /// A `.creds` file the server reads.
+    pub credentials: Option<PathBuf>,
+    /// An nkey seed.
+    pub nkey: Option<String>,
+}
+
+impl std::fmt::Debug for LeafRemote {
+    /// Without the URLs' passwords or the seed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeafRemote")
+            .field("domain", &self.domain)
+            .field("urls", &self.urls.len())
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LeafRemote {
+    /// The `leafnodes` block.
+    fn render(&self) -> String {
+        let urls: Vec<String> = self.urls.iter().map(|u| quote(u)).collect();
+        let mut remote = format!("    urls: [{}]\n", urls.join(", "));
+        if let Some(path) = &self.credentials {
+            remote += &format!("    credentials: {}\n", quote(&path.to_string_lossy()));
+        }
+        if let Some(seed) = &self.nkey {
+            remote += &format!("    nkey: {}\n", quote(seed));
+        }
+        format!(
+            "leafnodes {{\n  reconnect: \"1s\"\n  remotes = [ {{\n{remote}    \
+             ignore_discovered_servers: true\n    \
+             deny_imports: [{TOURNAMENTS}]\n    deny_exports: [{TOURNAMENTS}]\n  }} ]\n}}\n",
+        )
+    }
+}
+
+/// Every tournament subject: they never cross the uplink.
+const TOURNAMENTS: &str = "\"tournament.>\"";
 
 impl std::fmt::Debug for NatsConfig {
     /// Without the token: it must never reach a log line.
@@ -85,7 +139,7 @@ impl NatsConfig {
              authorization {{\n  users = [ {{ user: {leaf_user}, password: {token} }} ]\n}}\n\
              accounts {{\n  SYS {{ users = [ {{ user: {sys_user}, password: {sys_password} }} ] }}\n}}\n\
              system_account: SYS\n\
-             jetstream {{\n  store_dir: {store_dir}\n  max_memory_store: 64MB\n  max_file_store: {max_store}\n{sync}}}\n",
+             jetstream {{\n  store_dir: {store_dir}\n  max_memory_store: 64MB\n  max_file_store: {max_store}\n{sync}{domain}}}\n{leafnodes}",
             client = port(self.client_port),
             leaf_user = quote(LEAF_USER),
             sys_user = quote(SYS_USER),
@@ -98,6 +152,16 @@ impl NatsConfig {
                 SyncWrites::Always => "  sync_interval: always\n",
                 SyncWrites::Batched => "",
             },
+            domain = self
+                .remote
+                .as_ref()
+                .map(|r| format!("  domain: {}\n", quote(&r.domain)))
+                .unwrap_or_default(),
+            leafnodes = self
+                .remote
+                .as_ref()
+                .map(LeafRemote::render)
+                .unwrap_or_default(),
         )
     }
 
@@ -118,10 +182,10 @@ impl NatsConfig {
     }
 }
 
-/// The password of user [`LEAF_USER`] in a config file leaf wrote (see
+/// The password of `user` ([`LEAF_USER`] or [`SYS_USER`]) in a config file leaf wrote (see
 /// [`NatsConfig::render`]): how `leaf backup` signs in to a running leaf's server.
-pub fn read_leaf_password(text: &str) -> Option<String> {
-    let marker = format!("user: {}, password: ", quote(LEAF_USER));
+pub fn read_password(text: &str, user: &str) -> Option<String> {
+    let marker = format!("user: {}, password: ", quote(user));
     let rest = &text[text.find(&marker)? + marker.len()..];
     serde_json::Deserializer::from_str(rest)
         .into_iter::<String>()
@@ -147,7 +211,33 @@ mod tests {
             max_store: StoreLimit::DEFAULT,
             sync: SyncWrites::Always,
             ports_dir: "/data/nats-run".into(),
+            remote: None,
         }
+    }
+
+    #[test]
+    fn an_uplink_adds_the_domain_and_one_remote_that_never_carries_tournaments() {
+        let plain = config().render();
+        assert!(
+            !plain.contains("domain") && !plain.contains("leafnodes"),
+            "{plain}"
+        );
+        let mut c = config();
+        c.remote = Some(LeafRemote {
+            domain: "venue-main".into(),
+            urls: vec!["nats-leaf://u:p@c1:7422".into(), "tls://c2:7422".into()],
+            credentials: Some("/etc/leaf/v.creds".into()),
+            nkey: None,
+        });
+        let text = c.render();
+        assert!(text.contains("  domain: \"venue-main\"\n}"), "{text}");
+        assert!(text.contains("urls: [\"nats-leaf://u:p@c1:7422\", \"tls://c2:7422\"]"));
+        assert!(text.contains("credentials: \"/etc/leaf/v.creds\""));
+        assert!(!text.contains("nkey"));
+        assert!(text.contains("ignore_discovered_servers: true"));
+        assert!(text.contains("deny_imports: [\"tournament.>\"]"));
+        assert!(text.contains("deny_exports: [\"tournament.>\"]"));
+        assert!(!format!("{:?}", c.remote).contains("u:p@"));
     }
 
     #[test]
@@ -155,10 +245,14 @@ mod tests {
         let mut tricky = config();
         tricky.token = r#"a"b\c, user: "x""#.into();
         assert_eq!(
-            read_leaf_password(&tricky.render()).as_deref(),
+            read_password(&tricky.render(), LEAF_USER).as_deref(),
             Some(tricky.token.as_str())
         );
-        assert_eq!(read_leaf_password("port: 4222"), None);
+        assert_eq!(
+            read_password(&tricky.render(), SYS_USER).as_deref(),
+            Some(tricky.sys_password.as_str())
+        );
+        assert_eq!(read_password("port: 4222", LEAF_USER), None);
         tricky.sync = SyncWrites::Batched;
         assert!(!tricky.render().contains("sync_interval"));
     }

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::binary::{MIN_VERSION, NatsBinary, Version, locate};
 use self::config::NatsConfig;
-pub use self::config::SyncWrites;
+pub use self::config::{LeafRemote, SyncWrites};
 use self::monitor::Ports;
 pub use self::monitor::ServerFacts;
 use self::process::{OutputTail, Spawner};
@@ -84,6 +84,8 @@ pub struct SupervisorConfig {
     /// `--max-store`: the server's `max_file_store`.
     pub max_store: StoreLimit,
     pub sync: SyncWrites,
+    /// The uplink's domain and leafnode remote, if the venue has one.
+    pub remote: Option<LeafRemote>,
 }
 
 /// A running, supervised nats-server. Dropping it stops the child; prefer [`NatsChild::stop`].
@@ -108,6 +110,16 @@ pub struct JetStreamProbe {
 }
 
 impl JetStreamProbe {
+    /// How many leafnode connections the server holds; `None` when it does not answer.
+    pub async fn leafnode_links(&self) -> Option<usize> {
+        let sys = monitor::SysClient::connect(self.port, &self.sys_password, PROBE_TIMEOUT)
+            .await
+            .ok()?;
+        let links = sys.leafnode_links().await;
+        sys.close().await;
+        links.ok()
+    }
+
     /// `Some(true)` when JetStream is off, `None` when the server does not answer.
     pub async fn disabled(&self) -> Option<bool> {
         let sys = monitor::SysClient::connect(self.port, &self.sys_password, PROBE_TIMEOUT)
@@ -123,11 +135,40 @@ impl JetStreamProbe {
 /// and how to sign in to it, from the files leaf wrote for it: for `leaf backup` beside a
 /// running leaf. `Err` says what is missing.
 pub fn running_server(dir: &Path) -> Result<(String, crate::log::NatsAuth), String> {
+    let (text, ports) = running_files(dir)?;
+    let conf_path = dir.join("nats-server.conf");
+    let password = config::read_password(&text, config::LEAF_USER)
+        .ok_or_else(|| format!("{} names no leaf user", conf_path.display()))?;
+    Ok((
+        format!("nats://127.0.0.1:{}", ports.client),
+        crate::log::NatsAuth::User {
+            name: config::LEAF_USER.to_owned(),
+            password,
+        },
+    ))
+}
+
+/// The system account's probe of the nats-server a running leaf supervises in `dir`: for
+/// `leaf uplink status`.
+pub fn running_probe(dir: &Path) -> Result<JetStreamProbe, String> {
+    let (text, ports) = running_files(dir)?;
+    let sys_password = config::read_password(&text, config::SYS_USER).ok_or_else(|| {
+        format!(
+            "{} names no system user",
+            dir.join("nats-server.conf").display()
+        )
+    })?;
+    Ok(JetStreamProbe {
+        port: ports.client,
+        sys_password,
+    })
+}
+
+/// The config file a running leaf wrote for its server, and the server's ports.
+fn running_files(dir: &Path) -> Result<(String, Ports), String> {
     let conf_path = dir.join("nats-server.conf");
     let text =
         std::fs::read_to_string(&conf_path).map_err(|e| format!("{}: {e}", conf_path.display()))?;
-    let password = config::read_leaf_password(&text)
-        .ok_or_else(|| format!("{} names no leaf user", conf_path.display()))?;
     let run = dir.join("run");
     let ports = std::fs::read_dir(&run)
         .map_err(|e| format!("{}: {e}", run.display()))?
@@ -143,13 +184,7 @@ pub fn running_server(dir: &Path) -> Result<(String, crate::log::NatsAuth), Stri
                 run.display()
             )
         })?;
-    Ok((
-        format!("nats://127.0.0.1:{}", ports.client),
-        crate::log::NatsAuth::User {
-            name: config::LEAF_USER.to_owned(),
-            password,
-        },
-    ))
+    Ok((text, ports))
 }
 
 /// How long [`JetStreamProbe`] waits for the server.
@@ -259,6 +294,7 @@ struct Launcher {
     store_dir: PathBuf,
     max_store: StoreLimit,
     sync: SyncWrites,
+    remote: Option<LeafRemote>,
     ports_dir: PathBuf,
     token: String,
     sys_password: String,
@@ -302,6 +338,7 @@ impl Launcher {
             store_dir: config.dir.clone(),
             max_store: config.max_store,
             sync: config.sync,
+            remote: config.remote,
             ports_dir,
             // 122 random bits twice over; the server compares it on every connect.
             token: secret(),
@@ -325,6 +362,7 @@ impl Launcher {
             max_store: self.max_store,
             sync: self.sync,
             ports_dir: self.ports_dir.clone(),
+            remote: self.remote.clone(),
         }
         .write(&self.conf_path)
         .map_err(prepare(&self.conf_path))?;

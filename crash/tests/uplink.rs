@@ -1,0 +1,493 @@
+//! Suite 8: the uplink. Two venue leafs, each appending about 20 events a second across
+//! several tournaments, replicate to a central cluster of three (containers) through links
+//! of the suite's own, which it cuts again and again. Venue leafs and their nats-servers
+//! are killed, central stream leaders step down, a central node restarts, and one long
+//! outage is compressed into 12,000 appends made while the link is down. After each phase
+//! every central copy must hold exactly its venue's messages: in order, each once, under
+//! the venue's own subjects, with the venue's bytes.
+//!
+//! `LEAF_UPLINK_SOAK=1` (`make test-uplink-soak`) cuts for 1 to 60 s instead of 0.2 to 5 s,
+//! and makes the long outage a real one of 10 minutes at 20 appends a second.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use leaf::log::{NatsAuth, StreamName};
+use leaf::uplink::VenueId;
+use leaf_crash::appenders::{api_for, append, nats_server};
+use leaf_crash::central_cluster::{CentralCluster, VenueLogin};
+use leaf_crash::engine::Engine;
+use leaf_crash::findings::emit;
+use leaf_crash::leaf_api::{Api, PIN, TD};
+use leaf_crash::leaf_node::{LeafNode, leaf_binary};
+use leaf_crash::schedule;
+use leaf_crash::tcp_proxy::TcpProxy;
+use leaf_crash::uplink_check::{CopyCheck, compare, read_all};
+
+const VENUES: [&str; 2] = ["east", "west"];
+const TOURNAMENTS: usize = 4;
+/// 20 appends a second, a busy venue.
+const PACE: Duration = Duration::from_millis(50);
+/// Flaps over both venues, in `make test`.
+const FLAPS: u32 = 50;
+/// What 10 minutes at 20 a second produce.
+const OUTAGE_APPENDS: u64 = 12_000;
+/// How long a copy may take to reach its venue's head before the suite gives up.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(180);
+
+fn soak() -> bool {
+    std::env::var_os("LEAF_UPLINK_SOAK").is_some_and(|v| v == "1")
+}
+
+/// What the paced appenders saw.
+#[derive(Default)]
+struct Appends {
+    acked: u64,
+    /// Latency of each 201, by whether the link was up when it was sent.
+    up: Vec<Duration>,
+    down: Vec<Duration>,
+}
+
+struct Venue {
+    id: VenueId,
+    leaf: LeafNode,
+    proxy: TcpProxy,
+    api: Api,
+    token: String,
+    tournaments: Vec<String>,
+    link_up: Arc<AtomicBool>,
+    appends: Arc<Mutex<Appends>>,
+    stop: Arc<AtomicBool>,
+    paced: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Venue {
+    async fn start(
+        id: &str,
+        dir: &std::path::Path,
+        cluster: &CentralCluster,
+        password: &str,
+    ) -> Venue {
+        let proxy = TcpProxy::start(cluster.leafnode_addrs()).await.unwrap();
+        let credentials = dir.join(format!("{id}.credentials"));
+        std::fs::write(&credentials, format!("{id}:{password}\n")).unwrap();
+        let mut leaf =
+            LeafNode::supervised(leaf_binary().unwrap(), dir.join(id), nats_server()).unwrap();
+        let url = format!("nats-leaf://{}", proxy.addr());
+        leaf.set_env("LEAF_UPLINK_URL", Some(&url));
+        leaf.set_env("LEAF_VENUE_ID", Some(id));
+        leaf.set_env("LEAF_UPLINK_CREDENTIALS", credentials.to_str());
+        leaf.add_td(TD, PIN).await.unwrap();
+        leaf.start().await.unwrap();
+        let api = api_for(&leaf);
+        let token = api.login().await.unwrap();
+        let mut tournaments = Vec::new();
+        for i in 0..TOURNAMENTS {
+            let t = api
+                .create_tournament(&token, &format!("{id} table {i}"))
+                .await
+                .unwrap();
+            tournaments.push(t.to_string());
+        }
+        let mut venue = Venue {
+            id: id.parse().unwrap(),
+            leaf,
+            proxy,
+            api,
+            token,
+            tournaments,
+            link_up: Arc::new(AtomicBool::new(true)),
+            appends: Default::default(),
+            stop: Arc::new(AtomicBool::new(false)),
+            paced: None,
+        };
+        venue.paced = Some(venue.spawn_paced());
+        venue
+    }
+
+    /// About 20 appends a second over the venue's tournaments, until stopped.
+    fn spawn_paced(&self) -> tokio::task::JoinHandle<()> {
+        let (api, token, tournaments) = (
+            self.api.clone(),
+            self.token.clone(),
+            self.tournaments.clone(),
+        );
+        let (link_up, appends, stop) = (
+            self.link_up.clone(),
+            self.appends.clone(),
+            self.stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(PACE);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                ticks.tick().await;
+                n += 1;
+                let t = &tournaments[n as usize % tournaments.len()];
+                let up = link_up.load(Ordering::Relaxed);
+                let sent = Instant::now();
+                let (status, body) = append(&api, &token, t, n).await;
+                let took = sent.elapsed();
+                match status {
+                    201 => {
+                        let mut seen = appends.lock().unwrap();
+                        seen.acked += 1;
+                        // Only appends whose whole time fell in one state of the link.
+                        if up == link_up.load(Ordering::Relaxed) {
+                            if up {
+                                seen.up.push(took)
+                            } else {
+                                seen.down.push(took)
+                            }
+                        }
+                    }
+                    // A leaf being killed or restarting its server: unknown, and allowed.
+                    0 | 503 => {}
+                    other => panic!("an append got {other}: {body}"),
+                }
+            }
+        })
+    }
+
+    fn cut(&self) {
+        self.link_up.store(false, Ordering::Relaxed);
+        self.proxy.cut();
+    }
+
+    fn restore(&self) {
+        self.proxy.restore();
+        self.link_up.store(true, Ordering::Relaxed);
+    }
+
+    /// The venue's own JetStream, as its running leaf has it now (passwords change at
+    /// every leaf start).
+    async fn jetstream(&self) -> jetstream::Context {
+        let nats_dir = self.leaf.data_dir().join("nats");
+        let mut tries = 0;
+        let (url, auth) = loop {
+            match leaf::log::running_server(&nats_dir) {
+                Ok(found) => break found,
+                Err(e) if tries > 100 => panic!("the venue's nats-server: {e}"),
+                Err(_) => tries += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let NatsAuth::User { name, password } = auth else {
+            panic!("a supervised server signs in with a user");
+        };
+        let client = async_nats::ConnectOptions::with_user_and_password(name, password)
+            .connect(url)
+            .await
+            .unwrap();
+        jetstream::new(client)
+    }
+
+    /// The venue's last seq of each stream.
+    async fn heads(&self) -> [u64; 2] {
+        let js = self.jetstream().await;
+        let mut heads = [0; 2];
+        for (i, stream) in StreamName::ALL.iter().enumerate() {
+            heads[i] = js
+                .get_stream(stream.as_str())
+                .await
+                .unwrap()
+                .info()
+                .await
+                .unwrap()
+                .state
+                .last_sequence;
+        }
+        heads
+    }
+
+    /// How long the central copy takes to reach the venue's head as it is now.
+    async fn catch_up(&self, central: &jetstream::Context) -> Duration {
+        let begun = Instant::now();
+        let heads = self.heads().await;
+        loop {
+            let mut reached = true;
+            for (i, stream) in StreamName::ALL.iter().enumerate() {
+                let copied = leaf::uplink::central::copied_up_to(central, &self.id, *stream)
+                    .await
+                    .unwrap_or(0);
+                reached &= copied >= heads[i];
+            }
+            if reached {
+                return begun.elapsed();
+            }
+            assert!(
+                begun.elapsed() < CATCH_UP_LIMIT,
+                "the central copy of {} did not reach {heads:?} within {CATCH_UP_LIMIT:?}; its leaf's log:\n{}",
+                self.id,
+                self.leaf.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every central copy of this venue against the venue's stream, and the venue's streams
+    /// against its own tournaments.
+    async fn check(&self, central: &jetstream::Context) -> CopyCheck {
+        let js = self.jetstream().await;
+        let prefix = format!("{}.", self.id.central_subject_prefix());
+        let mut total = CopyCheck::default();
+        for stream in StreamName::ALL {
+            // The copy first: the venue, still appending, is then ahead of it.
+            let copy = read_all(central, &self.id.central_stream(stream))
+                .await
+                .unwrap();
+            let venue = read_all(&js, stream.as_str()).await.unwrap();
+            let check = compare(&venue, &copy, &prefix);
+            // Another venue's event in this venue's own log.
+            let foreign = venue
+                .iter()
+                .filter(|m| {
+                    !self
+                        .tournaments
+                        .iter()
+                        .any(|t| m.subject.starts_with(&format!("tournament.{t}.")))
+                })
+                .count();
+            total.venue += check.venue;
+            total.central += check.central;
+            total.lost += check.lost;
+            total.duplicated += check.duplicated;
+            total.leaked += check.leaked + foreign;
+        }
+        total
+    }
+
+    /// The pid of the venue's nats-server, from its ports file.
+    fn nats_pid(&self) -> i32 {
+        let run = self.leaf.data_dir().join("nats").join("run");
+        std::fs::read_dir(&run)
+            .unwrap()
+            .flatten()
+            .find_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_prefix("nats-server_")?
+                    .strip_suffix(".ports")?
+                    .parse()
+                    .ok()
+            })
+            .expect("a running nats-server's ports file")
+    }
+
+    async fn stop_appending(&mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(paced) = self.paced.take() {
+            paced.await.unwrap();
+        }
+        self.appends.lock().unwrap().acked
+    }
+}
+
+/// Every check of one phase, over both venues.
+async fn check_phase(phase: &str, venues: &[Venue], central: &jetstream::Context) -> CopyCheck {
+    let mut total = CopyCheck::default();
+    for venue in venues {
+        venue.catch_up(central).await;
+        let check = venue.check(central).await;
+        assert_eq!(
+            (check.lost, check.duplicated, check.leaked),
+            (0, 0, 0),
+            "after {phase}, the central copy of {} is wrong: {check:?}",
+            venue.id
+        );
+        total.venue += check.venue;
+        total.central += check.central;
+    }
+    emit(&format!(
+        "crash-suite uplink: after {phase}: {} venue messages, {} central, all there once",
+        total.venue, total.central
+    ));
+    total
+}
+
+fn percentile(mut values: Vec<Duration>, p: f64) -> Duration {
+    if values.is_empty() {
+        return Duration::ZERO;
+    }
+    values.sort();
+    let rank = ((values.len() as f64 * p).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_venue_message_reaches_the_central_copy_once_through_flaps_kills_and_outages() {
+    let schedule::Start { mut rng, dir, .. } = schedule::start("uplink", FLAPS).unwrap();
+    let engine = Engine::connect().await.unwrap();
+    let logins: Vec<VenueLogin> = VENUES
+        .iter()
+        .map(|v| VenueLogin {
+            user: (*v).to_owned(),
+            password: format!("{v}-uplink-pw"),
+        })
+        .collect();
+    let mut cluster = CentralCluster::start(engine, dir.path(), &logins)
+        .await
+        .unwrap();
+    let central = jetstream::new(cluster.client().await.unwrap());
+    let mut venues = Vec::new();
+    for login in &logins {
+        venues.push(Venue::start(&login.user, dir.path(), &cluster, &login.password).await);
+    }
+    check_phase("start", &venues, &central).await;
+
+    // Flaps, both venues at once, each its own link.
+    let (down_ms, flaps) = if soak() {
+        (1_000..=60_000, 20)
+    } else {
+        (200..=5_000, FLAPS)
+    };
+    let per_venue = flaps.div_ceil(venues.len() as u32);
+    let plans: Vec<Vec<(Duration, Duration)>> = venues
+        .iter()
+        .map(|_| {
+            (0..per_venue)
+                .map(|_| {
+                    (
+                        Duration::from_millis(rng.u64(down_ms.clone())),
+                        Duration::from_millis(rng.u64(500..=2_000)),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let flapping = venues.iter().zip(plans).map(|(venue, plan)| {
+        let central = central.clone();
+        async move {
+            let mut catch_ups = Vec::new();
+            for (down, up) in plan {
+                venue.cut();
+                tokio::time::sleep(down).await;
+                venue.restore();
+                catch_ups.push(venue.catch_up(&central).await);
+                tokio::time::sleep(up).await;
+            }
+            catch_ups
+        }
+    });
+    let flap_catch_ups: Vec<Duration> = futures_util::future::join_all(flapping)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let flapped = flap_catch_ups.len();
+    check_phase("flaps", &venues, &central).await;
+
+    // kill -9 of a venue leaf (its nats-server dies with it), and of a venue's nats-server
+    // alone (its leaf starts a new one).
+    for _ in 0..3 {
+        venues[0].leaf.kill().await;
+        venues[0].leaf.start().await.unwrap();
+        let pid = venues[1].nats_pid();
+        // SAFETY: kill(2) of the nats-server the suite's own leaf started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    check_phase("kills", &venues, &central).await;
+
+    // Central trouble: two stream leaders step down, then a node dies and comes back.
+    for (venue, stream) in [(0, StreamName::State), (1, StreamName::Audit)] {
+        leaf::uplink::central::nudge(&central, &venues[venue].id, stream)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    cluster.nodes[1].restart().await.unwrap();
+    cluster
+        .wait_for_jetstream(Duration::from_secs(60))
+        .await
+        .unwrap();
+    check_phase("step-downs and a node restart", &venues, &central).await;
+
+    // The long outage: 10 minutes of appends, compressed (or real, in the soak).
+    let outage = &venues[0];
+    outage.cut();
+    let outage_began = Instant::now();
+    let bulk_acked = Arc::new(AtomicU64::new(0));
+    if soak() {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+    } else {
+        let workers = (0..6u64).map(|w| {
+            let (api, token, t) = (
+                outage.api.clone(),
+                outage.token.clone(),
+                outage.tournaments[w as usize % TOURNAMENTS].clone(),
+            );
+            let acked = bulk_acked.clone();
+            async move {
+                for i in 0..OUTAGE_APPENDS / 6 {
+                    loop {
+                        let (status, body) =
+                            append(&api, &token, &t, 1_000_000 + w * 100_000 + i).await;
+                        match status {
+                            201 => break,
+                            503 => tokio::time::sleep(Duration::from_millis(100)).await,
+                            other => panic!("an append during the outage got {other}: {body}"),
+                        }
+                    }
+                    acked.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        futures_util::future::join_all(workers).await;
+    }
+    let outage_took = outage_began.elapsed();
+    outage.restore();
+    let outage_catch_up = outage.catch_up(&central).await;
+    let final_check = check_phase("the long outage", &venues, &central).await;
+
+    let mut acked = bulk_acked.load(Ordering::Relaxed);
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    for venue in &mut venues {
+        acked += venue.stop_appending().await;
+        let appends = venue.appends.lock().unwrap();
+        up.extend(appends.up.iter().copied());
+        down.extend(appends.down.iter().copied());
+    }
+    let last = check_phase("the end", &venues, &central).await;
+    let (p99_up, p99_down) = (percentile(up.clone(), 0.99), percentile(down.clone(), 0.99));
+    let mut all_catch_ups = flap_catch_ups.clone();
+    all_catch_ups.push(outage_catch_up);
+    emit(&format!(
+        "crash-suite uplink: flaps={flapped} venues={} acked={acked} central={} lost=0 duplicated=0 leaked=0 catchup_p95_ms={}",
+        venues.len(),
+        last.central.max(final_check.central),
+        ms(percentile(all_catch_ups, 0.95)),
+    ));
+    emit(&format!(
+        "crash-suite uplink: catch-up after a flap p50/p95/max {}/{}/{} ms ({flapped} flaps); after {} appends made in a {:.0} s outage {} ms; append p99 with the link up {} ms ({} appends), down {} ms ({} appends)",
+        ms(percentile(flap_catch_ups.clone(), 0.5)),
+        ms(percentile(flap_catch_ups.clone(), 0.95)),
+        ms(percentile(flap_catch_ups, 1.0)),
+        if soak() { 0 } else { OUTAGE_APPENDS },
+        outage_took.as_secs_f64(),
+        ms(outage_catch_up),
+        ms(p99_up),
+        up.len(),
+        ms(p99_down),
+        down.len()
+    ));
+    // Appends must not wait on the link: a loose bound, for a machine that also runs the
+    // whole central cluster (the figures themselves are printed above).
+    assert!(
+        p99_down <= p99_up * 2 + Duration::from_millis(20),
+        "appends were slower with the link down: p99 {p99_down:?} against {p99_up:?}"
+    );
+
+    for venue in &mut venues {
+        venue.leaf.stop().await.unwrap();
+    }
+    cluster.stop().await;
+}

@@ -1,0 +1,286 @@
+//! The uplink: this venue's log replicated to a central NATS cluster, with nothing of it
+//! home-made. The engine's own mechanisms do the work:
+//!
+//! ```text
+//!  venue box                                        central cluster (3 nodes, domain "central")
+//!  leaf ── nats-server (domain venue-<id>) ══leafnode══▶ VENUE_<id>_STATE  (R3, no subjects,
+//!          STATE, AUDIT                                  VENUE_<id>_AUDIT   sources through
+//!                                                                         $JS.venue-<id>.API)
+//! ```
+//!
+//! - The supervised nats-server gets a JetStream domain from the venue id and a
+//!   `leafnodes.remotes` entry ([`Uplink::remote`]); it keeps the link up by itself, offline
+//!   or not. Tournament subjects never cross the link (denied both ways): the central
+//!   streams pull the venue's through its domain's API, and a venue never hears another's.
+//! - When the link comes up, leaf creates or updates the venue's two central streams
+//!   ([`central`]): sources of the venue's `STATE` and `AUDIT`, with subject transforms to
+//!   `venue.<id>.tournament.…`. Adding a venue is these flags on that venue.
+//! - nats-server retries a source it lost after a back-off of up to 2 minutes; leaf nudges
+//!   the central streams when the link returns ([`link`]) so catch-up takes seconds.
+//! - [`status`] is what health and `leaf uplink status` show: the link, and how many messages
+//!   of each stream the central copy still lacks.
+
+pub mod central;
+pub mod cli;
+mod credentials;
+pub mod link;
+pub mod status;
+mod venue;
+
+pub use self::credentials::{CredentialsError, RemoteAuth};
+pub use self::link::Link;
+pub use self::status::UplinkStatus;
+pub use self::venue::{InvalidVenueId, VenueId};
+
+use crate::config::UplinkFlags;
+
+/// The oldest nats-server an uplink runs on: `ignore_discovered_servers` came in 2.14.0,
+/// and the source fixes of 2.12.8, 2.12.9 and 2.12.12 are in 2.14.
+pub const MIN_VERSION: crate::log::supervisor::Version = crate::log::supervisor::Version(2, 14, 0);
+
+/// The central cluster's JetStream domain unless `--uplink-domain` says otherwise.
+pub const DEFAULT_CENTRAL_DOMAIN: &str = "central";
+
+/// What the uplink flags ask for, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uplink {
+    pub venue: VenueId,
+    /// The central cluster's leafnode URLs, without credentials.
+    pub urls: Vec<url::Url>,
+    pub auth: RemoteAuth,
+    /// The central cluster's JetStream domain: its API is `$JS.<domain>.API` from here.
+    pub central_domain: String,
+    /// Replicas of each central stream.
+    pub replicas: usize,
+}
+
+/// Where the venue's copy lives: what the watcher needs, and what a running leaf records in
+/// its data dir ([`RECORD`]) for `leaf uplink status`, which may run without its flags.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Target {
+    pub venue: VenueId,
+    pub central_domain: String,
+    pub replicas: usize,
+}
+
+/// The file in the data dir that says a running leaf has an uplink, and to where.
+pub const RECORD: &str = "uplink.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum UplinkError {
+    #[error("--uplink-url {url:?}: {why}")]
+    BadUrl { url: String, why: String },
+    #[error(
+        "--uplink-domain {0:?}: a JetStream domain is one subject token (no '.', '*', '>' or spaces)"
+    )]
+    BadDomain(String),
+    #[error("--uplink-domain {domain:?} is this venue's own domain")]
+    SameDomain { domain: String },
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error(
+        "--uplink-url needs leaf's own nats-server: with --nats-url, set up the leafnode link and the domain on that server"
+    )]
+    ExternalServer,
+}
+
+/// The URL schemes of a leafnode connection.
+const SCHEMES: [&str; 5] = ["nats-leaf", "nats", "tls", "ws", "wss"];
+
+impl Uplink {
+    /// `None` when no uplink is asked for.
+    pub fn from_flags(flags: &UplinkFlags) -> Result<Option<Self>, UplinkError> {
+        let Some(venue) = flags.venue_id.clone() else {
+            return Ok(None);
+        };
+        if flags.uplink_urls.is_empty() {
+            return Ok(None);
+        }
+        let auth = match &flags.uplink_credentials {
+            Some(path) => RemoteAuth::read(path)?,
+            None => RemoteAuth::None,
+        };
+        let urls = flags
+            .uplink_urls
+            .iter()
+            .map(|text| parse_url(text, &auth))
+            .collect::<Result<Vec<_>, _>>()?;
+        let central_domain = flags
+            .uplink_domain
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CENTRAL_DOMAIN.to_owned());
+        if central_domain.is_empty()
+            || central_domain
+                .chars()
+                .any(|c| matches!(c, '.' | '*' | '>') || c.is_whitespace() || c.is_control())
+        {
+            return Err(UplinkError::BadDomain(central_domain));
+        }
+        if central_domain == venue.domain() {
+            return Err(UplinkError::SameDomain {
+                domain: central_domain,
+            });
+        }
+        Ok(Some(Self {
+            venue,
+            urls,
+            auth,
+            central_domain,
+            replicas: flags.uplink_replicas.map_or(central::REPLICAS, usize::from),
+        }))
+    }
+
+    pub fn target(&self) -> Target {
+        Target {
+            venue: self.venue.clone(),
+            central_domain: self.central_domain.clone(),
+            replicas: self.replicas,
+        }
+    }
+
+    /// The `leafnodes.remotes` entry and the domain of the venue's nats-server.
+    pub fn remote(&self) -> crate::log::supervisor::LeafRemote {
+        let urls = self
+            .urls
+            .iter()
+            .map(|url| {
+                let mut url = url.clone();
+                // Both set_* only fail on URLs that cannot have credentials, which
+                // `parse_url` refused.
+                match &self.auth {
+                    RemoteAuth::User { user, password } => {
+                        let _ = url.set_username(user);
+                        let _ = url.set_password(Some(password));
+                    }
+                    RemoteAuth::Token(token) => {
+                        let _ = url.set_username(token);
+                    }
+                    RemoteAuth::None | RemoteAuth::CredsFile(_) | RemoteAuth::Nkey(_) => {}
+                }
+                url.to_string()
+            })
+            .collect();
+        crate::log::supervisor::LeafRemote {
+            domain: self.venue.domain(),
+            urls,
+            credentials: match &self.auth {
+                RemoteAuth::CredsFile(path) => Some(path.clone()),
+                _ => None,
+            },
+            nkey: match &self.auth {
+                RemoteAuth::Nkey(seed) => Some(seed.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn parse_url(text: &str, auth: &RemoteAuth) -> Result<url::Url, UplinkError> {
+    let bad = |why: &str| UplinkError::BadUrl {
+        url: text.to_owned(),
+        why: why.to_owned(),
+    };
+    let url = url::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !SCHEMES.contains(&url.scheme()) {
+        return Err(bad(
+            "the scheme must be nats-leaf://, nats://, tls://, ws:// or wss://",
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it names no host"));
+    }
+    if !url.path().trim_matches('/').is_empty() || url.query().is_some() || url.fragment().is_some()
+    {
+        return Err(bad(
+            "a leafnode URL is a host and a port, nothing after them",
+        ));
+    }
+    let has_userinfo = !url.username().is_empty() || url.password().is_some();
+    if has_userinfo && *auth != RemoteAuth::None {
+        return Err(bad(
+            "it carries credentials and so does --uplink-credentials: keep them in the file",
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(urls: &[&str]) -> UplinkFlags {
+        UplinkFlags {
+            uplink_urls: urls.iter().map(|u| (*u).to_owned()).collect(),
+            venue_id: Some("main-hall".parse().unwrap()),
+            uplink_credentials: None,
+            uplink_domain: None,
+            uplink_replicas: None,
+        }
+    }
+
+    #[test]
+    fn no_flags_no_uplink() {
+        assert_eq!(Uplink::from_flags(&UplinkFlags::default()).unwrap(), None);
+    }
+
+    #[test]
+    fn urls_are_checked_and_credentials_go_into_them() {
+        let uplink = Uplink::from_flags(&flags(&["nats-leaf://c1:7422", "tls://c2.example:7422"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(uplink.central_domain, "central");
+        let remote = uplink.remote();
+        assert_eq!(remote.domain, "venue-main-hall");
+        assert_eq!(
+            remote.urls,
+            ["nats-leaf://c1:7422", "tls://c2.example:7422"]
+        );
+
+        let with_user = Uplink {
+            auth: RemoteAuth::User {
+                user: "main-hall".into(),
+                password: "p@ss w:rd".into(),
+            },
+            ..uplink.clone()
+        };
+        assert_eq!(
+            with_user.remote().urls[0],
+            "nats-leaf://main-hall:p%40ss%20w%3Ard@c1:7422"
+        );
+        let with_token = Uplink {
+            auth: RemoteAuth::Token("t0ken".into()),
+            ..uplink
+        };
+        assert_eq!(with_token.remote().urls[0], "nats-leaf://t0ken@c1:7422");
+    }
+
+    #[test]
+    fn bad_urls_and_domains_are_refused_with_a_reason() {
+        for url in [
+            "c1:7422",
+            "http://c1:7422",
+            "nats-leaf://",
+            "nats-leaf://c1:7422/path",
+            "nats-leaf://c1:99999",
+        ] {
+            let err = Uplink::from_flags(&flags(&[url])).unwrap_err();
+            assert!(matches!(err, UplinkError::BadUrl { .. }), "{url}: {err}");
+        }
+        for domain in ["", "a.b", "a b", "*", "venue-main-hall"] {
+            let mut f = flags(&["nats-leaf://c1:7422"]);
+            f.uplink_domain = Some(domain.into());
+            assert!(Uplink::from_flags(&f).is_err(), "{domain:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_the_url_and_in_a_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("creds");
+        std::fs::write(&file, "u:p\n").unwrap();
+        let mut f = flags(&["nats-leaf://x:y@c1:7422"]);
+        f.uplink_credentials = Some(file);
+        let err = Uplink::from_flags(&f).unwrap_err().to_string();
+        assert!(err.contains("keep them in the file"), "{err}");
+    }
+}
