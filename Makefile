@@ -18,7 +18,7 @@ endif
 # The private Docker engine of the crash suites (ci/docker.sh), never the machine's own.
 CRASH_DOCKER_HOST := $(shell ci/docker.sh host)
 
-.PHONY: all deps deps-contract build deb test-deb run test test-crash test-frontend test-e2e e2e api-contract fuzz-api lint frontend sim sim-soak bench load clean
+.PHONY: all deps deps-contract build deb test-deb run test test-crash test-uplink-soak test-frontend test-e2e e2e api-contract fuzz-api lint frontend sim sim-soak bench load clean
 
 all: deps frontend build
 
@@ -69,6 +69,13 @@ test-crash: deps
 	$(CARGO) build --locked -p leaf --features test-hooks
 	@trap 'ci/docker.sh down' EXIT; ci/docker.sh up && \
 		DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --locked -p leaf-crash
+
+## test-uplink-soak: the uplink suite with link cuts of 1 to 60 s and a real 10-minute outage
+## (about 20 minutes; not in `make test`, whose uplink suite compresses the outage)
+test-uplink-soak: deps
+	$(CARGO) build --locked -p leaf --features test-hooks
+	@trap 'ci/docker.sh down' EXIT; ci/docker.sh up && \
+		LEAF_UPLINK_SOAK=1 DOCKER_HOST="$(CRASH_DOCKER_HOST)" $(CARGO) test --locked -p leaf-crash --test uplink -- --nocapture
 
 lint:
 	$(CARGO) fmt --all -- --check

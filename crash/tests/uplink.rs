@@ -341,20 +341,26 @@ async fn every_venue_message_reaches_the_central_copy_once_through_flaps_kills_a
     }
     check_phase("start", &venues, &central).await;
 
-    // Flaps, both venues at once, each its own link.
-    let (down_ms, flaps) = if soak() {
-        (1_000..=60_000, 20)
-    } else {
-        (200..=5_000, FLAPS)
-    };
-    let per_venue = flaps.div_ceil(venues.len() as u32);
+    // Flaps, both venues at once, each its own link. The soak holds cuts of 10 s and of a
+    // minute, for the catch-up after each, and others anywhere from 1 to 60 s.
+    let per_venue = FLAPS.div_ceil(venues.len() as u32);
     let plans: Vec<Vec<(Duration, Duration)>> = venues
         .iter()
         .map(|_| {
-            (0..per_venue)
-                .map(|_| {
+            let downs: Vec<u64> = if soak() {
+                let mut downs = vec![10_000; 5];
+                downs.extend([60_000; 3]);
+                downs.extend((0..4).map(|_| rng.u64(1_000..=60_000)));
+                rng.shuffle(&mut downs);
+                downs
+            } else {
+                (0..per_venue).map(|_| rng.u64(200..=5_000)).collect()
+            };
+            downs
+                .into_iter()
+                .map(|down| {
                     (
-                        Duration::from_millis(rng.u64(down_ms.clone())),
+                        Duration::from_millis(down),
                         Duration::from_millis(rng.u64(500..=2_000)),
                     )
                 })
@@ -369,17 +375,38 @@ async fn every_venue_message_reaches_the_central_copy_once_through_flaps_kills_a
                 venue.cut();
                 tokio::time::sleep(down).await;
                 venue.restore();
-                catch_ups.push(venue.catch_up(&central).await);
+                catch_ups.push((down, venue.catch_up(&central).await));
                 tokio::time::sleep(up).await;
             }
             catch_ups
         }
     });
-    let flap_catch_ups: Vec<Duration> = futures_util::future::join_all(flapping)
+    let flaps: Vec<(Duration, Duration)> = futures_util::future::join_all(flapping)
         .await
         .into_iter()
         .flatten()
         .collect();
+    for (label, range) in [
+        ("0.2 to 5 s", Duration::ZERO..=Duration::from_secs(5)),
+        ("10 s", Duration::from_secs(10)..=Duration::from_secs(10)),
+        ("1 min", Duration::from_secs(60)..=Duration::from_secs(60)),
+    ] {
+        let times: Vec<Duration> = flaps
+            .iter()
+            .filter(|(down, _)| range.contains(down))
+            .map(|(_, took)| *took)
+            .collect();
+        if !times.is_empty() {
+            emit(&format!(
+                "crash-suite uplink: catch-up after {} cuts of {label}: p50/p95/max {}/{}/{} ms",
+                times.len(),
+                ms(percentile(times.clone(), 0.5)),
+                ms(percentile(times.clone(), 0.95)),
+                ms(percentile(times, 1.0)),
+            ));
+        }
+    }
+    let flap_catch_ups: Vec<Duration> = flaps.iter().map(|(_, took)| *took).collect();
     let flapped = flap_catch_ups.len();
     check_phase("flaps", &venues, &central).await;
 
@@ -485,6 +512,78 @@ async fn every_venue_message_reaches_the_central_copy_once_through_flaps_kills_a
         p99_down <= p99_up * 2 + Duration::from_millis(20),
         "appends were slower with the link down: p99 {p99_down:?} against {p99_up:?}"
     );
+
+    // What a person at the venue box sees, from outside the running leaf.
+    for venue in &venues {
+        let out = tokio::process::Command::new(leaf_binary().unwrap())
+            .arg("--data-dir")
+            .arg(venue.leaf.data_dir())
+            .args(["uplink", "status"])
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "leaf uplink status: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.starts_with(&format!(
+                "venue {} -> central domain \"central\": connected",
+                venue.id
+            )),
+            "{text}"
+        );
+        assert_eq!(text.matches(", lacks 0\n").count(), 2, "{text}");
+    }
+    // Health says the same.
+    let health = leaf_crash::appenders::health_of(&venues[0].api).await;
+    let uplink = &health["subsystems"]["uplink"];
+    assert_eq!(uplink["connected"], true, "{uplink}");
+    assert_eq!(uplink["ok"], true, "{uplink}");
+
+    // Last, the trap nats-server does not catch: a second venue linked with the same id
+    // (a box copied, a typo). Both leafs must say so in health.
+    let mut twin = LeafNode::supervised(
+        leaf_binary().unwrap(),
+        dir.path().join("east-twin"),
+        nats_server(),
+    )
+    .unwrap();
+    let twin_proxy = TcpProxy::start(cluster.leafnode_addrs()).await.unwrap();
+    twin.set_env(
+        "LEAF_UPLINK_URL",
+        Some(&format!("nats-leaf://{}", twin_proxy.addr())),
+    );
+    twin.set_env("LEAF_VENUE_ID", Some("east"));
+    let credentials = dir.path().join("east.credentials");
+    twin.set_env("LEAF_UPLINK_CREDENTIALS", credentials.to_str());
+    twin.add_td(TD, PIN).await.unwrap();
+    twin.start().await.unwrap();
+    let twin_api = api_for(&twin);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let warned = |health: serde_json::Value| {
+            health["subsystems"]["uplink"]["warning"]
+                .as_str()
+                .is_some_and(|w| w.contains("another leaf answers for venue id east"))
+        };
+        let east = leaf_crash::appenders::health_of(&venues[0].api).await;
+        let other = leaf_crash::appenders::health_of(&twin_api).await;
+        if warned(east.clone()) && warned(other.clone()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "two leafs with venue id east, and not both say so:\n{}\n{}",
+            east["subsystems"]["uplink"],
+            other["subsystems"]["uplink"]
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    twin.stop().await.unwrap();
+    emit("crash-suite uplink: a second leaf with venue id east was told apart by both within 40 s");
 
     for venue in &mut venues {
         venue.leaf.stop().await.unwrap();

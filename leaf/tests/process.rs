@@ -260,6 +260,13 @@ fn bad_flags_exit_two_with_a_reason() {
         vec!["--no-such-flag"],
         vec!["--addr", "nonsense"],
         vec!["--log-format", "yaml"],
+        vec!["--uplink-url", "nats-leaf://127.0.0.1:7422"],
+        vec![
+            "--uplink-url",
+            "nats-leaf://127.0.0.1:7422",
+            "--venue-id",
+            "Main Hall",
+        ],
     ] {
         let (code, out) = run_to_failure(&dir.path().join("d"), &args);
         assert_eq!(code, 2, "{args:?}: {out}");
@@ -282,6 +289,13 @@ fn startup_failures_exit_non_zero_with_one_clear_line() {
         "crashing-nats",
         "case \"$1\" in --version) echo 'nats-server: v2.12.4';; *) echo 'FTL: disk on fire' >&2; exit 3;; esac",
     );
+    let before_uplinks = script(dir.path(), "nats-2-12", "echo 'nats-server: v2.12.4'");
+    let uplink = [
+        "--uplink-url",
+        "nats-leaf://127.0.0.1:7422",
+        "--venue-id",
+        "east",
+    ];
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();
     let free = format!("127.0.0.1:{}", free_port());
@@ -316,6 +330,56 @@ fn startup_failures_exit_non_zero_with_one_clear_line() {
             dir.path().join("d"),
             vec!["--addr", &free, "--nats-server", crashing.to_str().unwrap()],
             &["exited during startup", "disk on fire"],
+        ),
+        (
+            "an uplink on a server leaf does not run",
+            dir.path().join("e"),
+            [
+                &["--addr", &free, "--nats-url", "nats://127.0.0.1:1"][..],
+                &uplink,
+            ]
+            .concat(),
+            &["--uplink-url", "--nats-url"],
+        ),
+        (
+            "uplink credentials missing",
+            dir.path().join("f"),
+            [
+                &["--addr", &free, "--nats-server", nats][..],
+                &uplink,
+                &["--uplink-credentials", "/nonexistent/uplink.creds"],
+            ]
+            .concat(),
+            &[
+                "cannot read the uplink credentials",
+                "/nonexistent/uplink.creds",
+            ],
+        ),
+        (
+            "uplink credentials of two lines",
+            dir.path().join("g"),
+            [
+                &["--addr", &free, "--nats-server", nats][..],
+                &uplink,
+                &["--uplink-credentials", too_old.to_str().unwrap()],
+            ]
+            .concat(),
+            &["must be a .creds file"],
+        ),
+        (
+            "an uplink on a nats-server before 2.14",
+            dir.path().join("h"),
+            [
+                &[
+                    "--addr",
+                    &free,
+                    "--nats-server",
+                    before_uplinks.to_str().unwrap(),
+                ][..],
+                &uplink,
+            ]
+            .concat(),
+            &["2.12.4", "too old for --uplink-url", "2.14"],
         ),
     ];
     for (what, data_dir, args, expect) in cases {

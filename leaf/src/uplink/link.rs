@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Target;
 use super::central::{self, CENTRAL_TIMEOUT, CentralError, Ensured};
+use super::claim::Claim;
 use super::status::{StreamCopy, UplinkStatus};
 use crate::log::supervisor::JetStreamProbe;
 use crate::log::{LogError, NatsAuth, StreamName};
@@ -33,6 +34,10 @@ const STALLED_AFTER: Duration = Duration::from_millis(1500);
 const NUDGE_GAP: Duration = Duration::from_secs(5);
 /// How often making the central streams is tried again after it failed.
 const ENSURE_RETRY: Duration = Duration::from_secs(5);
+/// How often, with the link up, leaf asks whether another leaf answers for its venue id.
+const CLAIM_EVERY: Duration = Duration::from_secs(10);
+/// How long it waits for answers.
+const CLAIM_WAIT: Duration = Duration::from_millis(500);
 /// A link down for longer than this is a warning: the central copy is falling behind.
 const DOWN_WARNING: Duration = Duration::from_secs(60 * 60);
 
@@ -96,6 +101,8 @@ struct Watcher {
     probe: JetStreamProbe,
     status: watch::Sender<UplinkStatus>,
     state: LinkState,
+    /// The acting watcher's answer for its venue id, and its question.
+    claim: Option<Claim>,
 }
 
 /// What the watcher remembers between looks.
@@ -110,6 +117,9 @@ struct LinkState {
     last_contact: Option<time::OffsetDateTime>,
     nudges: u64,
     error: Option<String>,
+    claim_asked: Option<Instant>,
+    /// Other leafs answering for this venue id.
+    impostors: Vec<String>,
 }
 
 /// One central copy's movement.
@@ -140,6 +150,14 @@ impl Watcher {
             target.venue.clone(),
             target.central_domain.clone(),
         ));
+        let claim = match role {
+            Role::Acting => Some(
+                Claim::start(&client, &target.venue)
+                    .await
+                    .map_err(|e| LogError::Unavailable(format!("the uplink's claim: {e}")))?,
+            ),
+            Role::Looking => None,
+        };
         let watcher = Self {
             uplink: target,
             role,
@@ -148,6 +166,7 @@ impl Watcher {
             probe,
             status,
             state: LinkState::default(),
+            claim,
         };
         Ok((watcher, client))
     }
@@ -200,6 +219,22 @@ impl Watcher {
     }
 
     async fn look_at_central(&mut self, now: Instant) -> bool {
+        if let Some(claim) = &mut self.claim
+            && self
+                .state
+                .claim_asked
+                .is_none_or(|at| now.duration_since(at) >= CLAIM_EVERY)
+        {
+            self.state.claim_asked = Some(now);
+            let others = claim.others(CLAIM_WAIT).await;
+            if !others.is_empty() && self.state.impostors.is_empty() {
+                tracing::error!(venue = %self.uplink.venue, ?others, "another leaf answers for this venue id: both venues' messages would mix in one central copy; leaf makes and nudges no central streams until it is gone");
+            }
+            self.state.impostors = others;
+        }
+        if !self.state.impostors.is_empty() {
+            return false;
+        }
         if !self.state.ensured && self.role == Role::Acting {
             if self
                 .state
@@ -295,7 +330,16 @@ impl Watcher {
             .map(|(name, p)| (*name, StreamCopy::new(p.venue_seq, p.central_seq)))
             .collect();
         let mut warning = state.error.clone();
-        if let Some((name, copy)) = streams.iter().find(|(_, c)| c.central_ahead()) {
+        if !state.impostors.is_empty() {
+            warning = Some(format!(
+                "another leaf answers for venue id {} on the central cluster ({}): two venues with one id mix their messages in one central copy; give each venue its own --venue-id",
+                self.uplink.venue,
+                state.impostors.join(", ")
+            ));
+        }
+        if warning.is_none()
+            && let Some((name, copy)) = streams.iter().find(|(_, c)| c.central_ahead())
+        {
             warning = Some(format!(
                 "the central copy of {name} holds up to seq {}, past this venue's last seq {}: this venue's stream was made anew (a wiped data dir, or an older backup restored), and nats-server will not copy its new messages (nats-server#6206)",
                 copy.central_seq.unwrap_or(0),

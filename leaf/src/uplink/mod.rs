@@ -17,10 +17,13 @@
 //!   `venue.<id>.tournament.…`. Adding a venue is these flags on that venue.
 //! - nats-server retries a source it lost after a back-off of up to 2 minutes; leaf nudges
 //!   the central streams when the link returns ([`link`]) so catch-up takes seconds.
+//! - Two venues with one id would mix their messages in one central copy, and nats-server
+//!   does not notice: each leaf answers for its id, and asks who else does (`claim`).
 //! - [`status`] is what health and `leaf uplink status` show: the link, and how many messages
 //!   of each stream the central copy still lacks.
 
 pub mod central;
+mod claim;
 pub mod cli;
 mod credentials;
 pub mod link;
