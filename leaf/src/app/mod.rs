@@ -39,8 +39,8 @@ use crate::log::supervisor::{self, NatsChild, SupervisorConfig};
 use crate::log::{EventLog, JetStreamLog, NatsAuth};
 use crate::store::Store;
 
-/// Graceful-shutdown budgets. With the nats-server stop timeout (1 s) they add up to 5 s,
-/// under the 5 s a service manager (or a TD pressing Ctrl-C) reasonably waits before killing.
+/// Graceful-shutdown budgets. With the nats-server stop timeout (1 s) they add up to 5.2 s,
+/// about the 5 s a service manager (or a TD pressing Ctrl-C) reasonably waits before killing.
 /// A normal shutdown takes a few milliseconds; the budgets only bound a stuck step.
 const HTTP_DRAIN: Duration = Duration::from_millis(1000);
 const HUB_CLOSE: Duration = Duration::from_secs(1);
@@ -49,6 +49,8 @@ const APPENDS_FINISH: Duration = Duration::from_millis(500);
 const NATS_DRAIN: Duration = Duration::from_millis(500);
 const STORE_CLOSE: Duration = Duration::from_millis(500);
 const FEED_FLUSH: Duration = Duration::from_millis(500);
+/// The uplink's watcher stops at once; this bounds the drain of its connection.
+const UPLINK_STOP: Duration = Duration::from_millis(200);
 
 /// Runs leaf until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -158,6 +160,8 @@ impl App {
         let (jetstream, nats) =
             step("nats", start_nats(config, &data_dir, uplink.as_ref())).await?;
         let stop_uplink = CancellationToken::new();
+        // A start that fails after this point stops the watcher with it.
+        let uplink_guard = stop_uplink.clone().drop_guard();
         let link = match (&uplink, &nats) {
             (Some(uplink), Some(child)) => Some(
                 crate::uplink::Link::start(
@@ -193,6 +197,7 @@ impl App {
             ..Parts::new(log, store, keys)
         };
         let state = wire(parts).await?;
+        uplink_guard.disarm();
         Ok(Self {
             state,
             listener,
@@ -324,8 +329,13 @@ impl App {
         stop_guard.cancel();
         let _ = guard.await;
         if let Some((task, stop)) = uplink {
-            stop.cancel();
-            let _ = task.await;
+            teardown("uplink", async {
+                stop.cancel();
+                if tokio::time::timeout(UPLINK_STOP, task).await.is_err() {
+                    tracing::warn!("the uplink's watcher did not stop within {UPLINK_STOP:?}");
+                }
+            })
+            .await;
         }
         if let Some(backups) = backups {
             // A backup cut here leaves a hidden partial directory, removed at the next start.
@@ -394,7 +404,14 @@ pub(crate) async fn start_nats(
         dir: data_dir.nats(),
         max_store: config.max_store,
         sync: supervisor::SyncWrites::Always,
-        remote: uplink.map(crate::uplink::Uplink::remote),
+        remote: match uplink {
+            Some(uplink) => {
+                let box_name = crate::uplink::box_name(&data_dir.nats())
+                    .context("cannot name this venue box for the uplink (nats/box-name)")?;
+                Some(uplink.remote(&box_name))
+            }
+            None => None,
+        },
     })
     .await?;
     let log = JetStreamLog::connect(

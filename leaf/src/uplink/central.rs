@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 
 use super::VenueId;
-use crate::log::{DUPLICATE_WINDOW, StreamName};
+use crate::log::StreamName;
 
 /// Replicas of each central stream: a central cluster of three survives one node down.
 pub const REPLICAS: usize = 3;
@@ -28,6 +28,8 @@ pub const CENTRAL_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum CentralError {
     #[error("the central cluster does not answer ({0})")]
     Unreachable(String),
+    #[error("central stream {0} does not exist")]
+    Missing(String),
     #[error("central stream {stream}: {reason}")]
     Stream { stream: String, reason: String },
 }
@@ -39,8 +41,11 @@ pub fn desired(venue: &VenueId, stream: StreamName, replicas: usize) -> stream::
         subjects: Vec::new(),
         storage: stream::StorageType::File,
         num_replicas: replicas,
-        // Since 2.14 a stream with sources has no window unless it is given one.
-        duplicate_window: DUPLICATE_WINDOW,
+        // None: the copy is the venue's log as it is, already deduplicated there, and a
+        // message stored twice at the venue (an audit record repaired after a long outage,
+        // say) is stored twice here too. The copy takes each venue message once by its
+        // origin seq, which sourcing tracks (and since 2.12.8 keeps across reconnects).
+        duplicate_window: Duration::ZERO,
         deny_delete: true,
         deny_purge: true,
         allow_direct: true,
@@ -133,6 +138,7 @@ pub async fn ensure(
             .all(|(a, b)| same_source(a, b))
         && existing.subjects.is_empty()
         && existing.duplicate_window == want.duplicate_window
+        && existing.num_replicas == want.num_replicas
         && existing.allow_direct;
     if same {
         return Ok(Ensured::AsItWas);
@@ -146,6 +152,7 @@ pub async fn ensure(
     let updated = stream::Config {
         sources: want.sources,
         duplicate_window: want.duplicate_window,
+        num_replicas: want.num_replicas,
         allow_direct: true,
         ..existing
     };
@@ -156,6 +163,14 @@ pub async fn ensure(
     Ok(Ensured::Updated)
 }
 
+/// The newest message of a central copy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Newest {
+    /// The venue stream seq it was copied from; 0 when the copy is empty.
+    pub origin: u64,
+    pub payload: bytes::Bytes,
+}
+
 /// The venue stream seq of the newest message in the central copy (0 when it is empty):
 /// how far the copy has come.
 pub async fn copied_up_to(
@@ -163,15 +178,31 @@ pub async fn copied_up_to(
     venue: &VenueId,
     stream: StreamName,
 ) -> Result<u64, CentralError> {
+    Ok(newest(central, venue, stream).await?.origin)
+}
+
+/// The newest message of the central copy, with the venue seq it came from.
+pub async fn newest(
+    central: &jetstream::Context,
+    venue: &VenueId,
+    stream: StreamName,
+) -> Result<Newest, CentralError> {
     let name = venue.central_stream(stream);
     let stream_err = |reason: String| CentralError::Stream {
         stream: name.clone(),
         reason,
     };
-    let mut handle = central
-        .get_stream(&name)
-        .await
-        .map_err(|e| CentralError::Unreachable(e.to_string()))?;
+    let mut handle = central.get_stream(&name).await.map_err(|e| {
+        use jetstream::context::GetStreamErrorKind;
+        match e.kind() {
+            GetStreamErrorKind::JetStream(inner)
+                if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+            {
+                CentralError::Missing(name.clone())
+            }
+            _ => CentralError::Unreachable(e.to_string()),
+        }
+    })?;
     let last = handle
         .info()
         .await
@@ -179,17 +210,21 @@ pub async fn copied_up_to(
         .state
         .last_sequence;
     if last == 0 {
-        return Ok(0);
+        return Ok(Newest::default());
     }
     let message = handle
         .get_raw_message(last)
         .await
         .map_err(|e| stream_err(format!("cannot read its message {last}: {e}")))?;
-    message
+    let origin = message
         .headers
         .get_last(STREAM_SOURCE)
         .and_then(|value| origin_seq(value.as_str()))
-        .ok_or_else(|| stream_err(format!("its message {last} says no {STREAM_SOURCE}")))
+        .ok_or_else(|| stream_err(format!("its message {last} says no {STREAM_SOURCE}")))?;
+    Ok(Newest {
+        origin,
+        payload: message.payload,
+    })
 }
 
 /// The origin seq in a `Nats-Stream-Source` value: `<stream>:<hash> <seq> <filters> …`
@@ -241,7 +276,8 @@ mod tests {
         assert_eq!(json["name"], "VENUE_east_STATE");
         assert!(json.get("subjects").is_none(), "{json}");
         assert_eq!(json["num_replicas"], 3);
-        assert_eq!(json["duplicate_window"], 600_000_000_000u64);
+        // Zero is left out: no window, so the server keeps none for a stream with sources.
+        assert!(json.get("duplicate_window").is_none(), "{json}");
         let source = &json["sources"][0];
         assert_eq!(source["name"], "STATE");
         assert_eq!(source["external"]["api"], "$JS.venue-east.API");

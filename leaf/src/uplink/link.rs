@@ -32,6 +32,11 @@ const STALLED_AFTER: Duration = Duration::from_millis(1500);
 /// The least time between two nudges of one stream: a new leader needs a moment to set its
 /// sources up, and step-downs are elections.
 const NUDGE_GAP: Duration = Duration::from_secs(5);
+/// The longest wait between two nudges of a copy that does not move.
+const NUDGE_GAP_MAX: Duration = Duration::from_secs(120);
+/// A copy that lacks messages and has not moved for this long with the link up, or that
+/// cannot be read for this long, is a warning.
+const STALL_WARNING: Duration = Duration::from_secs(5 * 60);
 /// How often making the central streams is tried again after it failed.
 const ENSURE_RETRY: Duration = Duration::from_secs(5);
 /// How often, with the link up, leaf asks whether another leaf answers for its venue id.
@@ -60,6 +65,7 @@ impl Link {
         let status = watcher.status.subscribe();
         let task = tokio::spawn(async move {
             watcher.run(stop).await;
+            // Bounded by the caller (a shutdown waits UPLINK_STOP at most).
             let _ = client.drain().await;
         });
         Ok((Self { status }, task))
@@ -118,18 +124,58 @@ struct LinkState {
     nudges: u64,
     error: Option<String>,
     claim_asked: Option<Instant>,
+    /// Since when the central copies cannot be read with the link up, and why.
+    failing_since: Option<Instant>,
+    central_error: Option<String>,
     /// Other leafs answering for this venue id.
     impostors: Vec<String>,
 }
 
 /// One central copy's movement.
-#[derive(Default)]
 struct Progress {
     venue_seq: u64,
     central_seq: Option<u64>,
     /// When `central_seq` last changed (or the link last came up).
     moved_at: Option<Instant>,
     nudged_at: Option<Instant>,
+    /// The wait before the next nudge: doubles while nudges do not help.
+    nudge_gap: Duration,
+    /// The copy's newest message is not the venue's message at its seq.
+    diverged: bool,
+    /// Whether the copy's newest message was compared with the venue's.
+    compared: bool,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self {
+            venue_seq: 0,
+            central_seq: None,
+            moved_at: None,
+            nudged_at: None,
+            nudge_gap: NUDGE_GAP,
+            diverged: false,
+            compared: false,
+        }
+    }
+}
+
+/// Whether the copy's newest message differs from the venue's at the same seq: the venue's
+/// stream was made anew (a wiped data dir, an older backup restored) and its seqs now name
+/// other events. nats-server goes on from the copy's seq and never copies what the venue
+/// holds under the seqs it already took (nats-server#6206): the copy stays wrong for good.
+/// `None` when it cannot be told now.
+async fn diverged(
+    local: &jetstream::Context,
+    stream: StreamName,
+    newest: &central::Newest,
+) -> Option<bool> {
+    if newest.origin == 0 {
+        return Some(false);
+    }
+    let handle = local.get_stream_no_info(stream.as_str()).await.ok()?;
+    let venue = handle.direct_get(newest.origin).await.ok()?;
+    Some(venue.payload != newest.payload)
 }
 
 impl Watcher {
@@ -173,7 +219,12 @@ impl Watcher {
 
     async fn run(mut self, stop: CancellationToken) {
         loop {
-            let behind = self.look().await;
+            // A look waits on the central cluster (each request up to CENTRAL_TIMEOUT): a
+            // shutdown does not wait for it.
+            let behind = tokio::select! {
+                () = stop.cancelled() => return,
+                behind = self.look() => behind,
+            };
             let wait = if behind {
                 LOOK_EVERY_BEHIND
             } else {
@@ -189,7 +240,11 @@ impl Watcher {
     /// One look; whether the central copy lacks messages with the link up.
     async fn look(&mut self) -> bool {
         let now = Instant::now();
-        let connected = self.probe.leafnode_links().await.is_some_and(|n| n > 0);
+        // No answer from the venue's own server (restarting, say) says nothing of the link.
+        let connected = match self.probe.leafnode_links().await {
+            Some(links) => links > 0,
+            None => self.state.connected,
+        };
         if connected != self.state.connected || self.state.changed_at.is_none() {
             if connected {
                 tracing::info!(venue = %self.uplink.venue, "uplink connected");
@@ -199,8 +254,10 @@ impl Watcher {
             self.state.connected = connected;
             self.state.changed_at = Some((now, time::OffsetDateTime::now_utc()));
             self.state.ensured = false;
+            self.state.failing_since = None;
             for progress in self.state.streams.values_mut() {
                 progress.moved_at = Some(now);
+                progress.nudge_gap = NUDGE_GAP;
             }
         }
         for stream in StreamName::ALL {
@@ -257,24 +314,42 @@ impl Watcher {
             }
         }
         let mut behind = false;
+        let mut failed = None;
         for stream in StreamName::ALL {
-            let copied = central::copied_up_to(&self.central, &self.uplink.venue, stream).await;
+            let newest = central::newest(&self.central, &self.uplink.venue, stream).await;
             let progress = self.state.streams.entry(stream).or_default();
-            match copied {
-                Ok(seq) => {
-                    self.state.last_contact = Some(time::OffsetDateTime::now_utc());
-                    if progress.central_seq != Some(seq) {
-                        progress.central_seq = Some(seq);
-                        progress.moved_at = Some(now);
-                    }
+            let newest = match newest {
+                Ok(newest) => newest,
+                Err(CentralError::Missing(name)) => {
+                    // Removed on the central side: made again at the next look.
+                    tracing::warn!(venue = %self.uplink.venue, stream = %name, "the central copy is gone; making it again");
+                    self.state.ensured = false;
+                    failed = Some(format!("central stream {name} does not exist"));
+                    continue;
                 }
                 Err(e) => {
                     tracing::debug!(venue = %self.uplink.venue, %stream, error = %e, "cannot see the central copy");
+                    failed = Some(e.to_string());
                     continue;
                 }
+            };
+            self.state.last_contact = Some(time::OffsetDateTime::now_utc());
+            if progress.central_seq != Some(newest.origin) {
+                progress.central_seq = Some(newest.origin);
+                progress.moved_at = Some(now);
+                progress.nudge_gap = NUDGE_GAP;
+                progress.compared = false;
+            }
+            // Once per newest message, as soon as the venue has its seq.
+            if !progress.compared
+                && newest.origin <= progress.venue_seq
+                && let Some(differs) = diverged(&self.local, stream, &newest).await
+            {
+                progress.diverged = differs;
+                progress.compared = true;
             }
             let copy = StreamCopy::new(progress.venue_seq, progress.central_seq);
-            if copy.lacks == 0 || copy.central_ahead() {
+            if copy.lacks == 0 || copy.central_ahead() || progress.diverged {
                 continue;
             }
             behind = true;
@@ -283,18 +358,31 @@ impl Watcher {
                 .is_none_or(|at| now.duration_since(at) >= STALLED_AFTER);
             let may_nudge = progress
                 .nudged_at
-                .is_none_or(|at| now.duration_since(at) >= NUDGE_GAP);
+                .is_none_or(|at| now.duration_since(at) >= progress.nudge_gap);
             if still && may_nudge && self.role == Role::Acting {
                 progress.nudged_at = Some(now);
+                // A nudge that does not help is not repeated at the same pace: step-downs
+                // are elections, and every venue may be nudging.
+                progress.nudge_gap = (progress.nudge_gap * 2).min(NUDGE_GAP_MAX);
                 match central::nudge(&self.central, &self.uplink.venue, stream).await {
                     Ok(()) => {
                         self.state.nudges += 1;
                         tracing::info!(venue = %self.uplink.venue, %stream, lacks = copy.lacks, "nudged a central copy that did not move");
                     }
                     Err(e) => {
-                        tracing::debug!(venue = %self.uplink.venue, %stream, error = %e, "cannot nudge the central copy")
+                        tracing::info!(venue = %self.uplink.venue, %stream, error = %e, "cannot nudge the central copy")
                     }
                 }
+            }
+        }
+        match failed {
+            Some(e) => {
+                self.state.failing_since.get_or_insert(now);
+                self.state.central_error = Some(e);
+            }
+            None => {
+                self.state.failing_since = None;
+                self.state.central_error = None;
             }
         }
         behind
@@ -338,6 +426,18 @@ impl Watcher {
             ));
         }
         if warning.is_none()
+            && let Some((name, copy)) = state
+                .streams
+                .iter()
+                .find(|(_, p)| p.diverged)
+                .map(|(name, p)| (name, StreamCopy::new(p.venue_seq, p.central_seq)))
+        {
+            warning = Some(format!(
+                "the central copy of {name} holds, at venue seq {}, another message than this venue's: this venue's stream was made anew (a wiped data dir, or an older backup restored), and nats-server will not copy its messages under the seqs the copy already took (nats-server#6206)",
+                copy.central_seq.unwrap_or(0)
+            ));
+        }
+        if warning.is_none()
             && let Some((name, copy)) = streams.iter().find(|(_, c)| c.central_ahead())
         {
             warning = Some(format!(
@@ -347,6 +447,32 @@ impl Watcher {
             ));
         }
         let lacks: u64 = streams.values().map(|c| c.lacks).sum();
+        if warning.is_none()
+            && state.connected
+            && let Some(since) = state.failing_since
+            && now.duration_since(since) >= STALL_WARNING
+        {
+            warning = Some(format!(
+                "the central copies cannot be read for {} minutes with the link up: {}",
+                now.duration_since(since).as_secs() / 60,
+                state.central_error.as_deref().unwrap_or("no answer")
+            ));
+        }
+        if warning.is_none()
+            && state.connected
+            && let Some((name, p)) = state.streams.iter().find(|(_, p)| {
+                StreamCopy::new(p.venue_seq, p.central_seq).lacks > 0
+                    && p.moved_at
+                        .is_some_and(|at| now.duration_since(at) >= STALL_WARNING)
+            })
+        {
+            warning = Some(format!(
+                "the central copy of {name} lacks {} messages and has not moved for {} minutes with the link up; the central cluster's log says why",
+                StreamCopy::new(p.venue_seq, p.central_seq).lacks,
+                p.moved_at
+                    .map_or(0, |at| now.duration_since(at).as_secs() / 60)
+            ));
+        }
         if warning.is_none()
             && !state.connected
             && lacks > 0

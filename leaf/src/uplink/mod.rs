@@ -106,7 +106,7 @@ impl Uplink {
         let urls = flags
             .uplink_urls
             .iter()
-            .map(|text| parse_url(text, &auth))
+            .map(|text| parse_url(text))
             .collect::<Result<Vec<_>, _>>()?;
         let central_domain = flags
             .uplink_domain
@@ -141,8 +141,9 @@ impl Uplink {
         }
     }
 
-    /// The `leafnodes.remotes` entry and the domain of the venue's nats-server.
-    pub fn remote(&self) -> crate::log::supervisor::LeafRemote {
+    /// The `leafnodes.remotes` entry, the domain and the name of the venue's nats-server;
+    /// `box_name` from [`box_name`].
+    pub fn remote(&self, box_name: &str) -> crate::log::supervisor::LeafRemote {
         let urls = self
             .urls
             .iter()
@@ -164,6 +165,7 @@ impl Uplink {
             })
             .collect();
         crate::log::supervisor::LeafRemote {
+            server_name: format!("venue-{}-{box_name}", self.venue),
             domain: self.venue.domain(),
             urls,
             credentials: match &self.auth {
@@ -178,9 +180,59 @@ impl Uplink {
     }
 }
 
-fn parse_url(text: &str, auth: &RemoteAuth) -> Result<url::Url, UplinkError> {
+/// A URL as an error may show it: whatever sits before an `@` may be a password.
+fn redacted(text: &str) -> String {
+    match (text.find("://"), text.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &text[..scheme], &text[at + 1..])
+        }
+        (None, Some(at)) => format!("…@{}", &text[at + 1..]),
+        _ => text.to_owned(),
+    }
+}
+
+/// Eight hex digits naming this venue box, made once and kept in `nats/box-name`: the venue's
+/// server is `venue-<id>-<box>` on the central cluster. Two boxes with one venue id must be
+/// two servers there: the central cluster refuses a second leafnode connection under a name
+/// it holds (the two would push each other off every second), and only two connected
+/// servers let each leaf see the other (`claim`).
+pub fn box_name(nats_dir: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    crate::datadir::create_private_dir(nats_dir)?;
+    let path = nats_dir.join("box-name");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if is_box_name(text.trim()) => return Ok(text.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut random = [0u8; 4];
+    getrandom::fill(&mut random).map_err(std::io::Error::other)?;
+    let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let temporary = path.with_extension("new");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    file.write_all(format!("{name}\n").as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, &path)?;
+    Ok(name)
+}
+
+fn is_box_name(text: &str) -> bool {
+    text.len() == 8
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+fn parse_url(text: &str) -> Result<url::Url, UplinkError> {
     let bad = |why: &str| UplinkError::BadUrl {
-        url: text.to_owned(),
+        url: redacted(text),
         why: why.to_owned(),
     };
     let url = url::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
@@ -198,10 +250,10 @@ fn parse_url(text: &str, auth: &RemoteAuth) -> Result<url::Url, UplinkError> {
             "a leafnode URL is a host and a port, nothing after them",
         ));
     }
-    let has_userinfo = !url.username().is_empty() || url.password().is_some();
-    if has_userinfo && *auth != RemoteAuth::None {
+    // The URLs are flags: on the command line every local user reads them in /proc.
+    if !url.username().is_empty() || url.password().is_some() {
         return Err(bad(
-            "it carries credentials and so does --uplink-credentials: keep them in the file",
+            "it carries credentials: put them in a file named by --uplink-credentials",
         ));
     }
     Ok(url)
@@ -222,6 +274,17 @@ mod tests {
     }
 
     #[test]
+    fn the_box_name_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = box_name(dir.path()).unwrap();
+        assert!(is_box_name(&first), "{first}");
+        assert_eq!(box_name(dir.path()).unwrap(), first);
+        std::fs::write(dir.path().join("box-name"), "not a name\n").unwrap();
+        let again = box_name(dir.path()).unwrap();
+        assert!(is_box_name(&again) && again != "not a name");
+    }
+
+    #[test]
     fn no_flags_no_uplink() {
         assert_eq!(Uplink::from_flags(&UplinkFlags::default()).unwrap(), None);
     }
@@ -232,8 +295,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(uplink.central_domain, "central");
-        let remote = uplink.remote();
+        let remote = uplink.remote("0a1b2c3d");
         assert_eq!(remote.domain, "venue-main-hall");
+        assert_eq!(remote.server_name, "venue-main-hall-0a1b2c3d");
         assert_eq!(
             remote.urls,
             ["nats-leaf://c1:7422", "tls://c2.example:7422"]
@@ -247,14 +311,17 @@ mod tests {
             ..uplink.clone()
         };
         assert_eq!(
-            with_user.remote().urls[0],
+            with_user.remote("0a1b2c3d").urls[0],
             "nats-leaf://main-hall:p%40ss%20w%3Ard@c1:7422"
         );
         let with_token = Uplink {
             auth: RemoteAuth::Token("t0ken".into()),
             ..uplink
         };
-        assert_eq!(with_token.remote().urls[0], "nats-leaf://t0ken@c1:7422");
+        assert_eq!(
+            with_token.remote("0a1b2c3d").urls[0],
+            "nats-leaf://t0ken@c1:7422"
+        );
     }
 
     #[test]
@@ -277,13 +344,28 @@ mod tests {
     }
 
     #[test]
-    fn credentials_in_the_url_and_in_a_file_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("creds");
-        std::fs::write(&file, "u:p\n").unwrap();
-        let mut f = flags(&["nats-leaf://x:y@c1:7422"]);
-        f.uplink_credentials = Some(file);
-        let err = Uplink::from_flags(&f).unwrap_err().to_string();
-        assert!(err.contains("keep them in the file"), "{err}");
+    fn credentials_in_a_url_are_refused_and_never_shown() {
+        for url in [
+            "nats-leaf://x:s3cret@c1:7422",
+            "nats-leaf://x:s3cret@c1:7422/path",
+            "x:s3cret@c1",
+        ] {
+            let err = Uplink::from_flags(&flags(&[url])).unwrap_err().to_string();
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        let err = Uplink::from_flags(&flags(&["nats-leaf://x:s3cret@c1:7422"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--uplink-credentials"), "{err}");
+        let uplink = Uplink {
+            auth: RemoteAuth::User {
+                user: "east".into(),
+                password: "s3cret".into(),
+            },
+            ..Uplink::from_flags(&flags(&["nats-leaf://c1:7422"]))
+                .unwrap()
+                .unwrap()
+        };
+        assert!(!format!("{uplink:?}").contains("s3cret"));
     }
 }

@@ -21,6 +21,9 @@
 //!   tournament from filling the box: 64 MB of memory streams (leaf uses none), and on disk
 //!   `--max-store` (1 GB unless told otherwise; see `log::storage`).
 //! - `server_name`: stable across restarts, so JetStream sees the same server come back.
+//!   `leaf`, or with an uplink the remote's own name: the central cluster refuses a second
+//!   leafnode connection under a name it already holds, and names every venue's server in its
+//!   monitoring.
 //! - With an uplink ([`LeafRemote`], see `crate::uplink`): the JetStream `domain` the central
 //!   cluster reaches the venue's streams through, and one `leafnodes` remote. It dials only
 //!   the URLs it was given (`ignore_discovered_servers`: the central servers' own addresses
@@ -73,6 +76,8 @@ pub struct NatsConfig {
 /// The venue's link to a central cluster, as the server's config says it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LeafRemote {
+    /// This server's name: unique to this venue box (see `crate::uplink::server_name`).
+    pub server_name: String,
     /// This server's JetStream domain.
     pub domain: String,
     /// With any user and password in them.
@@ -132,7 +137,7 @@ impl NatsConfig {
         let port = |p: Option<u16>| p.map_or_else(|| "-1".to_owned(), |p| p.to_string());
         format!(
             "# Written by leaf at every start; edits are overwritten.\n\
-             server_name: \"leaf\"\n\
+             server_name: {server_name}\n\
              host: \"127.0.0.1\"\n\
              port: {client}\n\
              ports_file_dir: {ports_dir}\n\
@@ -141,6 +146,11 @@ impl NatsConfig {
              system_account: SYS\n\
              jetstream {{\n  store_dir: {store_dir}\n  max_memory_store: 64MB\n  max_file_store: {max_store}\n{sync}{domain}}}\n{leafnodes}",
             client = port(self.client_port),
+            server_name = quote(
+                self.remote
+                    .as_ref()
+                    .map_or("leaf", |r| r.server_name.as_str())
+            ),
             leaf_user = quote(LEAF_USER),
             sys_user = quote(SYS_USER),
             sys_password = quote(&self.sys_password),
@@ -224,6 +234,7 @@ mod tests {
         );
         let mut c = config();
         c.remote = Some(LeafRemote {
+            server_name: "venue-main-0a1b2c3d".into(),
             domain: "venue-main".into(),
             urls: vec!["nats-leaf://u:p@c1:7422".into(), "tls://c2:7422".into()],
             credentials: Some("/etc/leaf/v.creds".into()),
@@ -231,6 +242,10 @@ mod tests {
         });
         let text = c.render();
         assert!(text.contains("  domain: \"venue-main\"\n}"), "{text}");
+        assert!(
+            text.contains("server_name: \"venue-main-0a1b2c3d\"\n"),
+            "{text}"
+        );
         assert!(text.contains("urls: [\"nats-leaf://u:p@c1:7422\", \"tls://c2:7422\"]"));
         assert!(text.contains("credentials: \"/etc/leaf/v.creds\""));
         assert!(!text.contains("nkey"));

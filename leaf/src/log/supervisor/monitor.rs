@@ -118,13 +118,24 @@ impl SysClient {
             return Ok(true);
         }
         #[derive(Deserialize)]
-        struct Healthz {
+        struct Problem {
             #[serde(default)]
             error: String,
         }
+        #[derive(Deserialize)]
+        struct Healthz {
+            /// The first problem found.
+            #[serde(default)]
+            error: String,
+            /// Every problem, when the server lists them.
+            #[serde(default)]
+            errors: Vec<Problem>,
+        }
         let body = self.ask("HEALTHZ").await?;
         let health: Healthz = serde_json::from_slice(&body).map_err(|e| format!("HEALTHZ: {e}"))?;
-        Ok(stuck_on_a_write_error(&health.error))
+        Ok(std::iter::once(health.error.as_str())
+            .chain(health.errors.iter().map(|p| p.error.as_str()))
+            .any(stuck_on_a_write_error))
     }
 
     /// How many leafnode connections the server holds (the uplink is one).
