@@ -152,11 +152,10 @@ impl App {
         if uplink.is_some() && config.nats_url.is_some() {
             return Err(crate::uplink::UplinkError::ExternalServer.into());
         }
-        crate::uplink::cli::record(
-            data_dir.root(),
-            uplink.as_ref().map(|u| u.target()).as_ref(),
-        )
-        .context("cannot record the uplink in the data dir")?;
+        if uplink.is_none() {
+            crate::uplink::cli::forget(data_dir.root())
+                .context("cannot remove the status of an earlier uplink from the data dir")?;
+        }
         let (jetstream, nats) =
             step("nats", start_nats(config, &data_dir, uplink.as_ref())).await?;
         let stop_uplink = CancellationToken::new();
@@ -166,6 +165,7 @@ impl App {
             (Some(uplink), Some(child)) => Some(
                 crate::uplink::Link::start(
                     uplink.target(),
+                    data_dir.root(),
                     child.client_url(),
                     &child.auth(),
                     child.jetstream_probe(),

@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::event::{SubjectToken, TournamentId};
 
 /// The streams leaf keeps. Both are created at startup, see [`super::jetstream`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 pub enum StreamName {
     #[serde(rename = "AUDIT")]
     Audit,

@@ -181,11 +181,35 @@ pub async fn copied_up_to(
     Ok(newest(central, venue, stream).await?.origin)
 }
 
+/// The oldest message of the central copy, with the venue seq it came from: the venue's
+/// message at that seq must be the same one for as long as both exist.
+pub async fn oldest(
+    central: &jetstream::Context,
+    venue: &VenueId,
+    stream: StreamName,
+) -> Result<Newest, CentralError> {
+    one_end(central, venue, stream, End::Oldest).await
+}
+
 /// The newest message of the central copy, with the venue seq it came from.
 pub async fn newest(
     central: &jetstream::Context,
     venue: &VenueId,
     stream: StreamName,
+) -> Result<Newest, CentralError> {
+    one_end(central, venue, stream, End::Newest).await
+}
+
+enum End {
+    Oldest,
+    Newest,
+}
+
+async fn one_end(
+    central: &jetstream::Context,
+    venue: &VenueId,
+    stream: StreamName,
+    end: End,
 ) -> Result<Newest, CentralError> {
     let name = venue.central_stream(stream);
     let stream_err = |reason: String| CentralError::Stream {
@@ -203,15 +227,19 @@ pub async fn newest(
             _ => CentralError::Unreachable(e.to_string()),
         }
     })?;
-    let last = handle
+    let state = handle
         .info()
         .await
         .map_err(|e| stream_err(format!("cannot read its info: {e}")))?
         .state
-        .last_sequence;
-    if last == 0 {
+        .clone();
+    if state.messages == 0 {
         return Ok(Newest::default());
     }
+    let last = match end {
+        End::Oldest => state.first_sequence,
+        End::Newest => state.last_sequence,
+    };
     let message = handle
         .get_raw_message(last)
         .await

@@ -1,56 +1,58 @@
-//! `leaf uplink status`: the uplink of the leaf running on a data dir, looked at from outside.
+//! `leaf uplink status`: what the uplink of the leaf running on a data dir last saw, from the
+//! status its watcher writes ([`super::files::STATUS`]).
 
 use anyhow::{Context, bail};
 
-use super::{Link, RECORD, Target};
+use super::UplinkStatus;
+use super::files::{STATUS, StatusFile};
 use crate::config::Config;
-use crate::log::supervisor;
+
+/// A status older than this was written by a leaf that is not running any more, or stuck.
+const STALE_AFTER: time::Duration = time::Duration::seconds(30);
 
 pub async fn status(config: &Config) -> anyhow::Result<()> {
-    let record = config.data_dir.join(RECORD);
-    let text = match std::fs::read_to_string(&record) {
+    let path = config.data_dir.join(STATUS);
+    let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "the leaf on {} has no uplink (no {}): start it with --uplink-url and --venue-id",
             config.data_dir.display(),
-            record.display()
+            path.display()
         ),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", record.display())),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let target: Target = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not what leaf writes there", record.display()))?;
-    let nats_dir = config.data_dir.join("nats");
-    let found = supervisor::running_server(&nats_dir)
-        .and_then(|(url, auth)| Ok((url, auth, supervisor::running_probe(&nats_dir)?)));
-    let (url, auth, probe) = found.map_err(|e| {
-        anyhow::anyhow!(
-            "no leaf with its own nats-server runs on {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
-    let status = Link::look_once(target, &url, &auth, probe)
-        .await
-        .with_context(|| format!("cannot reach the running leaf's nats-server at {url}"))?;
+    let file: StatusFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not what leaf writes there", path.display()))?;
+    let status: UplinkStatus = serde_json::from_value(file.status)
+        .with_context(|| format!("{} is not what leaf writes there", path.display()))?;
     print!("{}", status.render());
+    let written = time::OffsetDateTime::parse(
+        &file.written_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .with_context(|| format!("{}: written_at {:?}", path.display(), file.written_at))?;
+    let age = time::OffsetDateTime::now_utc() - written;
+    println!(
+        "as of {} (the running leaf writes it as it changes)",
+        file.written_at
+    );
+    if age > STALE_AFTER {
+        bail!(
+            "this is {} s old: no leaf runs on {}, or it is stuck (its status is written every 5 s at least)",
+            age.whole_seconds(),
+            config.data_dir.display()
+        );
+    }
     if let Some(warning) = status.warning {
         bail!("the uplink needs attention: {warning}");
     }
     Ok(())
 }
 
-/// Records the uplink of a starting leaf, or removes the record of an earlier one.
-pub fn record(data_dir: &std::path::Path, target: Option<&Target>) -> std::io::Result<()> {
-    let path = data_dir.join(RECORD);
-    match target {
-        Some(target) => {
-            let text = serde_json::to_string_pretty(target).map_err(std::io::Error::other)?;
-            let temporary = path.with_extension("json.new");
-            std::fs::write(&temporary, text)?;
-            std::fs::rename(&temporary, &path)
-        }
-        None => match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        },
+/// At a start without an uplink: the status of an earlier one would read as current.
+pub fn forget(data_dir: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::remove_file(data_dir.join(STATUS)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }

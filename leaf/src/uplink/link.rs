@@ -6,6 +6,7 @@
 //! is never asked anything while the link is down.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::Target;
 use super::central::{self, CENTRAL_TIMEOUT, CentralError, Ensured};
 use super::claim::Claim;
+use super::files::Files;
 use super::status::{StreamCopy, UplinkStatus};
 use crate::log::supervisor::JetStreamProbe;
 use crate::log::{LogError, NatsAuth, StreamName};
@@ -29,6 +31,8 @@ const LOOK_EVERY_BEHIND: Duration = Duration::from_millis(250);
 /// is nudged. Long enough for a source that is merely busy to show progress; short enough
 /// that a copy waiting out nats-server's retry back-off catches up within seconds.
 const STALLED_AFTER: Duration = Duration::from_millis(1500);
+/// The same, for a copy that has moved since the link came up.
+const STALLED_AFTER_MOVING: Duration = Duration::from_secs(10);
 /// The least time between two nudges of one stream: a new leader needs a moment to set its
 /// sources up, and step-downs are elections.
 const NUDGE_GAP: Duration = Duration::from_secs(5);
@@ -43,6 +47,9 @@ const ENSURE_RETRY: Duration = Duration::from_secs(5);
 const CLAIM_EVERY: Duration = Duration::from_secs(10);
 /// How long it waits for answers.
 const CLAIM_WAIT: Duration = Duration::from_millis(500);
+/// A link that comes and goes more than [`FLAPPING`] times within this is a warning.
+const FLAPPING_WINDOW: Duration = Duration::from_secs(10 * 60);
+const FLAPPING: usize = 30;
 /// A link down for longer than this is a warning: the central copy is falling behind.
 const DOWN_WARNING: Duration = Duration::from_secs(60 * 60);
 
@@ -56,12 +63,14 @@ impl Link {
     /// Connects to the venue's own nats-server (as leaf) and starts watching.
     pub async fn start(
         target: Target,
+        data_dir: &Path,
         url: &str,
         auth: &NatsAuth,
         probe: JetStreamProbe,
         stop: CancellationToken,
     ) -> Result<(Self, JoinHandle<()>), LogError> {
-        let (watcher, client) = Watcher::connect(target, url, auth, probe, Role::Acting).await?;
+        let files = Files::in_data_dir(data_dir);
+        let (watcher, client) = Watcher::connect(target, url, auth, probe, files).await?;
         let status = watcher.status.subscribe();
         let task = tokio::spawn(async move {
             watcher.run(stop).await;
@@ -71,44 +80,22 @@ impl Link {
         Ok((Self { status }, task))
     }
 
-    /// One look, changing nothing (no streams made, no nudges): `leaf uplink status`.
-    pub async fn look_once(
-        target: Target,
-        url: &str,
-        auth: &NatsAuth,
-        probe: JetStreamProbe,
-    ) -> Result<UplinkStatus, LogError> {
-        let (mut watcher, client) =
-            Watcher::connect(target, url, auth, probe, Role::Looking).await?;
-        watcher.look().await;
-        let _ = client.drain().await;
-        Ok(watcher.status.borrow().clone())
-    }
-
     pub fn status(&self) -> UplinkStatus {
         self.status.borrow().clone()
     }
 }
 
-/// Whether the watcher acts on what it sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// The running leaf's: makes the central streams, nudges stalled copies.
-    Acting,
-    /// Only reports.
-    Looking,
-}
-
 struct Watcher {
     uplink: Target,
-    role: Role,
+    /// Where the status is written for `leaf uplink status`, and the diverged verdicts kept.
+    files: Files,
     local: jetstream::Context,
     central: jetstream::Context,
     probe: JetStreamProbe,
     status: watch::Sender<UplinkStatus>,
     state: LinkState,
-    /// The acting watcher's answer for its venue id, and its question.
-    claim: Option<Claim>,
+    /// This leaf's answer for its venue id, and its question.
+    claim: Claim,
 }
 
 /// What the watcher remembers between looks.
@@ -129,6 +116,8 @@ struct LinkState {
     central_error: Option<String>,
     /// Other leafs answering for this venue id.
     impostors: Vec<String>,
+    /// When the link last came or went, within [`FLAPPING_WINDOW`].
+    flips: std::collections::VecDeque<Instant>,
 }
 
 /// One central copy's movement.
@@ -144,6 +133,10 @@ struct Progress {
     diverged: bool,
     /// Whether the copy's newest message was compared with the venue's.
     compared: bool,
+    /// Whether its oldest was, since the link came up.
+    oldest_compared: bool,
+    /// Whether the copy moved since the link came up.
+    moved_since_link_up: bool,
 }
 
 impl Default for Progress {
@@ -156,6 +149,8 @@ impl Default for Progress {
             nudge_gap: NUDGE_GAP,
             diverged: false,
             compared: false,
+            oldest_compared: false,
+            moved_since_link_up: false,
         }
     }
 }
@@ -184,7 +179,7 @@ impl Watcher {
         url: &str,
         auth: &NatsAuth,
         probe: JetStreamProbe,
-        role: Role,
+        files: Files,
     ) -> Result<(Self, async_nats::Client), LogError> {
         let client = crate::log::connect_as("leaf-uplink", url, auth).await?;
         let local = jetstream::new(client.clone());
@@ -196,22 +191,21 @@ impl Watcher {
             target.venue.clone(),
             target.central_domain.clone(),
         ));
-        let claim = match role {
-            Role::Acting => Some(
-                Claim::start(&client, &target.venue)
-                    .await
-                    .map_err(|e| LogError::Unavailable(format!("the uplink's claim: {e}")))?,
-            ),
-            Role::Looking => None,
-        };
+        let claim = Claim::start(&client, &target.venue)
+            .await
+            .map_err(|e| LogError::Unavailable(format!("the uplink's claim: {e}")))?;
+        let mut state = LinkState::default();
+        for stream in files.diverged() {
+            state.streams.entry(stream).or_default().diverged = true;
+        }
         let watcher = Self {
             uplink: target,
-            role,
+            files,
             local,
             central,
             probe,
             status,
-            state: LinkState::default(),
+            state,
             claim,
         };
         Ok((watcher, client))
@@ -255,8 +249,22 @@ impl Watcher {
             self.state.changed_at = Some((now, time::OffsetDateTime::now_utc()));
             self.state.ensured = false;
             self.state.failing_since = None;
+            // What was seen over the link is not known any more.
+            self.state.error = None;
+            self.state.impostors.clear();
+            self.state.flips.push_back(now);
+            while self
+                .state
+                .flips
+                .front()
+                .is_some_and(|at| now.duration_since(*at) > FLAPPING_WINDOW)
+            {
+                self.state.flips.pop_front();
+            }
             for progress in self.state.streams.values_mut() {
                 progress.moved_at = Some(now);
+                progress.moved_since_link_up = false;
+                progress.oldest_compared = false;
                 progress.nudge_gap = NUDGE_GAP;
             }
         }
@@ -276,14 +284,13 @@ impl Watcher {
     }
 
     async fn look_at_central(&mut self, now: Instant) -> bool {
-        if let Some(claim) = &mut self.claim
-            && self
-                .state
-                .claim_asked
-                .is_none_or(|at| now.duration_since(at) >= CLAIM_EVERY)
+        if self
+            .state
+            .claim_asked
+            .is_none_or(|at| now.duration_since(at) >= CLAIM_EVERY)
         {
             self.state.claim_asked = Some(now);
-            let others = claim.others(CLAIM_WAIT).await;
+            let others = self.claim.others(CLAIM_WAIT).await;
             if !others.is_empty() && self.state.impostors.is_empty() {
                 tracing::error!(venue = %self.uplink.venue, ?others, "another leaf answers for this venue id: both venues' messages would mix in one central copy; leaf makes and nudges no central streams until it is gone");
             }
@@ -292,7 +299,7 @@ impl Watcher {
         if !self.state.impostors.is_empty() {
             return false;
         }
-        if !self.state.ensured && self.role == Role::Acting {
+        if !self.state.ensured {
             if self
                 .state
                 .ensure_tried
@@ -335,31 +342,62 @@ impl Watcher {
             };
             self.state.last_contact = Some(time::OffsetDateTime::now_utc());
             if progress.central_seq != Some(newest.origin) {
+                if progress.central_seq.is_some() {
+                    progress.moved_since_link_up = true;
+                }
                 progress.central_seq = Some(newest.origin);
                 progress.moved_at = Some(now);
-                progress.nudge_gap = NUDGE_GAP;
                 progress.compared = false;
             }
-            // Once per newest message, as soon as the venue has its seq.
+            // The copy's newest message once it changes, and its oldest once per link-up,
+            // against the venue's at the same seq. A verdict of "made anew" is kept (also
+            // across restarts): the newest may match again later, the copy stays wrong.
+            let mut differs = false;
             if !progress.compared
                 && newest.origin <= progress.venue_seq
-                && let Some(differs) = diverged(&self.local, stream, &newest).await
+                && let Some(d) = diverged(&self.local, stream, &newest).await
             {
-                progress.diverged = differs;
                 progress.compared = true;
+                differs |= d;
+            }
+            if !progress.oldest_compared
+                && let Ok(oldest) = central::oldest(&self.central, &self.uplink.venue, stream).await
+                && oldest.origin <= progress.venue_seq
+                && let Some(d) = diverged(&self.local, stream, &oldest).await
+            {
+                progress.oldest_compared = true;
+                differs |= d;
+            }
+            if differs && !progress.diverged {
+                progress.diverged = true;
+                tracing::error!(venue = %self.uplink.venue, %stream, "the central copy holds other messages than this venue's at the same seqs: this venue's stream was made anew; see leaf uplink status");
+                if let Err(e) = self.files.keep_diverged(stream) {
+                    tracing::warn!(error = %e, "cannot keep the diverged verdict in the data dir");
+                }
             }
             let copy = StreamCopy::new(progress.venue_seq, progress.central_seq);
+            if copy.lacks == 0 {
+                progress.nudge_gap = NUDGE_GAP;
+            }
             if copy.lacks == 0 || copy.central_ahead() || progress.diverged {
                 continue;
             }
             behind = true;
+            // Right after the link returns, a copy that does not move at once is waiting out
+            // nats-server's back-off; once it has moved, a pause is the central cluster busy
+            // storing, not a stall.
+            let stalled_after = if progress.moved_since_link_up {
+                STALLED_AFTER_MOVING
+            } else {
+                STALLED_AFTER
+            };
             let still = progress
                 .moved_at
-                .is_none_or(|at| now.duration_since(at) >= STALLED_AFTER);
+                .is_none_or(|at| now.duration_since(at) >= stalled_after);
             let may_nudge = progress
                 .nudged_at
                 .is_none_or(|at| now.duration_since(at) >= progress.nudge_gap);
-            if still && may_nudge && self.role == Role::Acting {
+            if still && may_nudge {
                 progress.nudged_at = Some(now);
                 // A nudge that does not help is not repeated at the same pace: step-downs
                 // are elections, and every venue may be nudging.
@@ -410,7 +448,7 @@ impl Watcher {
         Ok(())
     }
 
-    fn publish(&self, now: Instant) {
+    fn publish(&mut self, now: Instant) {
         let state = &self.state;
         let streams: BTreeMap<StreamName, StreamCopy> = state
             .streams
@@ -484,6 +522,12 @@ impl Watcher {
                 now.duration_since(at).as_secs() / 60
             ));
         }
+        if warning.is_none() && state.flips.len() > FLAPPING {
+            warning = Some(format!(
+                "the link to the central cluster came and went {} times in 10 minutes: a bad network, or another box with this venue's data dir copy (the central cluster drops one of two leafnode connections under one name)",
+                state.flips.len()
+            ));
+        }
         let status = UplinkStatus {
             ok: warning.is_none(),
             venue_id: self.uplink.venue.clone(),
@@ -495,6 +539,7 @@ impl Watcher {
             nudges: state.nudges,
             warning,
         };
+        self.files.write_status(&status);
         self.status.send_replace(status);
     }
 }

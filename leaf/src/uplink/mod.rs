@@ -26,6 +26,7 @@ pub mod central;
 mod claim;
 pub mod cli;
 mod credentials;
+pub mod files;
 pub mod link;
 pub mod status;
 mod venue;
@@ -57,17 +58,13 @@ pub struct Uplink {
     pub replicas: usize,
 }
 
-/// Where the venue's copy lives: what the watcher needs, and what a running leaf records in
-/// its data dir ([`RECORD`]) for `leaf uplink status`, which may run without its flags.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Where the venue's copy lives: what the watcher needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub venue: VenueId,
     pub central_domain: String,
     pub replicas: usize,
 }
-
-/// The file in the data dir that says a running leaf has an uplink, and to where.
-pub const RECORD: &str = "uplink.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
@@ -193,17 +190,26 @@ fn redacted(text: &str) -> String {
 
 /// Eight hex digits naming this venue box, made once and kept in `nats/box-name`: the venue's
 /// server is `venue-<id>-<box>` on the central cluster. Two boxes with one venue id must be
-/// two servers there: the central cluster refuses a second leafnode connection under a name
-/// it holds (the two would push each other off every second), and only two connected
-/// servers let each leaf see the other (`claim`).
+/// two servers there: the central cluster takes a second leafnode connection under a name
+/// it holds as the first one back, pushing the other off (the two would take turns every
+/// second), and only two connected servers let each leaf see the other (`claim`). So the
+/// name is bound to this machine and this data dir's place: a data dir copied to another box
+/// or path gets a name of its own.
 pub fn box_name(nats_dir: &std::path::Path) -> std::io::Result<String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     crate::datadir::create_private_dir(nats_dir)?;
     let path = nats_dir.join("box-name");
+    let owner = box_owner(nats_dir);
     match std::fs::read_to_string(&path) {
-        Ok(text) if is_box_name(text.trim()) => return Ok(text.trim().to_owned()),
-        Ok(_) => {}
+        Ok(text) => {
+            if let Some((name, of)) = text.trim().split_once(' ')
+                && is_box_name(name)
+                && of == owner
+            {
+                return Ok(name.to_owned());
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
@@ -217,10 +223,28 @@ pub fn box_name(nats_dir: &std::path::Path) -> std::io::Result<String> {
         .truncate(true)
         .mode(0o600)
         .open(&temporary)?;
-    file.write_all(format!("{name}\n").as_bytes())?;
+    file.write_all(format!("{name} {owner}\n").as_bytes())?;
     file.sync_all()?;
     std::fs::rename(&temporary, &path)?;
     Ok(name)
+}
+
+/// This machine (its systemd machine id, when it has one) and this data dir's place.
+fn box_owner(nats_dir: &std::path::Path) -> String {
+    use sha2::Digest;
+    let machine = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let place = std::fs::canonicalize(nats_dir).unwrap_or_else(|_| nats_dir.to_owned());
+    let mut hash = sha2::Sha256::new();
+    hash.update(machine.trim().as_bytes());
+    hash.update([0]);
+    hash.update(place.as_os_str().as_encoded_bytes());
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn is_box_name(text: &str) -> bool {
@@ -282,6 +306,14 @@ mod tests {
         std::fs::write(dir.path().join("box-name"), "not a name\n").unwrap();
         let again = box_name(dir.path()).unwrap();
         assert!(is_box_name(&again) && again != "not a name");
+        // A copy of the data dir elsewhere is another box.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            dir.path().join("box-name"),
+            elsewhere.path().join("box-name"),
+        )
+        .unwrap();
+        assert_ne!(box_name(elsewhere.path()).unwrap(), again);
     }
 
     #[test]

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::VenueId;
 use crate::log::StreamName;
 
 /// The central copy of one of the venue's streams, as far as leaf knows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamCopy {
     /// The venue stream's last seq.
     pub venue_seq: u64,
@@ -37,7 +37,7 @@ impl StreamCopy {
 }
 
 /// The `uplink` section of health.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UplinkStatus {
     /// False when something needs a person: see `warning`. A link that is down is not one
     /// by itself: the venue works offline, and the copy catches up when it returns.

@@ -110,16 +110,39 @@ impl LeafRemote {
         if let Some(seed) = &self.nkey {
             remote += &format!("    nkey: {}\n", quote(seed));
         }
+        let mut refused = vec![quote(TOURNAMENTS)];
+        refused.extend(
+            DESTRUCTIVE_API
+                .iter()
+                .map(|call| quote(&format!("$JS.{}.API.{call}.>", self.domain))),
+        );
         format!(
             "leafnodes {{\n  reconnect: \"1s\"\n  remotes = [ {{\n{remote}    \
              ignore_discovered_servers: true\n    \
-             deny_imports: [{TOURNAMENTS}]\n    deny_exports: [{TOURNAMENTS}]\n  }} ]\n}}\n",
+             deny_imports: [{}]\n    deny_exports: [{}]\n  }} ]\n}}\n",
+            refused.join(", "),
+            quote(TOURNAMENTS),
         )
     }
 }
 
 /// Every tournament subject: they never cross the uplink.
-const TOURNAMENTS: &str = "\"tournament.>\"";
+const TOURNAMENTS: &str = "tournament.>";
+
+/// The calls of the venue's JetStream API that the central side may not make: its copies
+/// only read (stream info, consumers). Anyone with a central login could otherwise delete or
+/// rewrite a venue's log through `$JS.<domain>.API` (`deny_delete` keeps single messages, not
+/// whole streams).
+const DESTRUCTIVE_API: [&str; 8] = [
+    "STREAM.CREATE",
+    "STREAM.UPDATE",
+    "STREAM.DELETE",
+    "STREAM.PURGE",
+    "STREAM.MSG.DELETE",
+    "STREAM.RESTORE",
+    "STREAM.PEER.REMOVE",
+    "ACCOUNT.PURGE",
+];
 
 impl std::fmt::Debug for NatsConfig {
     /// Without the token: it must never reach a log line.
@@ -250,7 +273,13 @@ mod tests {
         assert!(text.contains("credentials: \"/etc/leaf/v.creds\""));
         assert!(!text.contains("nkey"));
         assert!(text.contains("ignore_discovered_servers: true"));
-        assert!(text.contains("deny_imports: [\"tournament.>\"]"));
+        assert!(
+            text.contains(
+                "deny_imports: [\"tournament.>\", \"$JS.venue-main.API.STREAM.CREATE.>\""
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\"$JS.venue-main.API.STREAM.DELETE.>\""));
         assert!(text.contains("deny_exports: [\"tournament.>\"]"));
         assert!(!format!("{:?}", c.remote).contains("u:p@"));
     }

@@ -148,22 +148,6 @@ pub fn running_server(dir: &Path) -> Result<(String, crate::log::NatsAuth), Stri
     ))
 }
 
-/// The system account's probe of the nats-server a running leaf supervises in `dir`: for
-/// `leaf uplink status`.
-pub fn running_probe(dir: &Path) -> Result<JetStreamProbe, String> {
-    let (text, ports) = running_files(dir)?;
-    let sys_password = config::read_password(&text, config::SYS_USER).ok_or_else(|| {
-        format!(
-            "{} names no system user",
-            dir.join("nats-server.conf").display()
-        )
-    })?;
-    Ok(JetStreamProbe {
-        port: ports.client,
-        sys_password,
-    })
-}
-
 /// The config file a running leaf wrote for its server, and the server's ports.
 fn running_files(dir: &Path) -> Result<(String, Ports), String> {
     let conf_path = dir.join("nats-server.conf");
