@@ -159,6 +159,12 @@ impl Default for Progress {
 /// stream was made anew (a wiped data dir, an older backup restored) and its seqs now name
 /// other events. nats-server goes on from the copy's seq and never copies what the venue
 /// holds under the seqs it already took (nats-server#6206): the copy stays wrong for good.
+/// The venue stream's last seq; `None` when its server does not answer now.
+async fn venue_last(local: &jetstream::Context, stream: StreamName) -> Option<u64> {
+    let handle = local.get_stream_no_info(stream.as_str()).await.ok()?;
+    Some(handle.get_info().await.ok()?.state.last_sequence)
+}
+
 /// `None` when it cannot be told now.
 async fn diverged(
     local: &jetstream::Context,
@@ -269,10 +275,8 @@ impl Watcher {
             }
         }
         for stream in StreamName::ALL {
-            if let Ok(mut info) = self.local.get_stream(stream.as_str()).await
-                && let Ok(info) = info.info().await
-            {
-                self.state.streams.entry(stream).or_default().venue_seq = info.state.last_sequence;
+            if let Some(last) = venue_last(&self.local, stream).await {
+                self.state.streams.entry(stream).or_default().venue_seq = last;
             }
         }
         let mut behind = false;
@@ -324,7 +328,13 @@ impl Watcher {
         let mut failed = None;
         for stream in StreamName::ALL {
             let newest = central::newest(&self.central, &self.uplink.venue, stream).await;
+            // The venue's last seq read again after the copy's: read before, a message the
+            // venue stored and the copy took in between would show the copy ahead of it.
+            let venue_seq = venue_last(&self.local, stream).await;
             let progress = self.state.streams.entry(stream).or_default();
+            if let Some(last) = venue_seq {
+                progress.venue_seq = last;
+            }
             let newest = match newest {
                 Ok(newest) => newest,
                 Err(CentralError::Missing(name)) => {
