@@ -5,21 +5,26 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::UplinkStatus;
+use super::{Target, UplinkStatus};
 use crate::log::StreamName;
 
-/// The status, rewritten as it changes (at most every [`STATUS_EVERY`] for its timestamps).
+/// The status: rewritten when the link, `ok` or the warning change, else at most every
+/// [`STATUS_EVERY`] (its seqs move with every append).
 pub const STATUS: &str = "uplink-status.json";
-/// One stream name a line: copies that hold other messages than the venue's.
+/// Copies that hold other messages than the venue's, one a line: `<venue id> <central domain>
+/// <stream>`, so a verdict about one copy never sticks to another (a venue id corrected, a
+/// venue moved to another central cluster).
 pub const DIVERGED: &str = "uplink-diverged";
 /// How often a status that changed only in its times is written again.
-const STATUS_EVERY: Duration = Duration::from_secs(5);
+const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Files {
     status: PathBuf,
     diverged: PathBuf,
     /// What was last written, without its times, and when.
     written: Option<(String, Instant)>,
+    /// Whether the last write failed: said once in the log, not at every look.
+    failing: bool,
 }
 
 impl Files {
@@ -28,39 +33,65 @@ impl Files {
             status: data_dir.join(STATUS),
             diverged: data_dir.join(DIVERGED),
             written: None,
+            failing: false,
         }
     }
 
-    /// The streams found diverged before, by this run or an earlier one.
-    pub fn diverged(&self) -> Vec<StreamName> {
-        std::fs::read_to_string(&self.diverged)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| StreamName::parse(line.trim()))
+    /// The copies of `target` found diverged before, by this run or an earlier one.
+    pub fn diverged(&self, target: &Target) -> Vec<StreamName> {
+        self.verdicts()
+            .into_iter()
+            .filter_map(|line| {
+                let mut words = line.split(' ');
+                let of_target = words.next() == Some(target.venue.as_str())
+                    && words.next() == Some(target.central_domain.as_str());
+                of_target
+                    .then(|| words.next().and_then(StreamName::parse))
+                    .flatten()
+            })
             .collect()
     }
 
-    pub fn keep_diverged(&self, stream: StreamName) -> std::io::Result<()> {
-        let mut streams = self.diverged();
-        if streams.contains(&stream) {
+    pub fn keep_diverged(&self, target: &Target, stream: StreamName) -> std::io::Result<()> {
+        let line = verdict(target, stream);
+        let mut lines = self.verdicts();
+        if lines.contains(&line) {
             return Ok(());
         }
-        streams.push(stream);
-        let text: String = streams
-            .iter()
-            .map(|s| format!("{}\n", s.as_str()))
-            .collect();
-        write_atomically(&self.diverged, text.as_bytes())
+        lines.push(line);
+        self.write_verdicts(&lines)
     }
 
-    /// Writes the status when it changed, or its times are [`STATUS_EVERY`] old. A status
+    /// The copy was made anew on the central side: the verdict about the old one is void.
+    pub fn drop_diverged(&self, target: &Target, stream: StreamName) -> std::io::Result<()> {
+        let line = verdict(target, stream);
+        let lines = self.verdicts();
+        if !lines.contains(&line) {
+            return Ok(());
+        }
+        let kept: Vec<String> = lines.into_iter().filter(|l| *l != line).collect();
+        self.write_verdicts(&kept)
+    }
+
+    fn verdicts(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.diverged)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    fn write_verdicts(&self, lines: &[String]) -> std::io::Result<()> {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        write_atomically(&self.diverged, text.as_bytes(), true)
+    }
+
+    /// Writes the status when it changed in what a person acts on, or is [`STATUS_EVERY`]
+    /// old. A status
     /// that cannot be written is only a stale `leaf uplink status`: logged, not fatal.
     pub fn write_status(&mut self, status: &UplinkStatus) {
-        let timeless = UplinkStatus {
-            last_contact: None,
-            ..status.clone()
-        };
-        let key = serde_json::to_string(&timeless).unwrap_or_default();
+        let key = format!("{} {} {:?}", status.connected, status.ok, status.warning);
         let fresh = self
             .written
             .as_ref()
@@ -73,14 +104,29 @@ impl Files {
             status,
         })
         .map_err(std::io::Error::other)
-        .and_then(|text| write_atomically(&self.status, &text));
+        .and_then(|text| write_atomically(&self.status, &text, false));
         match written {
-            Ok(()) => self.written = Some((key, Instant::now())),
+            Ok(()) => {
+                self.written = Some((key, Instant::now()));
+                self.failing = false;
+            }
             Err(e) => {
-                tracing::debug!(path = %self.status.display(), error = %e, "cannot write the uplink status")
+                if !self.failing {
+                    tracing::warn!(path = %self.status.display(), error = %e, "cannot write the uplink status: leaf uplink status shows an old one");
+                }
+                self.failing = true;
             }
         }
     }
+}
+
+fn verdict(target: &Target, stream: StreamName) -> String {
+    format!(
+        "{} {} {}",
+        target.venue,
+        target.central_domain,
+        stream.as_str()
+    )
 }
 
 #[derive(serde::Serialize)]
@@ -96,7 +142,9 @@ pub struct StatusFile {
     pub status: serde_json::Value,
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// `sync`: the file must survive a power cut whole (a verdict). The status is rewritten
+/// every second; an fsync each time would only compete with the appends' own.
+fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let temporary = path.with_extension("new");
@@ -107,6 +155,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .open(&temporary)?;
     file.write_all(bytes)?;
+    if sync {
+        file.sync_all()?;
+    }
     std::fs::rename(&temporary, path)
 }
 
@@ -114,18 +165,32 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn target(venue: &str, domain: &str) -> Target {
+        Target {
+            venue: venue.parse().unwrap(),
+            central_domain: domain.into(),
+            replicas: 3,
+        }
+    }
+
     #[test]
-    fn a_diverged_verdict_is_kept_once_and_read_back() {
+    fn a_diverged_verdict_is_kept_once_read_back_for_its_copy_only_and_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let files = Files::in_data_dir(dir.path());
-        assert!(files.diverged().is_empty());
-        files.keep_diverged(StreamName::State).unwrap();
-        files.keep_diverged(StreamName::State).unwrap();
-        files.keep_diverged(StreamName::Audit).unwrap();
+        let east = target("east", "central");
+        assert!(files.diverged(&east).is_empty());
+        files.keep_diverged(&east, StreamName::State).unwrap();
+        files.keep_diverged(&east, StreamName::State).unwrap();
+        files.keep_diverged(&east, StreamName::Audit).unwrap();
+        let again = Files::in_data_dir(dir.path());
         assert_eq!(
-            Files::in_data_dir(dir.path()).diverged(),
+            again.diverged(&east),
             [StreamName::State, StreamName::Audit]
         );
+        assert!(again.diverged(&target("easst", "central")).is_empty());
+        assert!(again.diverged(&target("east", "league")).is_empty());
+        again.drop_diverged(&east, StreamName::State).unwrap();
+        assert_eq!(again.diverged(&east), [StreamName::Audit]);
     }
 
     #[test]
@@ -137,6 +202,7 @@ mod tests {
         let first = std::fs::read_to_string(dir.path().join(STATUS)).unwrap();
         status.last_contact = Some("later".into());
         files.write_status(&status);
+        // Within a second, only what a person acts on is written at once.
         assert_eq!(
             std::fs::read_to_string(dir.path().join(STATUS)).unwrap(),
             first

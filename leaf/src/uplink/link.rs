@@ -47,9 +47,9 @@ const ENSURE_RETRY: Duration = Duration::from_secs(5);
 const CLAIM_EVERY: Duration = Duration::from_secs(10);
 /// How long it waits for answers.
 const CLAIM_WAIT: Duration = Duration::from_millis(500);
-/// A link that comes and goes more than [`FLAPPING`] times within this is a warning.
+/// A link lost [`FLAPPING`] times or more within this is a warning.
 const FLAPPING_WINDOW: Duration = Duration::from_secs(10 * 60);
-const FLAPPING: usize = 30;
+const FLAPPING: usize = 15;
 /// A link down for longer than this is a warning: the central copy is falling behind.
 const DOWN_WARNING: Duration = Duration::from_secs(60 * 60);
 
@@ -116,8 +116,8 @@ struct LinkState {
     central_error: Option<String>,
     /// Other leafs answering for this venue id.
     impostors: Vec<String>,
-    /// When the link last came or went, within [`FLAPPING_WINDOW`].
-    flips: std::collections::VecDeque<Instant>,
+    /// When the link was lost, within [`FLAPPING_WINDOW`].
+    losses: std::collections::VecDeque<Instant>,
 }
 
 /// One central copy's movement.
@@ -155,28 +155,33 @@ impl Default for Progress {
     }
 }
 
-/// Whether the copy's newest message differs from the venue's at the same seq: the venue's
-/// stream was made anew (a wiped data dir, an older backup restored) and its seqs now name
-/// other events. nats-server goes on from the copy's seq and never copies what the venue
-/// holds under the seqs it already took (nats-server#6206): the copy stays wrong for good.
 /// The venue stream's last seq; `None` when its server does not answer now.
 async fn venue_last(local: &jetstream::Context, stream: StreamName) -> Option<u64> {
     let handle = local.get_stream_no_info(stream.as_str()).await.ok()?;
     Some(handle.get_info().await.ok()?.state.last_sequence)
 }
 
+/// Whether a message of the copy differs from the venue's at the same seq: the venue's
+/// stream was made anew (a wiped data dir, an older backup restored) and its seqs now name
+/// other events. nats-server goes on from the copy's seq and never copies what the venue
+/// holds under the seqs it already took (nats-server#6206): the copy stays wrong for good.
 /// `None` when it cannot be told now.
 async fn diverged(
     local: &jetstream::Context,
     stream: StreamName,
-    newest: &central::Newest,
+    copied: &central::Newest,
 ) -> Option<bool> {
-    if newest.origin == 0 {
+    use async_nats::jetstream::stream::DirectGetErrorKind;
+    if copied.origin == 0 {
         return Some(false);
     }
     let handle = local.get_stream_no_info(stream.as_str()).await.ok()?;
-    let venue = handle.direct_get(newest.origin).await.ok()?;
-    Some(venue.payload != newest.payload)
+    match handle.direct_get(copied.origin).await {
+        Ok(venue) => Some(venue.payload != copied.payload),
+        // Gone from the venue (limits an operator set on its stream): nothing to compare.
+        Err(e) if e.kind() == DirectGetErrorKind::NotFound => Some(false),
+        Err(_) => None,
+    }
 }
 
 impl Watcher {
@@ -201,7 +206,7 @@ impl Watcher {
             .await
             .map_err(|e| LogError::Unavailable(format!("the uplink's claim: {e}")))?;
         let mut state = LinkState::default();
-        for stream in files.diverged() {
+        for stream in files.diverged(&target) {
             state.streams.entry(stream).or_default().diverged = true;
         }
         let watcher = Self {
@@ -251,22 +256,17 @@ impl Watcher {
             } else if self.state.changed_at.is_some() {
                 tracing::warn!(venue = %self.uplink.venue, "uplink lost; the venue goes on, and the central copy catches up when it returns");
             }
+            if self.state.connected && !connected {
+                self.state.losses.push_back(now);
+            }
             self.state.connected = connected;
             self.state.changed_at = Some((now, time::OffsetDateTime::now_utc()));
             self.state.ensured = false;
             self.state.failing_since = None;
-            // What was seen over the link is not known any more.
+            // An error seen over the link is not known any more. Another leaf seen answering
+            // for this venue id is kept until a new question finds none, asked at once.
             self.state.error = None;
-            self.state.impostors.clear();
-            self.state.flips.push_back(now);
-            while self
-                .state
-                .flips
-                .front()
-                .is_some_and(|at| now.duration_since(*at) > FLAPPING_WINDOW)
-            {
-                self.state.flips.pop_front();
-            }
+            self.state.claim_asked = None;
             for progress in self.state.streams.values_mut() {
                 progress.moved_at = Some(now);
                 progress.moved_since_link_up = false;
@@ -381,7 +381,7 @@ impl Watcher {
             if differs && !progress.diverged {
                 progress.diverged = true;
                 tracing::error!(venue = %self.uplink.venue, %stream, "the central copy holds other messages than this venue's at the same seqs: this venue's stream was made anew; see leaf uplink status");
-                if let Err(e) = self.files.keep_diverged(stream) {
+                if let Err(e) = self.files.keep_diverged(&self.uplink, stream) {
                     tracing::warn!(error = %e, "cannot keep the diverged verdict in the data dir");
                 }
             }
@@ -436,7 +436,7 @@ impl Watcher {
         behind
     }
 
-    async fn ensure(&self) -> Result<(), CentralError> {
+    async fn ensure(&mut self) -> Result<(), CentralError> {
         for stream in StreamName::ALL {
             let done = central::ensure(
                 &self.central,
@@ -447,7 +447,16 @@ impl Watcher {
             .await?;
             match done {
                 Ensured::Created => {
-                    tracing::info!(venue = %self.uplink.venue, %stream, "created the central copy")
+                    tracing::info!(venue = %self.uplink.venue, %stream, "created the central copy");
+                    // A new copy: what was found wrong with an old one no longer holds.
+                    let progress = self.state.streams.entry(stream).or_default();
+                    progress.diverged = false;
+                    progress.compared = false;
+                    progress.oldest_compared = false;
+                    progress.central_seq = None;
+                    if let Err(e) = self.files.drop_diverged(&self.uplink, stream) {
+                        tracing::warn!(error = %e, "cannot drop the diverged verdict from the data dir");
+                    }
                 }
                 Ensured::Updated => {
                     tracing::warn!(venue = %self.uplink.venue, %stream, "updated the central copy's sources to leaf's")
@@ -459,6 +468,14 @@ impl Watcher {
     }
 
     fn publish(&mut self, now: Instant) {
+        while self
+            .state
+            .losses
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > FLAPPING_WINDOW)
+        {
+            self.state.losses.pop_front();
+        }
         let state = &self.state;
         let streams: BTreeMap<StreamName, StreamCopy> = state
             .streams
@@ -532,10 +549,14 @@ impl Watcher {
                 now.duration_since(at).as_secs() / 60
             ));
         }
-        if warning.is_none() && state.flips.len() > FLAPPING {
+        let losses = state
+            .losses
+            .iter()
+            .filter(|at| now.duration_since(**at) <= FLAPPING_WINDOW)
+            .count();
+        if warning.is_none() && losses >= FLAPPING {
             warning = Some(format!(
-                "the link to the central cluster came and went {} times in 10 minutes: a bad network, or another box with this venue's data dir copy (the central cluster drops one of two leafnode connections under one name)",
-                state.flips.len()
+                "the link to the central cluster was lost {losses} times in 10 minutes: a bad network, or another box with a copy of this venue's data dir (the central cluster drops one of two leafnode connections under one name)",
             ));
         }
         let status = UplinkStatus {
