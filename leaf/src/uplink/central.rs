@@ -93,37 +93,41 @@ pub enum Ensured {
 }
 
 /// Creates the central stream, or brings an existing one to [`desired`]. Never deletes or
-/// purges: a central copy that cannot be brought there is an error to show.
+/// purges: a central copy that cannot be brought there is an error to show. Also gives when
+/// the copy was created (unix ns; the same on every replica, kept across leader changes):
+/// a copy deleted and made again is told by it.
 pub async fn ensure(
     central: &jetstream::Context,
     venue: &VenueId,
     stream: StreamName,
     replicas: usize,
-) -> Result<Ensured, CentralError> {
+) -> Result<(Ensured, i128), CentralError> {
     let want = desired(venue, stream, replicas);
     let name = want.name.clone();
     let stream_err = |reason: String| CentralError::Stream {
         stream: name.clone(),
         reason,
     };
-    let existing = match central.get_stream(&name).await {
-        Ok(mut found) => found
-            .info()
-            .await
-            .map_err(|e| stream_err(format!("cannot read its info: {e}")))?
-            .config
-            .clone(),
+    let (existing, created) = match central.get_stream(&name).await {
+        Ok(mut found) => {
+            let info = found
+                .info()
+                .await
+                .map_err(|e| stream_err(format!("cannot read its info: {e}")))?;
+            (info.config.clone(), info.created.unix_timestamp_nanos())
+        }
         Err(e) => {
             use jetstream::context::GetStreamErrorKind;
             match e.kind() {
                 GetStreamErrorKind::JetStream(inner)
                     if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
                 {
-                    central
+                    let made = central
                         .create_stream(want)
                         .await
                         .map_err(|e| stream_err(format!("cannot create it: {e}")))?;
-                    return Ok(Ensured::Created);
+                    let created = made.cached_info().created.unix_timestamp_nanos();
+                    return Ok((Ensured::Created, created));
                 }
                 _ => return Err(CentralError::Unreachable(e.to_string())),
             }
@@ -141,7 +145,7 @@ pub async fn ensure(
         && existing.num_replicas == want.num_replicas
         && existing.allow_direct;
     if same {
-        return Ok(Ensured::AsItWas);
+        return Ok((Ensured::AsItWas, created));
     }
     if !existing.subjects.is_empty() {
         return Err(stream_err(format!(
@@ -160,7 +164,7 @@ pub async fn ensure(
         .update_stream(updated)
         .await
         .map_err(|e| stream_err(format!("cannot update it: {e}")))?;
-    Ok(Ensured::Updated)
+    Ok((Ensured::Updated, created))
 }
 
 /// The newest message of a central copy.

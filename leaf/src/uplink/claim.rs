@@ -64,15 +64,16 @@ impl Claim {
         })
     }
 
-    /// The other leafs that answer for this venue id within `within`.
-    pub async fn others(&mut self, within: Duration) -> Vec<String> {
+    /// The other leafs that answer for this venue id within `within`; `None` when the
+    /// question could not be asked.
+    pub async fn others(&mut self, within: Duration) -> Option<Vec<String>> {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let asked = self
             .client
             .publish(self.questions_subject.clone(), nonce.clone().into())
             .await;
         if asked.is_err() {
-            return Vec::new();
+            return None;
         }
         let mut others = Vec::new();
         let deadline = tokio::time::Instant::now() + within;
@@ -90,7 +91,7 @@ impl Claim {
                 others.push(instance.to_owned());
             }
         }
-        others
+        Some(others)
     }
 }
 

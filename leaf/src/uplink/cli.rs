@@ -33,12 +33,12 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
     .with_context(|| format!("{}: written_at {:?}", path.display(), file.written_at))?;
     let age = time::OffsetDateTime::now_utc() - written;
     println!(
-        "as of {} (the running leaf writes it every second)",
+        "as of {} (the running leaf writes it about every second)",
         file.written_at
     );
     if age > STALE_AFTER {
         bail!(
-            "this is {} s old: no leaf runs on {}, or it is stuck, or it cannot write there (its log says; the status is written every second)",
+            "this is {} s old: no leaf runs on {}, or it is stuck, or it cannot write there (its log says; the status is written about every second)",
             age.whole_seconds(),
             config.data_dir.display()
         );

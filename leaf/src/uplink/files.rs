@@ -12,8 +12,9 @@ use crate::log::StreamName;
 /// [`STATUS_EVERY`] (its seqs move with every append).
 pub const STATUS: &str = "uplink-status.json";
 /// Copies that hold other messages than the venue's, one a line: `<venue id> <central domain>
-/// <stream>`, so a verdict about one copy never sticks to another (a venue id corrected, a
-/// venue moved to another central cluster).
+/// <stream> <the copy's creation time, unix ns>`, so a verdict about one copy never sticks to
+/// another (a venue id corrected, a venue moved to another central cluster, a copy deleted
+/// and made again).
 pub const DIVERGED: &str = "uplink-diverged";
 /// How often a status that changed only in its times is written again.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
@@ -37,24 +38,39 @@ impl Files {
         }
     }
 
-    /// The copies of `target` found diverged before, by this run or an earlier one.
-    pub fn diverged(&self, target: &Target) -> Vec<StreamName> {
-        self.verdicts()
-            .into_iter()
+    /// The copies of `target` found diverged before, by this run or an earlier one, each with
+    /// the creation time of the copy the verdict is about. A file that cannot be read is
+    /// logged and read as none: the verdict is found again by the next compare.
+    pub fn diverged(&self, target: &Target) -> Vec<Verdict> {
+        let lines = match self.verdicts() {
+            Ok(lines) => lines,
+            Err(e) => {
+                tracing::warn!(path = %self.diverged.display(), error = %e, "cannot read the uplink's diverged verdicts");
+                return Vec::new();
+            }
+        };
+        lines
+            .iter()
             .filter_map(|line| {
                 let mut words = line.split(' ');
                 let of_target = words.next() == Some(target.venue.as_str())
                     && words.next() == Some(target.central_domain.as_str());
-                of_target
-                    .then(|| words.next().and_then(StreamName::parse))
-                    .flatten()
+                if !of_target {
+                    return None;
+                }
+                let stream = words.next().and_then(StreamName::parse)?;
+                let copy_created = words.next()?.parse().ok()?;
+                Some(Verdict {
+                    stream,
+                    copy_created,
+                })
             })
             .collect()
     }
 
-    pub fn keep_diverged(&self, target: &Target, stream: StreamName) -> std::io::Result<()> {
-        let line = verdict(target, stream);
-        let mut lines = self.verdicts();
+    pub fn keep_diverged(&self, target: &Target, verdict: Verdict) -> std::io::Result<()> {
+        let line = verdict_line(target, verdict);
+        let mut lines = self.verdicts()?;
         if lines.contains(&line) {
             return Ok(());
         }
@@ -62,24 +78,39 @@ impl Files {
         self.write_verdicts(&lines)
     }
 
-    /// The copy was made anew on the central side: the verdict about the old one is void.
+    /// The copy was made anew on the central side: the verdicts about `stream`'s copies of
+    /// `target` are void.
     pub fn drop_diverged(&self, target: &Target, stream: StreamName) -> std::io::Result<()> {
-        let line = verdict(target, stream);
-        let lines = self.verdicts();
-        if !lines.contains(&line) {
+        let prefix = format!(
+            "{} {} {} ",
+            target.venue,
+            target.central_domain,
+            stream.as_str()
+        );
+        let lines = self.verdicts()?;
+        if !lines.iter().any(|l| l.starts_with(&prefix)) {
             return Ok(());
         }
-        let kept: Vec<String> = lines.into_iter().filter(|l| *l != line).collect();
+        let kept: Vec<String> = lines
+            .into_iter()
+            .filter(|l| !l.starts_with(&prefix))
+            .collect();
         self.write_verdicts(&kept)
     }
 
-    fn verdicts(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.diverged)
-            .unwrap_or_default()
+    /// Every verdict line, of every target. A file that exists but cannot be read is an
+    /// error, never read as empty: writing then would lose the verdicts it holds.
+    fn verdicts(&self) -> std::io::Result<Vec<String>> {
+        let text = match std::fs::read_to_string(&self.diverged) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(text
             .lines()
             .map(|l| l.trim().to_owned())
             .filter(|l| !l.is_empty())
-            .collect()
+            .collect())
     }
 
     fn write_verdicts(&self, lines: &[String]) -> std::io::Result<()> {
@@ -120,12 +151,21 @@ impl Files {
     }
 }
 
-fn verdict(target: &Target, stream: StreamName) -> String {
+/// A central copy found holding other messages than the venue's at the same seqs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub stream: StreamName,
+    /// When the copy was created (unix ns): a copy made again later is another copy.
+    pub copy_created: i128,
+}
+
+fn verdict_line(target: &Target, verdict: Verdict) -> String {
     format!(
-        "{} {} {}",
+        "{} {} {} {}",
         target.venue,
         target.central_domain,
-        stream.as_str()
+        verdict.stream.as_str(),
+        verdict.copy_created
     )
 }
 
@@ -158,7 +198,12 @@ fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()
     if sync {
         file.sync_all()?;
     }
-    std::fs::rename(&temporary, path)
+    std::fs::rename(&temporary, path)?;
+    if sync && let Some(dir) = path.parent() {
+        // The rename itself reaches the disk only with its directory.
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -178,19 +223,70 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = Files::in_data_dir(dir.path());
         let east = target("east", "central");
+        let state = Verdict {
+            stream: StreamName::State,
+            copy_created: 1_764_000_000_123_456_789,
+        };
+        let audit = Verdict {
+            stream: StreamName::Audit,
+            copy_created: 7,
+        };
         assert!(files.diverged(&east).is_empty());
-        files.keep_diverged(&east, StreamName::State).unwrap();
-        files.keep_diverged(&east, StreamName::State).unwrap();
-        files.keep_diverged(&east, StreamName::Audit).unwrap();
+        files.keep_diverged(&east, state).unwrap();
+        files.keep_diverged(&east, state).unwrap();
+        files.keep_diverged(&east, audit).unwrap();
         let again = Files::in_data_dir(dir.path());
-        assert_eq!(
-            again.diverged(&east),
-            [StreamName::State, StreamName::Audit]
-        );
+        assert_eq!(again.diverged(&east), [state, audit]);
         assert!(again.diverged(&target("easst", "central")).is_empty());
         assert!(again.diverged(&target("east", "league")).is_empty());
         again.drop_diverged(&east, StreamName::State).unwrap();
-        assert_eq!(again.diverged(&east), [StreamName::Audit]);
+        assert_eq!(again.diverged(&east), [audit]);
+    }
+
+    #[test]
+    fn lines_leaf_did_not_write_are_skipped_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DIVERGED);
+        std::fs::write(
+            &path,
+            "east central STATE\n\ngarbage\neast central NOPE 5\neast central AUDIT x\neast central AUDIT 9\n",
+        )
+        .unwrap();
+        let files = Files::in_data_dir(dir.path());
+        let east = target("east", "central");
+        assert_eq!(
+            files.diverged(&east),
+            [Verdict {
+                stream: StreamName::Audit,
+                copy_created: 9
+            }]
+        );
+        files.drop_diverged(&east, StreamName::Audit).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "east central STATE\ngarbage\neast central NOPE 5\n"
+        );
+    }
+
+    #[test]
+    fn a_verdict_file_that_cannot_be_read_is_never_written_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DIVERGED);
+        // Not UTF-8: leaf did not write it, and must not replace it with less.
+        std::fs::write(&path, b"east central STATE 1\n\xff\n").unwrap();
+        let files = Files::in_data_dir(dir.path());
+        let east = target("east", "central");
+        assert!(files.diverged(&east).is_empty());
+        let verdict = Verdict {
+            stream: StreamName::Audit,
+            copy_created: 2,
+        };
+        assert!(files.keep_diverged(&east, verdict).is_err());
+        assert!(files.drop_diverged(&east, StreamName::State).is_err());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"east central STATE 1\n\xff\n"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::Target;
 use super::central::{self, CENTRAL_TIMEOUT, CentralError, Ensured};
 use super::claim::Claim;
-use super::files::Files;
+use super::files::{Files, Verdict};
 use super::status::{StreamCopy, UplinkStatus};
 use crate::log::supervisor::JetStreamProbe;
 use crate::log::{LogError, NatsAuth, StreamName};
@@ -47,6 +47,10 @@ const ENSURE_RETRY: Duration = Duration::from_secs(5);
 const CLAIM_EVERY: Duration = Duration::from_secs(10);
 /// How long it waits for answers.
 const CLAIM_WAIT: Duration = Duration::from_millis(500);
+/// Right after the link comes up, the central cluster may not have this leaf's interest in
+/// answers yet: an empty answer to a question asked sooner does not clear another leaf seen
+/// before.
+const CLAIM_SETTLE: Duration = Duration::from_secs(2);
 /// A link lost [`FLAPPING`] times or more within this is a warning.
 const FLAPPING_WINDOW: Duration = Duration::from_secs(10 * 60);
 const FLAPPING: usize = 15;
@@ -118,6 +122,8 @@ struct LinkState {
     impostors: Vec<String>,
     /// When the link was lost, within [`FLAPPING_WINDOW`].
     losses: std::collections::VecDeque<Instant>,
+    /// The connection ids of the leafnode links at the last look.
+    link_ids: Vec<u64>,
 }
 
 /// One central copy's movement.
@@ -129,8 +135,11 @@ struct Progress {
     nudged_at: Option<Instant>,
     /// The wait before the next nudge: doubles while nudges do not help.
     nudge_gap: Duration,
-    /// The copy's newest message is not the venue's message at its seq.
-    diverged: bool,
+    /// When the copy was created (unix ns), as the last ensure saw it.
+    copy_created: Option<i128>,
+    /// The copy holds other messages than the venue's at the same seqs, and how that was
+    /// told.
+    diverged: Option<Divergence>,
     /// Whether the copy's newest message was compared with the venue's.
     compared: bool,
     /// Whether its oldest was, since the link came up.
@@ -147,12 +156,24 @@ impl Default for Progress {
             moved_at: None,
             nudged_at: None,
             nudge_gap: NUDGE_GAP,
-            diverged: false,
+            copy_created: None,
+            diverged: None,
             compared: false,
             oldest_compared: false,
             moved_since_link_up: false,
         }
     }
+}
+
+/// How a copy was found to hold other messages than the venue's at the same seqs (the
+/// venue's stream was made anew). Either way the verdict holds for that copy for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Divergence {
+    /// A message of the copy differs from the venue's at its seq.
+    Differs,
+    /// The copy held seqs past the venue's last: they name other messages once the venue
+    /// gets there.
+    Ahead,
 }
 
 /// The venue stream's last seq; `None` when its server does not answer now.
@@ -206,8 +227,11 @@ impl Watcher {
             .await
             .map_err(|e| LogError::Unavailable(format!("the uplink's claim: {e}")))?;
         let mut state = LinkState::default();
-        for stream in files.diverged(&target) {
-            state.streams.entry(stream).or_default().diverged = true;
+        for verdict in files.diverged(&target) {
+            let progress = state.streams.entry(verdict.stream).or_default();
+            progress.diverged = Some(Divergence::Differs);
+            // Until the copy is seen: a copy made again since voids the verdict.
+            progress.copy_created = Some(verdict.copy_created);
         }
         let watcher = Self {
             uplink: target,
@@ -246,17 +270,27 @@ impl Watcher {
     async fn look(&mut self) -> bool {
         let now = Instant::now();
         // No answer from the venue's own server (restarting, say) says nothing of the link.
-        let connected = match self.probe.leafnode_links().await {
-            Some(links) => links > 0,
-            None => self.state.connected,
+        let (connected, reconnected) = match self.probe.leafnode_links().await {
+            Some(ids) => {
+                // A link lost and made again since the last look is a new connection.
+                let reconnected = !ids.is_empty()
+                    && !self.state.link_ids.is_empty()
+                    && !ids.iter().any(|id| self.state.link_ids.contains(id));
+                let connected = !ids.is_empty();
+                self.state.link_ids = ids;
+                (connected, reconnected)
+            }
+            None => (self.state.connected, false),
         };
-        if connected != self.state.connected || self.state.changed_at.is_none() {
-            if connected {
+        if connected != self.state.connected || reconnected || self.state.changed_at.is_none() {
+            if reconnected {
+                tracing::warn!(venue = %self.uplink.venue, "uplink lost and back since the last look");
+            } else if connected {
                 tracing::info!(venue = %self.uplink.venue, "uplink connected");
             } else if self.state.changed_at.is_some() {
                 tracing::warn!(venue = %self.uplink.venue, "uplink lost; the venue goes on, and the central copy catches up when it returns");
             }
-            if self.state.connected && !connected {
+            if self.state.connected && (!connected || reconnected) {
                 self.state.losses.push_back(now);
             }
             self.state.connected = connected;
@@ -294,11 +328,24 @@ impl Watcher {
             .is_none_or(|at| now.duration_since(at) >= CLAIM_EVERY)
         {
             self.state.claim_asked = Some(now);
-            let others = self.claim.others(CLAIM_WAIT).await;
-            if !others.is_empty() && self.state.impostors.is_empty() {
-                tracing::error!(venue = %self.uplink.venue, ?others, "another leaf answers for this venue id: both venues' messages would mix in one central copy; leaf makes and nudges no central streams until it is gone");
+            let settled = self
+                .state
+                .changed_at
+                .is_some_and(|(at, _)| now.duration_since(at) >= CLAIM_SETTLE);
+            match self.claim.others(CLAIM_WAIT).await {
+                // Not asked: what was known stands.
+                None => {}
+                Some(others) if !others.is_empty() => {
+                    if self.state.impostors.is_empty() {
+                        tracing::error!(venue = %self.uplink.venue, ?others, "another leaf answers for this venue id: both venues' messages would mix in one central copy; leaf makes and nudges no central streams until it is gone");
+                    }
+                    self.state.impostors = others;
+                }
+                Some(_) if settled => self.state.impostors.clear(),
+                // Too soon to trust silence: asked again once it is not.
+                Some(_) if !self.state.impostors.is_empty() => self.state.claim_asked = None,
+                Some(_) => {}
             }
-            self.state.impostors = others;
         }
         if !self.state.impostors.is_empty() {
             return false;
@@ -360,8 +407,13 @@ impl Watcher {
                 progress.compared = false;
             }
             // The copy's newest message once it changes, and its oldest once per link-up,
-            // against the venue's at the same seq. A verdict of "made anew" is kept (also
-            // across restarts): the newest may match again later, the copy stays wrong.
+            // against the venue's at the same seq; and the copy's seq against the venue's
+            // last, read after it. A verdict of "made anew" is kept (also across restarts):
+            // the newest may match again later, the copy stays wrong.
+            let mut found = None;
+            if venue_seq.is_some_and(|last| newest.origin > last) {
+                found = Some(Divergence::Ahead);
+            }
             let mut differs = false;
             if !progress.compared
                 && newest.origin <= progress.venue_seq
@@ -378,18 +430,32 @@ impl Watcher {
                 progress.oldest_compared = true;
                 differs |= d;
             }
-            if differs && !progress.diverged {
-                progress.diverged = true;
-                tracing::error!(venue = %self.uplink.venue, %stream, "the central copy holds other messages than this venue's at the same seqs: this venue's stream was made anew; see leaf uplink status");
-                if let Err(e) = self.files.keep_diverged(&self.uplink, stream) {
-                    tracing::warn!(error = %e, "cannot keep the diverged verdict in the data dir");
+            if differs {
+                found = Some(Divergence::Differs);
+            }
+            if let Some(how) = found
+                && progress
+                    .diverged
+                    .is_none_or(|was| was == Divergence::Ahead && how == Divergence::Differs)
+                && let Some(copy_created) = progress.copy_created
+            {
+                if progress.diverged.is_none() {
+                    tracing::error!(venue = %self.uplink.venue, %stream, ?how, "the central copy holds other messages than this venue's at the same seqs: this venue's stream was made anew; see leaf uplink status");
+                    let verdict = Verdict {
+                        stream,
+                        copy_created,
+                    };
+                    if let Err(e) = self.files.keep_diverged(&self.uplink, verdict) {
+                        tracing::warn!(error = %e, "cannot keep the diverged verdict in the data dir");
+                    }
                 }
+                progress.diverged = Some(how);
             }
             let copy = StreamCopy::new(progress.venue_seq, progress.central_seq);
             if copy.lacks == 0 {
                 progress.nudge_gap = NUDGE_GAP;
             }
-            if copy.lacks == 0 || copy.central_ahead() || progress.diverged {
+            if copy.lacks == 0 || copy.central_ahead() || progress.diverged.is_some() {
                 continue;
             }
             behind = true;
@@ -438,25 +504,31 @@ impl Watcher {
 
     async fn ensure(&mut self) -> Result<(), CentralError> {
         for stream in StreamName::ALL {
-            let done = central::ensure(
+            let (done, created) = central::ensure(
                 &self.central,
                 &self.uplink.venue,
                 stream,
                 self.uplink.replicas,
             )
             .await?;
+            let progress = self.state.streams.entry(stream).or_default();
+            if progress.copy_created.is_some_and(|was| was != created) {
+                // Another copy (deleted and made again, by leaf or by hand): what was found
+                // wrong with the old one no longer holds. A create that found the copy
+                // after all (a stream not found for a moment) gives the old time.
+                tracing::info!(venue = %self.uplink.venue, %stream, "the central copy was made anew since it was last seen");
+                progress.diverged = None;
+                progress.compared = false;
+                progress.oldest_compared = false;
+                progress.central_seq = None;
+                if let Err(e) = self.files.drop_diverged(&self.uplink, stream) {
+                    tracing::warn!(error = %e, "cannot drop the diverged verdict from the data dir");
+                }
+            }
+            progress.copy_created = Some(created);
             match done {
                 Ensured::Created => {
                     tracing::info!(venue = %self.uplink.venue, %stream, "created the central copy");
-                    // A new copy: what was found wrong with an old one no longer holds.
-                    let progress = self.state.streams.entry(stream).or_default();
-                    progress.diverged = false;
-                    progress.compared = false;
-                    progress.oldest_compared = false;
-                    progress.central_seq = None;
-                    if let Err(e) = self.files.drop_diverged(&self.uplink, stream) {
-                        tracing::warn!(error = %e, "cannot drop the diverged verdict from the data dir");
-                    }
                 }
                 Ensured::Updated => {
                     tracing::warn!(venue = %self.uplink.venue, %stream, "updated the central copy's sources to leaf's")
@@ -491,15 +563,18 @@ impl Watcher {
             ));
         }
         if warning.is_none()
-            && let Some((name, copy)) = state
-                .streams
-                .iter()
-                .find(|(_, p)| p.diverged)
-                .map(|(name, p)| (name, StreamCopy::new(p.venue_seq, p.central_seq)))
+            && let Some(name) = state.streams.iter().find_map(|(name, p)| {
+                let ahead = StreamCopy::new(p.venue_seq, p.central_seq).central_ahead();
+                match p.diverged {
+                    Some(Divergence::Differs) => Some(name),
+                    // Once the venue got past the copy's seqs, its messages there differ.
+                    Some(Divergence::Ahead) if !ahead => Some(name),
+                    _ => None,
+                }
+            })
         {
             warning = Some(format!(
-                "the central copy of {name} holds, at venue seq {}, another message than this venue's: this venue's stream was made anew (a wiped data dir, or an older backup restored), and nats-server will not copy its messages under the seqs the copy already took (nats-server#6206)",
-                copy.central_seq.unwrap_or(0)
+                "the central copy of {name} holds another message than this venue's at some seqs: this venue's stream was made anew (a wiped data dir, or an older backup restored), and nats-server will not copy its messages under the seqs the copy already took (nats-server#6206)",
             ));
         }
         if warning.is_none()

@@ -110,8 +110,8 @@ pub struct JetStreamProbe {
 }
 
 impl JetStreamProbe {
-    /// How many leafnode connections the server holds; `None` when it does not answer.
-    pub async fn leafnode_links(&self) -> Option<usize> {
+    /// The ids of the leafnode connections the server holds; `None` when it does not answer.
+    pub async fn leafnode_links(&self) -> Option<Vec<u64>> {
         let sys = monitor::SysClient::connect(self.port, &self.sys_password, PROBE_TIMEOUT)
             .await
             .ok()?;

@@ -138,16 +138,12 @@ impl SysClient {
             .any(stuck_on_a_write_error))
     }
 
-    /// How many leafnode connections the server holds (the uplink is one).
-    pub async fn leafnode_links(&self) -> Result<usize, String> {
-        #[derive(Deserialize)]
-        struct Leafz {
-            #[serde(default)]
-            leafnodes: usize,
-        }
+    /// The connection ids of the leafnode connections the server holds (the uplink is one):
+    /// a new id is a new connection, so a link lost and made again between two looks still
+    /// shows.
+    pub async fn leafnode_links(&self) -> Result<Vec<u64>, String> {
         let body = self.ask("LEAFZ").await?;
-        let leafz: Leafz = serde_json::from_slice(&body).map_err(|e| format!("LEAFZ: {e}"))?;
-        Ok(leafz.leafnodes)
+        parse_leafz(&body)
     }
 
     /// What the server runs with.
@@ -158,6 +154,20 @@ impl SysClient {
     pub async fn close(self) {
         let _ = self.client.drain().await;
     }
+}
+
+fn parse_leafz(body: &[u8]) -> Result<Vec<u64>, String> {
+    #[derive(Deserialize)]
+    struct Leafz {
+        #[serde(default)]
+        leafs: Vec<Leaf>,
+    }
+    #[derive(Deserialize)]
+    struct Leaf {
+        id: u64,
+    }
+    let leafz: Leafz = serde_json::from_slice(body).map_err(|e| format!("LEAFZ: {e}"))?;
+    Ok(leafz.leafs.into_iter().map(|leaf| leaf.id).collect())
 }
 
 /// `HEALTHZ`'s error for a stream that failed a store write: "JetStream stream '$G > STATE'
@@ -219,6 +229,16 @@ mod tests {
             "JetStream is not current with the meta leader"
         ));
         assert!(!super::stuck_on_a_write_error(""));
+    }
+
+    #[test]
+    fn leafz_gives_each_link_by_its_connection_id() {
+        // As nats-server 2.14.6 answers, trimmed.
+        let one = br#"{"server_id":"N","now":"2026-12-02T03:35:57Z","leafnodes":1,"leafs":[{"id":5,"name":"N2","is_spoke":true,"account":"$G","ip":"127.0.0.1","port":17422,"rtt":"542\u00b5s","in_msgs":0,"subscriptions":5}]}"#;
+        assert_eq!(super::parse_leafz(one).unwrap(), [5]);
+        let none = br#"{"server_id":"N","now":"2026-12-02T03:35:57Z","leafnodes":0}"#;
+        assert!(super::parse_leafz(none).unwrap().is_empty());
+        assert!(super::parse_leafz(b"not json").is_err());
     }
 
     use super::*;
