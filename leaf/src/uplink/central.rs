@@ -167,12 +167,15 @@ pub async fn ensure(
     Ok((Ensured::Updated, created))
 }
 
-/// The newest message of a central copy.
+/// The newest (or oldest) message of a central copy.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Newest {
     /// The venue stream seq it was copied from; 0 when the copy is empty.
     pub origin: u64,
     pub payload: bytes::Bytes,
+    /// When the copy was created (unix ns): a copy deleted and made again between two looks
+    /// is another copy.
+    pub copy_created: i128,
 }
 
 /// The venue stream seq of the newest message in the central copy (0 when it is empty):
@@ -231,14 +234,16 @@ async fn one_end(
             _ => CentralError::Unreachable(e.to_string()),
         }
     })?;
-    let state = handle
+    let info = handle
         .info()
         .await
-        .map_err(|e| stream_err(format!("cannot read its info: {e}")))?
-        .state
-        .clone();
+        .map_err(|e| stream_err(format!("cannot read its info: {e}")))?;
+    let (state, copy_created) = (info.state.clone(), info.created.unix_timestamp_nanos());
     if state.messages == 0 {
-        return Ok(Newest::default());
+        return Ok(Newest {
+            copy_created,
+            ..Newest::default()
+        });
     }
     let last = match end {
         End::Oldest => state.first_sequence,
@@ -256,6 +261,7 @@ async fn one_end(
     Ok(Newest {
         origin,
         payload: message.payload,
+        copy_created,
     })
 }
 

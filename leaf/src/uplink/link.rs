@@ -48,8 +48,7 @@ const CLAIM_EVERY: Duration = Duration::from_secs(10);
 /// How long it waits for answers.
 const CLAIM_WAIT: Duration = Duration::from_millis(500);
 /// Right after the link comes up, the central cluster may not have this leaf's interest in
-/// answers yet: an empty answer to a question asked sooner does not clear another leaf seen
-/// before.
+/// answers yet, and silence would mean nothing: the first question waits this long.
 const CLAIM_SETTLE: Duration = Duration::from_secs(2);
 /// A link lost [`FLAPPING`] times or more within this is a warning.
 const FLAPPING_WINDOW: Duration = Duration::from_secs(10 * 60);
@@ -115,6 +114,9 @@ struct LinkState {
     nudges: u64,
     error: Option<String>,
     claim_asked: Option<Instant>,
+    /// Whether a question asked since the link came up found no other leaf: until then, what
+    /// the copy holds may be another leaf's, and no verdict is kept about it.
+    claim_settled: bool,
     /// Since when the central copies cannot be read with the link up, and why.
     failing_since: Option<Instant>,
     central_error: Option<String>,
@@ -122,8 +124,8 @@ struct LinkState {
     impostors: Vec<String>,
     /// When the link was lost, within [`FLAPPING_WINDOW`].
     losses: std::collections::VecDeque<Instant>,
-    /// The connection ids of the leafnode links at the last look.
-    link_ids: Vec<u64>,
+    /// The leafnode links at the last look, by server id and connection id.
+    link_ids: Vec<(String, u64)>,
 }
 
 /// One central copy's movement.
@@ -229,7 +231,9 @@ impl Watcher {
         let mut state = LinkState::default();
         for verdict in files.diverged(&target) {
             let progress = state.streams.entry(verdict.stream).or_default();
-            progress.diverged = Some(Divergence::Differs);
+            // The weaker kind: it still says "past the venue's seq" while the copy is, and a
+            // compare that finds another message makes it `Differs` again.
+            progress.diverged = Some(Divergence::Ahead);
             // Until the copy is seen: a copy made again since voids the verdict.
             progress.copy_created = Some(verdict.copy_created);
         }
@@ -298,9 +302,10 @@ impl Watcher {
             self.state.ensured = false;
             self.state.failing_since = None;
             // An error seen over the link is not known any more. Another leaf seen answering
-            // for this venue id is kept until a new question finds none, asked at once.
+            // for this venue id is kept until a new question finds none.
             self.state.error = None;
             self.state.claim_asked = None;
+            self.state.claim_settled = false;
             for progress in self.state.streams.values_mut() {
                 progress.moved_at = Some(now);
                 progress.moved_since_link_up = false;
@@ -322,16 +327,17 @@ impl Watcher {
     }
 
     async fn look_at_central(&mut self, now: Instant) -> bool {
-        if self
+        let settled = self
             .state
-            .claim_asked
-            .is_none_or(|at| now.duration_since(at) >= CLAIM_EVERY)
+            .changed_at
+            .is_some_and(|(at, _)| now.duration_since(at) >= CLAIM_SETTLE);
+        if settled
+            && self
+                .state
+                .claim_asked
+                .is_none_or(|at| now.duration_since(at) >= CLAIM_EVERY)
         {
             self.state.claim_asked = Some(now);
-            let settled = self
-                .state
-                .changed_at
-                .is_some_and(|(at, _)| now.duration_since(at) >= CLAIM_SETTLE);
             match self.claim.others(CLAIM_WAIT).await {
                 // Not asked: what was known stands.
                 None => {}
@@ -341,10 +347,10 @@ impl Watcher {
                     }
                     self.state.impostors = others;
                 }
-                Some(_) if settled => self.state.impostors.clear(),
-                // Too soon to trust silence: asked again once it is not.
-                Some(_) if !self.state.impostors.is_empty() => self.state.claim_asked = None,
-                Some(_) => {}
+                Some(_) => {
+                    self.state.impostors.clear();
+                    self.state.claim_settled = true;
+                }
             }
         }
         if !self.state.impostors.is_empty() {
@@ -398,6 +404,8 @@ impl Watcher {
                 }
             };
             self.state.last_contact = Some(time::OffsetDateTime::now_utc());
+            self.copy_seen(stream, newest.copy_created);
+            let progress = self.state.streams.entry(stream).or_default();
             if progress.central_seq != Some(newest.origin) {
                 if progress.central_seq.is_some() {
                     progress.moved_since_link_up = true;
@@ -406,50 +414,55 @@ impl Watcher {
                 progress.moved_at = Some(now);
                 progress.compared = false;
             }
-            // The copy's newest message once it changes, and its oldest once per link-up,
-            // against the venue's at the same seq; and the copy's seq against the venue's
-            // last, read after it. A verdict of "made anew" is kept (also across restarts):
-            // the newest may match again later, the copy stays wrong.
-            let mut found = None;
-            if venue_seq.is_some_and(|last| newest.origin > last) {
-                found = Some(Divergence::Ahead);
-            }
-            let mut differs = false;
-            if !progress.compared
-                && newest.origin <= progress.venue_seq
-                && let Some(d) = diverged(&self.local, stream, &newest).await
-            {
-                progress.compared = true;
-                differs |= d;
-            }
-            if !progress.oldest_compared
-                && let Ok(oldest) = central::oldest(&self.central, &self.uplink.venue, stream).await
-                && oldest.origin <= progress.venue_seq
-                && let Some(d) = diverged(&self.local, stream, &oldest).await
-            {
-                progress.oldest_compared = true;
-                differs |= d;
-            }
-            if differs {
-                found = Some(Divergence::Differs);
-            }
-            if let Some(how) = found
-                && progress
-                    .diverged
-                    .is_none_or(|was| was == Divergence::Ahead && how == Divergence::Differs)
-                && let Some(copy_created) = progress.copy_created
-            {
-                if progress.diverged.is_none() {
-                    tracing::error!(venue = %self.uplink.venue, %stream, ?how, "the central copy holds other messages than this venue's at the same seqs: this venue's stream was made anew; see leaf uplink status");
-                    let verdict = Verdict {
-                        stream,
-                        copy_created,
-                    };
-                    if let Err(e) = self.files.keep_diverged(&self.uplink, verdict) {
-                        tracing::warn!(error = %e, "cannot keep the diverged verdict in the data dir");
-                    }
+            // Only once no other leaf answers for this venue id since the link came up:
+            // until then the copy may hold another leaf's messages.
+            if self.state.claim_settled {
+                // The copy's newest message once it changes, and its oldest once per link-up,
+                // against the venue's at the same seq; and the copy's seq against the venue's
+                // last, read after it. A verdict of "made anew" is kept (also across restarts):
+                // the newest may match again later, the copy stays wrong.
+                let mut found = None;
+                if venue_seq.is_some_and(|last| newest.origin > last) {
+                    found = Some(Divergence::Ahead);
                 }
-                progress.diverged = Some(how);
+                let mut differs = false;
+                if !progress.compared
+                    && newest.origin <= progress.venue_seq
+                    && let Some(d) = diverged(&self.local, stream, &newest).await
+                {
+                    progress.compared = true;
+                    differs |= d;
+                }
+                if !progress.oldest_compared
+                    && let Ok(oldest) =
+                        central::oldest(&self.central, &self.uplink.venue, stream).await
+                    && oldest.origin <= progress.venue_seq
+                    && let Some(d) = diverged(&self.local, stream, &oldest).await
+                {
+                    progress.oldest_compared = true;
+                    differs |= d;
+                }
+                if differs {
+                    found = Some(Divergence::Differs);
+                }
+                if let Some(how) = found
+                    && progress
+                        .diverged
+                        .is_none_or(|was| was == Divergence::Ahead && how == Divergence::Differs)
+                    && let Some(copy_created) = progress.copy_created
+                {
+                    if progress.diverged.is_none() {
+                        tracing::error!(venue = %self.uplink.venue, %stream, ?how, "the central copy holds other messages than this venue's at the same seqs: this venue's stream was made anew; see leaf uplink status");
+                        let verdict = Verdict {
+                            stream,
+                            copy_created,
+                        };
+                        if let Err(e) = self.files.keep_diverged(&self.uplink, verdict) {
+                            tracing::warn!(error = %e, "cannot keep the diverged verdict in the data dir");
+                        }
+                    }
+                    progress.diverged = Some(how);
+                }
             }
             let copy = StreamCopy::new(progress.venue_seq, progress.central_seq);
             if copy.lacks == 0 {
@@ -511,21 +524,7 @@ impl Watcher {
                 self.uplink.replicas,
             )
             .await?;
-            let progress = self.state.streams.entry(stream).or_default();
-            if progress.copy_created.is_some_and(|was| was != created) {
-                // Another copy (deleted and made again, by leaf or by hand): what was found
-                // wrong with the old one no longer holds. A create that found the copy
-                // after all (a stream not found for a moment) gives the old time.
-                tracing::info!(venue = %self.uplink.venue, %stream, "the central copy was made anew since it was last seen");
-                progress.diverged = None;
-                progress.compared = false;
-                progress.oldest_compared = false;
-                progress.central_seq = None;
-                if let Err(e) = self.files.drop_diverged(&self.uplink, stream) {
-                    tracing::warn!(error = %e, "cannot drop the diverged verdict from the data dir");
-                }
-            }
-            progress.copy_created = Some(created);
+            self.copy_seen(stream, created);
             match done {
                 Ensured::Created => {
                     tracing::info!(venue = %self.uplink.venue, %stream, "created the central copy");
@@ -537,6 +536,25 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+
+    /// The copy of `stream` as created at `created` (unix ns). Another copy than the one seen
+    /// before (deleted and made again, by leaf or by hand) voids what was found wrong with the
+    /// old one. A create that found the copy after all (a stream not found for a moment)
+    /// gives the old time.
+    fn copy_seen(&mut self, stream: StreamName, created: i128) {
+        let progress = self.state.streams.entry(stream).or_default();
+        if progress.copy_created.is_some_and(|was| was != created) {
+            tracing::info!(venue = %self.uplink.venue, %stream, "the central copy was made anew since it was last seen");
+            progress.diverged = None;
+            progress.compared = false;
+            progress.oldest_compared = false;
+            progress.central_seq = None;
+            if let Err(e) = self.files.drop_diverged(&self.uplink, stream) {
+                tracing::warn!(error = %e, "cannot drop the diverged verdict from the data dir");
+            }
+        }
+        progress.copy_created = Some(created);
     }
 
     fn publish(&mut self, now: Instant) {

@@ -110,8 +110,9 @@ pub struct JetStreamProbe {
 }
 
 impl JetStreamProbe {
-    /// The ids of the leafnode connections the server holds; `None` when it does not answer.
-    pub async fn leafnode_links(&self) -> Option<Vec<u64>> {
+    /// The leafnode connections the server holds, by server id and connection id; `None`
+    /// when it does not answer.
+    pub async fn leafnode_links(&self) -> Option<Vec<(String, u64)>> {
         let sys = monitor::SysClient::connect(self.port, &self.sys_password, PROBE_TIMEOUT)
             .await
             .ok()?;

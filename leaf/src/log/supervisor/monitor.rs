@@ -138,10 +138,11 @@ impl SysClient {
             .any(stuck_on_a_write_error))
     }
 
-    /// The connection ids of the leafnode connections the server holds (the uplink is one):
-    /// a new id is a new connection, so a link lost and made again between two looks still
-    /// shows.
-    pub async fn leafnode_links(&self) -> Result<Vec<u64>, String> {
+    /// The leafnode connections the server holds (the uplink is one), each by the server's
+    /// id and its connection id: a new pair is a new connection, so a link lost and made
+    /// again between two looks still shows, also across a restart of the server (which
+    /// counts its connection ids from 1 again, under a new server id).
+    pub async fn leafnode_links(&self) -> Result<Vec<(String, u64)>, String> {
         let body = self.ask("LEAFZ").await?;
         parse_leafz(&body)
     }
@@ -156,9 +157,10 @@ impl SysClient {
     }
 }
 
-fn parse_leafz(body: &[u8]) -> Result<Vec<u64>, String> {
+fn parse_leafz(body: &[u8]) -> Result<Vec<(String, u64)>, String> {
     #[derive(Deserialize)]
     struct Leafz {
+        server_id: String,
         #[serde(default)]
         leafs: Vec<Leaf>,
     }
@@ -167,7 +169,11 @@ fn parse_leafz(body: &[u8]) -> Result<Vec<u64>, String> {
         id: u64,
     }
     let leafz: Leafz = serde_json::from_slice(body).map_err(|e| format!("LEAFZ: {e}"))?;
-    Ok(leafz.leafs.into_iter().map(|leaf| leaf.id).collect())
+    Ok(leafz
+        .leafs
+        .into_iter()
+        .map(|leaf| (leafz.server_id.clone(), leaf.id))
+        .collect())
 }
 
 /// `HEALTHZ`'s error for a stream that failed a store write: "JetStream stream '$G > STATE'
@@ -235,7 +241,7 @@ mod tests {
     fn leafz_gives_each_link_by_its_connection_id() {
         // As nats-server 2.14.6 answers, trimmed.
         let one = br#"{"server_id":"N","now":"2026-12-02T03:35:57Z","leafnodes":1,"leafs":[{"id":5,"name":"N2","is_spoke":true,"account":"$G","ip":"127.0.0.1","port":17422,"rtt":"542\u00b5s","in_msgs":0,"subscriptions":5}]}"#;
-        assert_eq!(super::parse_leafz(one).unwrap(), [5]);
+        assert_eq!(super::parse_leafz(one).unwrap(), [("N".to_owned(), 5)]);
         let none = br#"{"server_id":"N","now":"2026-12-02T03:35:57Z","leafnodes":0}"#;
         assert!(super::parse_leafz(none).unwrap().is_empty());
         assert!(super::parse_leafz(b"not json").is_err());
