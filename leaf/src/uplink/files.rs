@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use super::{Target, UplinkStatus};
 use crate::log::StreamName;
 
-/// The status: rewritten when the link, `ok` or the warning change, else at most every
-/// [`STATUS_EVERY`] (its seqs move with every append).
+/// The status: rewritten when the link, `ok`, the warning or whether the copies have caught
+/// up change, else at most every [`STATUS_EVERY`] (its seqs move with every append).
 pub const STATUS: &str = "uplink-status.json";
 /// Copies that hold other messages than the venue's, one a line: `<venue id> <central domain>
 /// <stream> <the copy's creation time, unix ns>`, so a verdict about one copy never sticks to
@@ -119,10 +119,15 @@ impl Files {
     }
 
     /// Writes the status when it changed in what a person acts on, or is [`STATUS_EVERY`]
-    /// old. A status
-    /// that cannot be written is only a stale `leaf uplink status`: logged, not fatal.
+    /// old. A status that cannot be written is only a stale `leaf uplink status`: logged,
+    /// not fatal.
     pub fn write_status(&mut self, status: &UplinkStatus) {
-        let key = format!("{} {} {:?}", status.connected, status.ok, status.warning);
+        // What a person acts on, and whether the copies have caught up.
+        let caught_up = status.streams.values().all(|copy| copy.lacks == 0);
+        let key = format!(
+            "{} {} {:?} {caught_up}",
+            status.connected, status.ok, status.warning
+        );
         let fresh = self
             .written
             .as_ref()
@@ -209,6 +214,7 @@ fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::uplink::status::StreamCopy;
 
     fn target(venue: &str, domain: &str) -> Target {
         Target {
@@ -309,5 +315,18 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.path().join(STATUS)).unwrap())
                 .unwrap();
         assert_eq!(read.status["connected"], true);
+        // A copy that catches up is written at once too: "lacks 0" is what a person waits for.
+        status
+            .streams
+            .insert(StreamName::Audit, StreamCopy::new(12, Some(10)));
+        files.write_status(&status);
+        status
+            .streams
+            .insert(StreamName::Audit, StreamCopy::new(12, Some(12)));
+        files.write_status(&status);
+        let read: StatusFile =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(STATUS)).unwrap())
+                .unwrap();
+        assert_eq!(read.status["streams"]["AUDIT"]["lacks"], 0);
     }
 }
