@@ -187,9 +187,10 @@ pub struct StatusFile {
     pub status: serde_json::Value,
 }
 
-/// `sync`: the file must survive a power cut whole (a verdict). The status is rewritten
-/// every second; an fsync each time would only compete with the appends' own.
-fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+/// Writes `path` whole or not at all (0600), through a temporary beside it. `sync`: the file
+/// must survive a power cut whole (a verdict, the box name). The status is rewritten every
+/// second; an fsync each time would only compete with the appends' own.
+pub(super) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let temporary = path.with_extension("new");

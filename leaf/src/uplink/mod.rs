@@ -196,8 +196,6 @@ fn redacted(text: &str) -> String {
 /// name is bound to this machine and this data dir's place: a data dir copied to another box
 /// or path gets a name of its own.
 pub fn box_name(nats_dir: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     crate::datadir::create_private_dir(nats_dir)?;
     let path = nats_dir.join("box-name");
     let owner = box_owner(nats_dir);
@@ -216,16 +214,7 @@ pub fn box_name(nats_dir: &std::path::Path) -> std::io::Result<String> {
     let mut random = [0u8; 4];
     getrandom::fill(&mut random).map_err(std::io::Error::other)?;
     let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let temporary = path.with_extension("new");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(format!("{name} {owner}\n").as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, &path)?;
+    files::write_atomically(&path, format!("{name} {owner}\n").as_bytes(), true)?;
     Ok(name)
 }
 
