@@ -31,8 +31,11 @@ const LOOK_EVERY_BEHIND: Duration = Duration::from_millis(250);
 /// is nudged. Long enough for a source that is merely busy to show progress; short enough
 /// that a copy waiting out nats-server's retry back-off catches up within seconds.
 const STALLED_AFTER: Duration = Duration::from_millis(1500);
-/// The same, for a copy that has moved since the link came up.
-const STALLED_AFTER_MOVING: Duration = Duration::from_secs(10);
+/// The same, for a copy that has moved since the link came up. A copy being filled moves
+/// at every look (a central cluster stores thousands of messages a second); one that moved
+/// only at the link's return and then stops is waiting out the back-off as well (at 10 s,
+/// long outages took 11 to 12 s to start moving in two of seven runs).
+const STALLED_AFTER_MOVING: Duration = Duration::from_secs(3);
 /// The least time between two nudges of one stream: a new leader needs a moment to set its
 /// sources up, and step-downs are elections.
 const NUDGE_GAP: Duration = Duration::from_secs(5);
