@@ -63,6 +63,7 @@ impl BenchLeaf {
             backups: Default::default(),
             tls: Default::default(),
             uplink: Default::default(),
+            central: Default::default(),
             metrics_token: None,
             log_format: LogFormat::Text,
         };

@@ -1,5 +1,5 @@
-//! A table display watching one tournament over `/ws` with a viewer token: it resumes with
-//! `since` after every drop, and records every event it is shown so the suite can prove it
+//! A table display watching one tournament over `/ws` with a viewer token (or none, on the
+//! central reader): it resumes with `since` after every drop, and records every event it is shown so the suite can prove it
 //! saw each one exactly once and in order.
 
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ impl Display {
         id: usize,
         tournament: TournamentId,
         ws_url: String,
-        token: String,
+        token: Option<String>,
         stop: watch::Receiver<bool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let seen = Arc::new(Mutex::new(Seen::default()));
@@ -79,14 +79,17 @@ async fn watch_loop(
     id: usize,
     tournament: TournamentId,
     ws_url: String,
-    token: String,
+    token: Option<String>,
     seen: Arc<Mutex<Seen>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let lock = || seen.lock().unwrap_or_else(|e| e.into_inner());
     while !*stop.borrow() {
         let since = lock().last;
-        let mut url = format!("{ws_url}?tournament={tournament}&token={token}");
+        let mut url = format!("{ws_url}?tournament={tournament}");
+        if let Some(token) = &token {
+            url.push_str(&format!("&token={token}"));
+        }
         if let Some(since) = since {
             url.push_str(&format!("&since={since}"));
         }

@@ -106,7 +106,7 @@ pub async fn run(suite: LeafSuite) -> Result<Report, HarnessError> {
                 i * suite.displays_per_tournament + j,
                 *t,
                 leaf.ws_url(),
-                viewer_tokens[t].clone(),
+                Some(viewer_tokens[t].clone()),
                 displays_stopped.clone(),
             );
             displays.push(display);

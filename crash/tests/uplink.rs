@@ -6,6 +6,11 @@
 //! every central copy must hold exactly its venue's messages: in order, each once, under
 //! the venue's own subjects, with the venue's bytes.
 //!
+//! A central reader (`leaf --central`) serves both venues' copies throughout: a display on it
+//! shows a venue's events within a second of their append while the link is up, and
+//! displays watching it from start to end (resuming by seq across a kill -9 of the reader in
+//! the middle of the long outage) see every event of their tournament once, in order.
+//!
 //! `LEAF_UPLINK_SOAK=1` (`make test-uplink-soak`) cuts for 1 to 60 s instead of 0.2 to 5 s,
 //! and makes the long outage a real one of 10 minutes at 20 appends a second.
 
@@ -18,6 +23,7 @@ use leaf::log::{NatsAuth, StreamName};
 use leaf::uplink::VenueId;
 use leaf_crash::appenders::{api_for, append, nats_server};
 use leaf_crash::central_cluster::{CentralCluster, VenueLogin};
+use leaf_crash::display::Display;
 use leaf_crash::engine::Engine;
 use leaf_crash::findings::emit;
 use leaf_crash::leaf_api::{Api, PIN, TD};
@@ -381,6 +387,154 @@ async fn caught_up_and_fine(api: &Api) {
     }
 }
 
+/// The central reader: `leaf --central` against the cluster's three nodes, any of which it
+/// may use.
+async fn central_reader(dir: &std::path::Path, cluster: &CentralCluster) -> LeafNode {
+    let urls: Vec<&str> = cluster.nodes.iter().map(|n| n.url()).collect();
+    let mut reader = LeafNode::new(
+        leaf_binary().unwrap(),
+        dir.join("central-reader"),
+        urls.join(","),
+    )
+    .unwrap();
+    reader.set_env("LEAF_CENTRAL", Some("1"));
+    reader.start().await.unwrap();
+    reader
+}
+
+/// `ws://…/venues/<venue>/ws` of the reader.
+fn reader_ws(reader: &LeafNode, venue: &VenueId) -> String {
+    format!(
+        "{}/venues/{venue}/ws",
+        reader.base_url().replacen("http", "ws", 1)
+    )
+}
+
+/// Until the reader serves tournament `t` of `venue` (60 s at most).
+async fn served_by_the_reader(reader: &LeafNode, venue: &VenueId, t: &str) {
+    let url = format!(
+        "{}/venues/{venue}/api/v1/tournaments/{t}",
+        reader.base_url()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = reqwest::get(&url).await.map(|r| r.status().as_u16());
+        if status.as_ref().is_ok_and(|s| *s == 200) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the central reader does not serve {t} of {venue}: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Appends to `t` of `venue`, one at a time, each timed from its send until a display of
+/// `t` on the central reader shows it.
+async fn shown_on_the_reader(reader: &LeafNode, venue: &Venue, t: &str) -> Vec<Duration> {
+    use futures_util::StreamExt;
+    const PROBES: u64 = 20;
+    let url = format!("{}?tournament={t}", reader_ws(reader, &venue.id));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut shown = Vec::new();
+    for n in 0..PROBES {
+        let sent = Instant::now();
+        let (status, body) = append(&venue.api, &venue.token, t, 2_000_000 + n).await;
+        assert_eq!(status, 201, "{body}");
+        let seq = body["seq"].as_u64().unwrap();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("seq {seq} of {t} not shown on the central reader within 10 s")
+                })
+                .expect("the reader's socket is open")
+                .unwrap();
+            let tokio_tungstenite::tungstenite::Message::Text(text) = frame else {
+                continue;
+            };
+            let message: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if message["type"] == "event" && message["seq"] == seq {
+                break;
+            }
+        }
+        shown.push(sent.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shown
+}
+
+/// The probe's figures, and the bound the issue sets: within a second of the append.
+fn live_on_the_reader(when: &str, shown: Vec<Duration>) {
+    let p95 = percentile(shown.clone(), 0.95);
+    emit(&format!(
+        "crash-suite uplink: central reader, {when}: an append shown on its display after p50/p95/max {}/{}/{} ms ({} appends)",
+        ms(percentile(shown.clone(), 0.5)),
+        ms(p95),
+        ms(percentile(shown.clone(), 1.0)),
+        shown.len()
+    ));
+    assert!(
+        p95 <= Duration::from_secs(1),
+        "the central reader showed appends after p95 {p95:?}, {when}"
+    );
+}
+
+/// Until each display on the reader shows its venue's last event of its tournament (60 s
+/// at most); then every one it was shown, once, in order, and no other tournament's.
+async fn displays_saw_everything(
+    displays: &[(Display, tokio::task::JoinHandle<()>)],
+    venues: &[Venue],
+) -> (u32, u64) {
+    let (mut connects, mut events) = (0, 0);
+    for ((display, _), venue) in displays.iter().zip(venues) {
+        let url = format!(
+            "{}/api/v1/tournaments/{}",
+            venue.api.base, display.tournament
+        );
+        let summary: serde_json::Value = venue
+            .api
+            .http
+            .get(&url)
+            .bearer_auth(&venue.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let last = summary["last_seq"].as_u64().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while display.last() != Some(last) {
+            assert!(
+                Instant::now() < deadline,
+                "a display of {} on the central reader is at {:?}, the venue at {last}",
+                venue.id,
+                display.last()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let seen = display.lock();
+        assert!(
+            seen.problems.is_empty() && seen.leaked == 0 && seen.duplicated == 0,
+            "a display of {} on the central reader: {:?}",
+            venue.id,
+            seen.problems
+        );
+        let first = seen.events.keys().next().copied().unwrap_or(last);
+        assert_eq!(
+            seen.events.len() as u64,
+            last + 1 - first,
+            "a display of {} missed events",
+            venue.id
+        );
+        connects += seen.connects;
+        events += seen.events.len() as u64;
+    }
+    (connects, events)
+}
+
 /// Every check of one phase, over both venues.
 async fn check_phase(phase: &str, venues: &[Venue], central: &jetstream::Context) -> CopyCheck {
     let mut total = CopyCheck::default();
@@ -436,6 +590,33 @@ async fn every_venue_message_reaches_the_central_copy_once_through_flaps_kills_a
         venues.push(Venue::start(&login.user, dir.path(), &cluster, &login.password).await);
     }
     check_phase("start", &venues, &central).await;
+
+    // The central reader, a display per venue on it for the whole run, and the first probe
+    // of how soon it shows an append.
+    let mut reader = central_reader(dir.path(), &cluster).await;
+    let probe = venues[0]
+        .api
+        .create_tournament(&venues[0].token, "east probe")
+        .await
+        .unwrap()
+        .to_string();
+    served_by_the_reader(&reader, &venues[0].id, &probe).await;
+    let (stop_displays, displays_stopped) = tokio::sync::watch::channel(false);
+    let mut displays = Vec::new();
+    for (i, venue) in venues.iter().enumerate() {
+        served_by_the_reader(&reader, &venue.id, &venue.tournaments[0]).await;
+        displays.push(Display::spawn(
+            i,
+            venue.tournaments[0].parse().unwrap(),
+            reader_ws(&reader, &venue.id),
+            None,
+            displays_stopped.clone(),
+        ));
+    }
+    live_on_the_reader(
+        "link up",
+        shown_on_the_reader(&reader, &venues[0], &probe).await,
+    );
 
     // Flaps, both venues at once, each its own link. The soak holds cuts of 10 s and of a
     // minute, for the catch-up after each, and others anywhere from 1 to 60 s.
@@ -589,6 +770,10 @@ async fn every_venue_message_reaches_the_central_copy_once_through_flaps_kills_a
         futures_util::future::join_all(workers).await;
     }
     let outage_took = outage_began.elapsed();
+    // The reader dies with the link still down; its displays resume by seq once it is back,
+    // and go on as the copy catches up.
+    reader.kill().await;
+    reader.start().await.unwrap();
     outage.restore();
     let (outage_catch_up, outage_moved) = outage.catch_up_timed(&central, CATCH_UP_LIMIT).await;
     for venue in &venues {
@@ -605,6 +790,20 @@ async fn every_venue_message_reaches_the_central_copy_once_through_flaps_kills_a
         down.extend(appends.down.iter().copied());
     }
     let last = check_phase("the end", &venues, &central).await;
+    let (connects, shown) = displays_saw_everything(&displays, &venues).await;
+    emit(&format!(
+        "crash-suite uplink: central reader: {} displays were shown {shown} events, each once and in order, over {connects} connections (a kill -9 of the reader in the long outage)",
+        displays.len()
+    ));
+    live_on_the_reader(
+        "at the end",
+        shown_on_the_reader(&reader, &venues[0], &probe).await,
+    );
+    let _ = stop_displays.send(true);
+    for (_, task) in displays {
+        let _ = task.await;
+    }
+    reader.stop().await.unwrap();
     let (p99_up, p99_down) = (percentile(up.clone(), 0.99), percentile(down.clone(), 0.99));
     let mut all_catch_ups = flap_catch_ups.clone();
     all_catch_ups.push(outage_catch_up);

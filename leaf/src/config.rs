@@ -192,6 +192,9 @@ pub struct Config {
     #[command(flatten)]
     pub uplink: UplinkFlags,
 
+    #[command(flatten)]
+    pub central: CentralFlags,
+
     /// Log line format on stderr.
     #[arg(long, env = "LEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -218,6 +221,27 @@ pub struct TlsFlags {
         requires = "tls_cert"
     )]
     pub http_redirect: Option<SocketAddr>,
+}
+
+/// The central reader: leaf started against the central cluster, serving every venue's copy
+/// read-only (README: "More than one venue").
+#[derive(Debug, Clone, Args, Default)]
+pub struct CentralFlags {
+    /// Serve the venues' copies on the central cluster at --nats-url, read-only and open to
+    /// anyone, instead of a venue's own log. Starts no nats-server.
+    #[arg(long = "central", env = "LEAF_CENTRAL", requires = "nats_url", conflicts_with_all = ["uplink_urls", "backup_dir"])]
+    pub enabled: bool,
+
+    /// A file with what the central cluster gave this reader to sign in: a NATS .creds file,
+    /// an nkey seed, or one line `user:password` (or a token).
+    #[arg(
+        long,
+        env = "LEAF_NATS_CREDENTIALS",
+        value_name = "PATH",
+        requires = "enabled",
+        conflicts_with = "nats_token"
+    )]
+    pub nats_credentials: Option<std::path::PathBuf>,
 }
 
 /// Replication of this venue's log to a central NATS cluster (README: "More than one venue").

@@ -26,6 +26,8 @@
 //! - [`backup`]: backups of the log, leaf.db and the token key, their format, and restores.
 //! - [`uplink`]: the venue's log replicated to a central NATS cluster: the venue id, the
 //!   leafnode remote, the central streams, and the watcher that nudges and reports.
+//! - [`central`]: the other end: leaf started against the central cluster, serving every
+//!   venue's copy read-only under `/venues/<id>/`.
 //! - [`config`] (the command line), `datadir` (the data directory and its lock), `qr` (QR
 //!   codes of viewer links), `schema` (how validated types describe themselves in the API
 //!   document), [`td`] (the offline `leaf td` subcommands), [`telemetry`]
@@ -41,6 +43,7 @@
 pub mod app;
 pub mod auth;
 pub mod backup;
+pub mod central;
 pub mod config;
 pub mod datadir;
 pub mod event;

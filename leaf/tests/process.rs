@@ -350,10 +350,7 @@ fn startup_failures_exit_non_zero_with_one_clear_line() {
                 &["--uplink-credentials", "/nonexistent/uplink.creds"],
             ]
             .concat(),
-            &[
-                "cannot read the uplink credentials",
-                "/nonexistent/uplink.creds",
-            ],
+            &["cannot read the credentials", "/nonexistent/uplink.creds"],
         ),
         (
             "uplink credentials of two lines",
@@ -380,6 +377,32 @@ fn startup_failures_exit_non_zero_with_one_clear_line() {
             ]
             .concat(),
             &["2.12.4", "too old for --uplink-url", "2.14"],
+        ),
+        (
+            "a central reader whose cluster does not answer",
+            dir.path().join("i"),
+            vec![
+                "--addr",
+                &free,
+                "--central",
+                "--nats-url",
+                "nats://127.0.0.1:1",
+            ],
+            &["cannot connect to the central cluster", "127.0.0.1:1"],
+        ),
+        (
+            "a central reader's credentials missing",
+            dir.path().join("j"),
+            vec![
+                "--addr",
+                &free,
+                "--central",
+                "--nats-url",
+                "nats://127.0.0.1:1",
+                "--nats-credentials",
+                "/nonexistent/central.creds",
+            ],
+            &["cannot read the credentials", "/nonexistent/central.creds"],
         ),
     ];
     for (what, data_dir, args, expect) in cases {

@@ -55,6 +55,9 @@ const UPLINK_STOP: Duration = Duration::from_millis(200);
 /// Runs leaf until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signals().context("cannot install signal handlers")?;
+    if config.central.enabled {
+        return crate::central::run(config, shutdown).await;
+    }
     // A signal during startup stops it: what was built so far is dropped, and the
     // nats-server child dies with its owner.
     let app = tokio::select! {
@@ -500,7 +503,7 @@ fn fit_connections(mut limits: ConnectionLimits, open_files: Option<u64>) -> Con
 /// the rest are dropped and wait a whole second for the client's retransmit.
 const LISTEN_BACKLOG: u32 = 4096;
 
-fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {

@@ -49,6 +49,8 @@ pub struct Parts {
     pub uplink: Option<crate::uplink::Link>,
     /// `--metrics-token`: lets clients off the box read `/metrics`.
     pub metrics_token: Option<String>,
+    /// Tokens (a venue), or public reads of a copy that nobody writes to (the central reader).
+    pub access: crate::http::access::Access,
     #[cfg(feature = "planted-bugs")]
     pub planted: crate::planted::PlantedBugs,
 }
@@ -71,6 +73,7 @@ impl Parts {
             tls: crate::tls::TlsState::default(),
             uplink: None,
             metrics_token: None,
+            access: crate::http::access::Access::Tokens,
             #[cfg(feature = "planted-bugs")]
             planted: crate::planted::PlantedBugs::default(),
         }
@@ -95,6 +98,7 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         tls,
         uplink,
         metrics_token,
+        access,
         #[cfg(feature = "planted-bugs")]
         planted,
     } = parts;
@@ -114,8 +118,11 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
     let writer = TournamentWriter::new(log.clone(), feed.clone(), store.clone(), world);
     #[cfg(feature = "planted-bugs")]
     let writer = writer.with_planted_bugs(planted);
-    // The records of events whose own never reached the log, beside the first requests.
-    writer.start_audit_repair(crate::writer::AUDIT_GRACE);
+    // The records of events whose own never reached the log, beside the first requests; a
+    // copy is repaired at its venue, never by its readers.
+    if access == crate::http::access::Access::Tokens {
+        writer.start_audit_repair(crate::writer::AUDIT_GRACE);
+    }
     let auth = Arc::new(AuthService::new(keys, store.clone()));
     auth.watch_outside_changes();
     let metrics = crate::metrics::Metrics::new(crate::metrics::Instruments {
@@ -139,5 +146,6 @@ pub async fn wire(parts: Parts) -> Result<AppState, FeedError> {
         uplink,
         metrics,
         metrics_token,
+        access,
     })
 }

@@ -10,7 +10,9 @@
 //! - `rights`: when a token's rights end (revoked, expired), for the sockets opened with it.
 //!
 //! A verified token becomes a [`Principal`]: a TD (every mutation, every tournament) or a
-//! viewer (read-only, exactly one tournament). Handlers ask the principal, never the token.
+//! viewer (read-only, exactly one tournament). On the central reader, which serves venues'
+//! copies to anyone, every caller is the tokenless [`Principal::Public`]. Handlers ask the
+//! principal, never the token.
 
 pub mod limiter;
 mod link_id;
@@ -44,6 +46,9 @@ pub enum Principal {
         link: String,
         tournament: TournamentId,
     },
+    /// Anyone, on the central reader (see [`crate::central`]): reads every tournament of the
+    /// venue copies it serves, writes nothing. No token is ever issued for it.
+    Public,
 }
 
 impl Principal {
@@ -54,9 +59,14 @@ impl Principal {
     /// Whether this principal may read `tournament`.
     pub fn may_read(&self, tournament: TournamentId) -> bool {
         match self {
-            Principal::Td { .. } => true,
+            Principal::Td { .. } | Principal::Public => true,
             Principal::Viewer { tournament: t, .. } => *t == tournament,
         }
+    }
+
+    /// Whether this principal may read every tournament, and list them.
+    pub fn may_read_all(&self) -> bool {
+        matches!(self, Principal::Td { .. } | Principal::Public)
     }
 
     /// The name recorded in audit records.
@@ -64,6 +74,7 @@ impl Principal {
         match self {
             Principal::Td { name, .. } => format!("td:{name}"),
             Principal::Viewer { link, .. } => format!("viewer:{link}"),
+            Principal::Public => "public".to_owned(),
         }
     }
 }

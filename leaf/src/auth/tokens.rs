@@ -109,6 +109,8 @@ impl TokenKeys {
             Principal::Viewer { link, tournament } => {
                 (link.clone(), Role::Viewer, Some(*tournament), None)
             }
+            // Nobody needs one: the central reader reads without a token.
+            Principal::Public => return Err(AuthError::Forbidden),
         };
         let claims = Claims {
             sub,

@@ -5,6 +5,10 @@
 //! requests and runs before the handlers' extractors: an anonymous caller is told to sign in
 //! (401) whatever path, query or body it sends, and learns nothing about ids or payloads
 //! first. The OpenAPI document takes each operation's security from [`is_public`] too.
+//!
+//! The central reader ([`Access::PublicRead`]) turns this around: anyone reads, nobody
+//! writes, and a token is refused rather than checked, since no venue's token was signed by
+//! it (see [`crate::central`]).
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
@@ -15,6 +19,42 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::bearer;
 use crate::auth::{AuthError, Principal};
+
+/// Who may read without a token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Access {
+    /// A venue's leaf: every operation needs a token but sign-in and health, every mutation
+    /// a TD's.
+    #[default]
+    Tokens,
+    /// A venue's copy on the central reader: every read is open to anyone as
+    /// [`Principal::Public`], every mutation and every token is refused.
+    PublicRead,
+}
+
+/// Why the central reader refuses a token: it was made by a venue's leaf for that leaf.
+pub const NO_TOKENS_HERE: &str = "the central reader takes no tokens (a venue's tokens are valid only at the venue): read without one";
+
+impl Access {
+    /// What a caller is, when reads are open to anyone: refuses a mutation (403) and a token
+    /// (401). `None` when reads need a token.
+    pub fn public_reader(
+        self,
+        method: &Method,
+        token: Option<&str>,
+    ) -> Option<Result<Principal, ApiError>> {
+        match self {
+            Access::Tokens => None,
+            Access::PublicRead if !is_read(method) => Some(Err(ApiError::Forbidden(
+                "the central reader is read-only: a venue's TDs act at the venue".into(),
+            ))),
+            Access::PublicRead if token.is_some() => {
+                Some(Err(ApiError::Unauthorized(NO_TOKENS_HERE.into())))
+            }
+            Access::PublicRead => Some(Ok(Principal::Public)),
+        }
+    }
+}
 
 /// The operations anyone may call: signing in, and health (which shows details only to the
 /// box itself or a TD's token).
@@ -41,6 +81,18 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    if let Some(verdict) = state
+        .access
+        .public_reader(request.method(), bearer(request.headers()))
+    {
+        return match verdict {
+            Ok(principal) => {
+                request.extensions_mut().insert(Authenticated(principal));
+                next.run(request).await
+            }
+            Err(e) => e.into_response(),
+        };
+    }
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -64,4 +116,36 @@ pub async fn authenticate(
     }
     request.extensions_mut().insert(Authenticated(principal));
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_central_reader_reads_for_anyone_and_refuses_tokens_and_writes() {
+        assert!(Access::Tokens.public_reader(&Method::GET, None).is_none());
+        assert!(
+            Access::Tokens
+                .public_reader(&Method::POST, Some("t"))
+                .is_none()
+        );
+        let public = Access::PublicRead;
+        assert_eq!(
+            public.public_reader(&Method::GET, None).unwrap().unwrap(),
+            Principal::Public
+        );
+        let refused = |method: &Method, token| {
+            public
+                .public_reader(method, token)
+                .unwrap()
+                .unwrap_err()
+                .status()
+        };
+        assert_eq!(refused(&Method::GET, Some("a venue's token")), 401);
+        assert_eq!(refused(&Method::POST, None), 403);
+        assert_eq!(refused(&Method::DELETE, Some("a venue's token")), 403);
+        assert!(!Principal::Public.is_td());
+        assert!(Principal::Public.may_read_all());
+    }
 }

@@ -95,6 +95,25 @@ impl FromRequestParts<AppState> for Td {
     }
 }
 
+/// A caller who may read every tournament: a Tournament Director, or anyone on the central
+/// reader.
+pub struct ReadsAll;
+
+impl FromRequestParts<AppState> for ReadsAll {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        if !principal.may_read_all() {
+            return Err(ApiError::Forbidden(
+                "this needs a Tournament Director's token; a viewer token reads one tournament"
+                    .into(),
+            ));
+        }
+        Ok(Self)
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -68,6 +68,8 @@ pub struct AppState {
     /// What `/metrics` shows, and who off the box may read it (`--metrics-token`).
     pub metrics: crate::metrics::Metrics,
     pub metrics_token: Option<String>,
+    /// Who may read without a token: nobody at a venue, anyone on the central reader.
+    pub access: access::Access,
 }
 
 /// The whole application: routes wrapped in [`middleware::apply`], and outside them the

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::ApiError;
 use super::error::responses::{BadRequest, InsufficientStorage, NotFound, PayloadTooLarge};
-use super::extract::{ApiJson, Readable, ReqId, Td};
+use super::extract::{ApiJson, Readable, ReadsAll, ReqId, Td};
 use crate::event::{TournamentId, TournamentName, TournamentSummary};
 use crate::writer::Actor;
 
@@ -56,10 +56,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// Every tournament (TD).
+/// Every tournament (TD; anyone on the central reader).
 #[utoipa::path(get, path = "/api/v1/tournaments", tag = "tournaments", operation_id = "listTournaments",
     responses((status = 200, description = "every tournament, oldest first", body = TournamentList)))]
-async fn list(State(state): State<AppState>, Td(_): Td) -> Json<TournamentList> {
+async fn list(State(state): State<AppState>, _: ReadsAll) -> Json<TournamentList> {
     Json(TournamentList {
         tournaments: state.feed.list(),
     })

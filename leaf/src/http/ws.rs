@@ -8,6 +8,9 @@
 //! - `?token=<TD jwt>`: every tournament's events and the announcements.
 //! - no token: a lobby screen: announcements only.
 //!
+//! On the central reader every socket reads as the public: no token (one is refused),
+//! `?tournament=` for one tournament, or without it every tournament of the venue.
+//!
 //! The token may also come as `Authorization: Bearer`. See `docs/protocol.md`.
 
 use std::collections::HashMap;
@@ -15,7 +18,7 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::get;
 use futures_util::{Stream, StreamExt};
@@ -49,11 +52,18 @@ async fn upgrade(
         .or_else(|| bearer(&headers));
     // Before the token is checked: a revocation from here on reaches this socket.
     let changes = state.auth.rights_changes();
-    let holder = match token {
-        Some(token) => Some(state.auth.authorize_until(token).await?),
-        None => None,
+    // On the central reader: anyone, with no token and no rights that could end.
+    let public = state
+        .access
+        .public_reader(&Method::GET, token)
+        .transpose()?;
+    let holder = match (&public, token) {
+        (None, Some(token)) => Some(state.auth.authorize_until(token).await?),
+        _ => None,
     };
-    let principal = holder.as_ref().map(|(principal, _)| principal);
+    let principal = public
+        .as_ref()
+        .or(holder.as_ref().map(|(principal, _)| principal));
     let scope = scope(&state, params.get("tournament"), principal)?;
     let since = params
         .get("since")
@@ -121,7 +131,7 @@ fn scope(
             Scope::Tournament(t)
         }
         (Some(_), None) => return Err(AuthError::Missing.into()),
-        (None, Some(Principal::Td { .. })) => Scope::All,
+        (None, Some(Principal::Td { .. } | Principal::Public)) => Scope::All,
         (None, Some(Principal::Viewer { tournament, .. })) => Scope::Tournament(*tournament),
         (None, None) => Scope::Lobby,
     };

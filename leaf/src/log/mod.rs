@@ -32,8 +32,8 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-pub(crate) use self::jetstream::connect_as;
 pub use self::jetstream::{JetStreamLog, JetStreamState, NatsAuth, ServerKind, StoredMessage};
+pub(crate) use self::jetstream::{connect_as, read_page, tail};
 pub use self::memory::MemoryLog;
 pub use self::subject::{Filter, StreamName, Subject};
 pub use self::supervisor::{ChildStatus, running_server};

@@ -44,12 +44,12 @@ impl std::fmt::Debug for RemoteAuth {
 /// Why a credentials file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
-    #[error("cannot read the uplink credentials {path}: {source}")]
+    #[error("cannot read the credentials {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the uplink credentials {path} {why}")]
+    #[error("the credentials {path} {why}")]
     Unusable { path: PathBuf, why: &'static str },
 }
 

@@ -54,6 +54,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         backups: Default::default(),
         tls: Default::default(),
         uplink: Default::default(),
+        central: Default::default(),
         metrics_token: None,
         log_format: LogFormat::Text,
     }

@@ -25,10 +25,11 @@ const PAGE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The end of a batch: `204 EOB`.
 const END_OF_BATCH: u16 = 204;
 
-/// Up to `limit` messages of `stream` on `subject` (wildcards allowed) after `after`.
-pub(super) async fn read_page(
+/// Up to `limit` messages of the stream named `stream` on `subject` (wildcards allowed)
+/// after `after`: leaf's own streams, or a venue's copies on the central cluster.
+pub(crate) async fn read_page(
     client: &async_nats::Client,
-    stream: StreamName,
+    stream: &str,
     subject: String,
     after: Seq,
     limit: usize,
@@ -43,7 +44,7 @@ pub(super) async fn read_stored_page(
     after: Seq,
     limit: usize,
 ) -> Result<Vec<StoredMessage>, LogError> {
-    read_batch(client, stream, ">".into(), after, limit, stored).await
+    read_batch(client, stream.as_str(), ">".into(), after, limit, stored).await
 }
 
 /// One message as the stream holds it: what a backup keeps of it.
@@ -71,11 +72,11 @@ const SERVER_HEADERS: [&str; 6] = [
 
 async fn read_batch<T>(
     client: &async_nats::Client,
-    stream: StreamName,
+    stream: &str,
     subject: String,
     after: Seq,
     limit: usize,
-    parse: fn(StreamName, &async_nats::Message) -> Result<T, LogError>,
+    parse: fn(&str, &async_nats::Message) -> Result<T, LogError>,
 ) -> Result<Vec<T>, LogError> {
     let inbox = client.new_inbox();
     // Dropping the subscriber at return unsubscribes, even on an error or a timeout.
@@ -121,7 +122,7 @@ async fn read_batch<T>(
 }
 
 /// A message of a batch: its payload, and where it was stored in its headers.
-fn entry(stream: StreamName, message: &async_nats::Message) -> Result<Entry, LogError> {
+fn entry(stream: &str, message: &async_nats::Message) -> Result<Entry, LogError> {
     let malformed = |what: &str| LogError::Other(format!("direct get on {stream}: {what}"));
     let headers = message
         .headers
@@ -139,7 +140,7 @@ fn entry(stream: StreamName, message: &async_nats::Message) -> Result<Entry, Log
 }
 
 /// A message of a batch, whole.
-fn stored(stream: StreamName, message: &async_nats::Message) -> Result<StoredMessage, LogError> {
+fn stored(stream: &str, message: &async_nats::Message) -> Result<StoredMessage, LogError> {
     let Entry {
         stream_seq,
         subject,

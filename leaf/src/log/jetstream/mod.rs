@@ -7,6 +7,7 @@
 mod direct;
 
 pub use self::direct::StoredMessage;
+pub(crate) use self::direct::read_page;
 mod streams;
 
 use std::sync::atomic::Ordering;
@@ -387,7 +388,14 @@ impl EventLog for JetStreamLog {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            direct::read_page(&self.reads, stream, filter.subject(stream), after, limit).await
+            direct::read_page(
+                &self.reads,
+                stream.as_str(),
+                filter.subject(stream),
+                after,
+                limit,
+            )
+            .await
         })
     }
 
@@ -403,26 +411,12 @@ impl EventLog for JetStreamLog {
     }
 
     fn tail(&self, stream: StreamName, after: Seq) -> BoxFuture<'_, Result<EntryStream, LogError>> {
-        Box::pin(async move {
-            let consumer = self.ordered(stream, Filter::All, after).await?;
-            // A tail the feed drops (to reopen it) is deleted on the server rather than
-            // left for the 30 s an abandoned ordered consumer lingers.
-            let forget = ForgetOnDrop {
-                js: self.js.clone(),
-                stream,
-                consumer: Some(consumer.cached_info().name.clone()),
-            };
-            let messages = consumer.messages().await.map_err(unavailable)?;
-            Ok(messages
-                .map(move |next| {
-                    let _forget_with_the_tail = &forget;
-                    match next {
-                        Ok(message) => entry(&message),
-                        Err(e) => Err(unavailable(e)),
-                    }
-                })
-                .boxed())
-        })
+        Box::pin(tail(
+            &self.js,
+            stream.as_str(),
+            Filter::All.subject(stream),
+            after,
+        ))
     }
 
     fn room(&self) -> BoxFuture<'_, LogRoom> {
@@ -451,38 +445,55 @@ impl EventLog for JetStreamLog {
 /// The header that widens `Nats-Expected-Last-Subject-Sequence` to a subject filter.
 const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject-Sequence-Subject";
 
-impl JetStreamLog {
-    /// An ordered consumer (ephemeral, no acks, recreated by the client after a reconnect)
-    /// over `filter` from the message after `after`.
-    async fn ordered(
-        &self,
-        stream: StreamName,
-        filter: Filter,
-        after: Seq,
-    ) -> Result<jetstream::consumer::Consumer<jetstream::consumer::pull::OrderedConfig>, LogError>
-    {
-        let handle = self
-            .js
-            .get_stream(stream.as_str())
-            .await
-            .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))?;
-        handle
-            .create_consumer(jetstream::consumer::pull::OrderedConfig {
-                filter_subject: filter.subject(stream),
-                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: after.next().0,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| LogError::Unavailable(format!("stream {stream}: {e}")))
-    }
+/// Every message of the stream named `stream` on `filter` after `after`, then new ones as
+/// they are stored: an ordered consumer (ephemeral, no acks, recreated by the client after a
+/// reconnect), deleted on the server when the returned stream is dropped. For leaf's own
+/// streams and for a venue's copies on the central cluster.
+pub(crate) async fn tail(
+    js: &jetstream::Context,
+    stream: &str,
+    filter: String,
+    after: Seq,
+) -> Result<EntryStream, LogError> {
+    let unavailable_stream =
+        |e: &dyn std::fmt::Display| LogError::Unavailable(format!("stream {stream}: {e}"));
+    let handle = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| unavailable_stream(&e))?;
+    let consumer = handle
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: filter,
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: after.next().0,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable_stream(&e))?;
+    // A tail the feed drops (to reopen it) is deleted on the server rather than left for the
+    // 30 s an abandoned ordered consumer lingers.
+    let forget = ForgetOnDrop {
+        js: js.clone(),
+        stream: stream.to_owned(),
+        consumer: Some(consumer.cached_info().name.clone()),
+    };
+    let messages = consumer.messages().await.map_err(unavailable)?;
+    Ok(messages
+        .map(move |next| {
+            let _forget_with_the_tail = &forget;
+            match next {
+                Ok(message) => entry(&message),
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+        .boxed())
 }
 
 /// Deletes a tail's consumer when the tail is dropped.
 struct ForgetOnDrop {
     js: jetstream::Context,
-    stream: StreamName,
+    stream: String,
     consumer: Option<String>,
 }
 
@@ -493,11 +504,11 @@ impl Drop for ForgetOnDrop {
         else {
             return;
         };
-        let (js, stream) = (self.js.clone(), self.stream);
+        let (js, stream) = (self.js.clone(), self.stream.clone());
         runtime.spawn(async move {
             // Best effort: the client may have replaced it already (it recreates an ordered
             // consumer after a gap), or the server may be gone; then it expires by itself.
-            if let Ok(handle) = js.get_stream(stream.as_str()).await {
+            if let Ok(handle) = js.get_stream(&stream).await {
                 let _ = handle.delete_consumer(&name).await;
             }
         });
