@@ -31,11 +31,10 @@ const LOOK_EVERY_BEHIND: Duration = Duration::from_millis(250);
 /// is nudged. Long enough for a source that is merely busy to show progress; short enough
 /// that a copy waiting out nats-server's retry back-off catches up within seconds.
 const STALLED_AFTER: Duration = Duration::from_millis(1500);
-/// The same, for a copy that has moved since the link came up. A copy being filled moves
-/// at every look (a central cluster stores thousands of messages a second); one that moved
-/// only at the link's return and then stops is waiting out the back-off as well (at 10 s,
-/// long outages took 11 to 12 s to start moving in two of seven runs).
-const STALLED_AFTER_MOVING: Duration = Duration::from_secs(3);
+/// The same, for a copy that has moved since the link came up: a pause is then more likely
+/// the central cluster busy storing than a stall. Not too long either: a copy being filled
+/// moves at every look (a central cluster stores thousands of messages a second).
+const STALLED_AFTER_MOVING: Duration = Duration::from_secs(5);
 /// The least time between two nudges of one stream: a new leader needs a moment to set its
 /// sources up, and step-downs are elections.
 const NUDGE_GAP: Duration = Duration::from_secs(5);
@@ -151,6 +150,10 @@ struct Progress {
     oldest_compared: bool,
     /// Whether the copy moved since the link came up.
     moved_since_link_up: bool,
+    /// Whether the copy was seen since the link came up: the first look after a cut sees
+    /// what it stored just before the cut (while the link was down, it could not be seen),
+    /// which is not a move.
+    seen_since_link_up: bool,
 }
 
 impl Default for Progress {
@@ -166,6 +169,7 @@ impl Default for Progress {
             compared: false,
             oldest_compared: false,
             moved_since_link_up: false,
+            seen_since_link_up: false,
         }
     }
 }
@@ -312,6 +316,7 @@ impl Watcher {
             for progress in self.state.streams.values_mut() {
                 progress.moved_at = Some(now);
                 progress.moved_since_link_up = false;
+                progress.seen_since_link_up = false;
                 progress.oldest_compared = false;
                 progress.nudge_gap = NUDGE_GAP;
             }
@@ -410,13 +415,14 @@ impl Watcher {
             self.copy_seen(stream, newest.copy_created);
             let progress = self.state.streams.entry(stream).or_default();
             if progress.central_seq != Some(newest.origin) {
-                if progress.central_seq.is_some() {
+                if progress.seen_since_link_up {
                     progress.moved_since_link_up = true;
                 }
                 progress.central_seq = Some(newest.origin);
                 progress.moved_at = Some(now);
                 progress.compared = false;
             }
+            progress.seen_since_link_up = true;
             // Only once no other leaf answers for this venue id since the link came up:
             // until then the copy may hold another leaf's messages.
             if self.state.claim_settled {
