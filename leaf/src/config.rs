@@ -134,7 +134,7 @@ pub struct Config {
     pub nats_token: Option<String>,
 
     /// Development mode: permissive CORS so the frontend dev server can call the API.
-    #[arg(long, env = "LEAF_DEV")]
+    #[arg(long, env = "LEAF_DEV", value_parser = clap::builder::BoolishValueParser::new())]
     pub dev: bool,
 
     /// Most HTTP and WebSocket connections at once (each is an open file).
@@ -229,7 +229,14 @@ pub struct TlsFlags {
 pub struct CentralFlags {
     /// Serve the venues' copies on the central cluster at --nats-url, read-only and open to
     /// anyone, instead of a venue's own log. Starts no nats-server.
-    #[arg(long = "central", env = "LEAF_CENTRAL", requires = "nats_url", conflicts_with_all = ["uplink_urls", "backup_dir"])]
+    /// (`LEAF_CENTRAL=1`, `true`, `yes` or `on`.)
+    #[arg(
+        long = "central",
+        env = "LEAF_CENTRAL",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        requires = "nats_url",
+        conflicts_with_all = ["uplink_urls", "backup_dir", "http_redirect", "metrics_token"]
+    )]
     pub enabled: bool,
 
     /// A file with what the central cluster gave this reader to sign in: a NATS .creds file,

@@ -66,10 +66,10 @@ async fn central() -> Central {
 }
 
 /// The venue's seq `seq` is in its central STATE copy.
-async fn copied(central: &Central, seq: u64) {
+async fn copied(central: &Central, venue: &str, seq: u64) {
     let js = async_nats::jetstream::new(async_nats::connect(&central.url).await.unwrap());
     for _ in 0..200 {
-        if let Ok(mut stream) = js.get_stream("VENUE_east_STATE").await
+        if let Ok(mut stream) = js.get_stream(format!("VENUE_{venue}_STATE")).await
             && stream.info().await.unwrap().state.last_sequence >= seq
         {
             return;
@@ -84,11 +84,23 @@ struct Reader {
     ws: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+impl Reader {
+    async fn stop(self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+        self.dir
+    }
 }
 
 async fn reader(central: &Central) -> Reader {
-    let dir = tempfile::tempdir().unwrap();
+    reader_on(central, tempfile::tempdir().unwrap()).await
+}
+
+/// A reader on the data dir of one that stopped.
+async fn reader_on(central: &Central, dir: tempfile::TempDir) -> Reader {
     let mut config = support::config(dir.path().join("data"));
     config.nats_server = None;
     config.nats_url = Some(central.url.clone());
@@ -102,7 +114,7 @@ async fn reader(central: &Central) -> Reader {
         ws: format!("ws://{addr}"),
         shutdown,
         task,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -126,41 +138,50 @@ async fn next_event(ws: &mut support::Ws) -> u64 {
     }
 }
 
-#[tokio::test]
-async fn the_central_reader_serves_a_venues_copy_to_anyone_read_only_and_live() {
-    let central = central().await;
+/// A venue's leaf linked to `central` as `id`.
+async fn linked(central: &Central, id: &str) -> TestLeaf {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path().join("data"));
     config.uplink.uplink_urls = vec![central.leafnodes.clone()];
-    config.uplink.venue_id = Some("east".parse().unwrap());
+    config.uplink.venue_id = Some(id.parse().unwrap());
     config.uplink.uplink_replicas = Some(1);
-    let venue = TestLeaf::with_config(dir, &config).await;
+    TestLeaf::with_config(dir, &config).await
+}
+
+#[tokio::test]
+async fn the_central_reader_serves_each_venues_copy_to_anyone_read_only_and_live() {
+    let central = central().await;
+    let venue = linked(&central, "east").await;
+    let west = linked(&central, "west").await;
     let t = venue.tournament("Sunday Major").await;
-    let first = venue
-        .append(t, "clock", serde_json::json!({"level": 1}))
-        .await;
-    let second = venue
-        .append(t, "clock", serde_json::json!({"level": 2}))
-        .await;
-    copied(&central, second).await;
+    let level = |n: u64| serde_json::json!({ "level": n });
+    let first = venue.append(t, "clock", level(1)).await;
+    let second = venue.append(t, "clock", level(2)).await;
+    let elsewhere = west.tournament("West Deepstack").await;
+    let west_seq = west.append(elsewhere, "clock", level(7)).await;
+    copied(&central, "east", second).await;
+    copied(&central, "west", west_seq).await;
 
     let reader = reader(&central).await;
     let east = format!("{}/venues/east", reader.base);
-    // Found at start; ready once its feed has replayed the copy.
+    // Found at start; ready once their feeds have replayed the copies.
     let mut venues = serde_json::Value::Null;
     for _ in 0..100 {
         venues = get(&format!("{}/api/v1/venues", reader.base), None).await.1;
-        if venues["venues"][0]["ready"] == true {
+        if venues["venues"][0]["ready"] == true && venues["venues"][1]["ready"] == true {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(venues["venues"][0]["venue"], "east", "{venues}");
     assert_eq!(venues["venues"][0]["tournaments"], 1, "{venues}");
+    assert_eq!(venues["venues"][1]["venue"], "west", "{venues}");
+    assert_eq!(venues["venues"][1]["ready"], true, "{venues}");
 
     // Reads need no token, and see the venue's seqs.
     let (status, list) = get(&format!("{east}/api/v1/tournaments"), None).await;
     assert_eq!(status, 200, "{list}");
+    assert_eq!(list["tournaments"].as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list["tournaments"][0]["id"], t.to_string(), "{list}");
     assert_eq!(list["tournaments"][0]["name"], "Sunday Major", "{list}");
     let (status, events) = get(&format!("{east}/api/v1/tournaments/{t}/events"), None).await;
@@ -172,6 +193,24 @@ async fn the_central_reader_serves_a_venues_copy_to_anyone_read_only_and_live() 
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, [first, second], "{events}");
+
+    // Each venue's tournaments under its own path only.
+    let west_path = format!("{}/venues/west", reader.base);
+    let (status, list) = get(&format!("{west_path}/api/v1/tournaments"), None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["tournaments"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        list["tournaments"][0]["id"],
+        elsewhere.to_string(),
+        "{list}"
+    );
+    for path in [
+        format!("{east}/api/v1/tournaments/{elsewhere}"),
+        format!("{east}/api/v1/tournaments/{elsewhere}/events"),
+    ] {
+        let (status, body) = get(&path, None).await;
+        assert_eq!(status, 404, "west's tournament under east: {path}: {body}");
+    }
 
     // A venue's token is refused, and nothing is written here.
     let (status, body) = get(
@@ -207,40 +246,51 @@ async fn the_central_reader_serves_a_venues_copy_to_anyone_read_only_and_live() 
         venue.td_token()
     ))
     .await;
-    assert!(
-        refused.is_err(),
-        "a WebSocket with a venue token is refused"
-    );
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401, "a WebSocket with a venue token")
+        }
+        other => panic!("a WebSocket with a venue token was not refused: {other:?}"),
+    }
 
-    // Unknown and malformed venues.
-    let (status, body) = get(
-        &format!("{}/venues/north/api/v1/tournaments", reader.base),
-        None,
-    )
-    .await;
-    assert_eq!(status, 404, "{body}");
-    let (status, body) = get(
-        &format!("{}/venues/EAST/api/v1/tournaments", reader.base),
-        None,
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
+    // Unknown and malformed venues; neither the web app nor /metrics (the reader is not the
+    // venue's box); the reader's own health.
+    for (path, expected) in [
+        ("/venues/north/api/v1/tournaments", 404),
+        ("/venues/EAST/api/v1/tournaments", 400),
+        ("/venues/east/", 404),
+        ("/venues/east/display/x", 404),
+        ("/venues/east/metrics", 404),
+        ("/", 404),
+    ] {
+        let (status, body) = get(&format!("{}{path}", reader.base), None).await;
+        assert_eq!(status, expected, "{path}: {body}");
+    }
     let (status, body) = get(&format!("{}/api/v1/health", reader.base), None).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["venues"], 1, "{body}");
+    assert_eq!(body["venues"], 2, "{body}");
+    // Any site's pages may read.
+    let response = reqwest::Client::new()
+        .get(format!("{east}/api/v1/tournaments"))
+        .header("origin", "https://league.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
 
-    // A display: the snapshot, then each event the venue appends, live.
+    // A display: the snapshot, then each event the venue appends, live. Without a
+    // tournament, the public gets the lobby, never every tournament's events.
     let (mut display, _) =
         ws_connect(&format!("{}/venues/east/ws?tournament={t}", reader.ws)).await;
     let snapshot = next_json(&mut display).await;
     assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
     assert_eq!(snapshot["seq"], second, "{snapshot}");
-    let third = venue
-        .append(t, "clock", serde_json::json!({"level": 3}))
-        .await;
+    let (mut lobby, _) = ws_connect(&format!("{}/venues/east/ws", reader.ws)).await;
+    let third = venue.append(t, "clock", level(3)).await;
     assert_eq!(next_event(&mut display).await, third);
 
-    // A display that saw only the first event resumes after it, gap-free, then live.
+    // A display that saw only the first event resumes after it (read from the copy: the
+    // reader started after it), gap-free, then live.
     let (mut resumed, _) = ws_connect(&format!(
         "{}/venues/east/ws?tournament={t}&since={first}",
         reader.ws
@@ -248,13 +298,40 @@ async fn the_central_reader_serves_a_venues_copy_to_anyone_read_only_and_live() 
     .await;
     assert_eq!(next_event(&mut resumed).await, second);
     assert_eq!(next_event(&mut resumed).await, third);
-    let fourth = venue
-        .append(t, "clock", serde_json::json!({"level": 4}))
-        .await;
+    let fourth = venue.append(t, "clock", level(4)).await;
     assert_eq!(next_event(&mut resumed).await, fourth);
     assert_eq!(next_event(&mut display).await, fourth);
+    assert!(
+        support::stays_quiet(&mut lobby, Duration::from_millis(300)).await,
+        "the public's lobby got a tournament's events"
+    );
 
-    reader.shutdown.cancel();
-    reader.task.await.unwrap().unwrap();
+    // Restarted, the reader starts from its projection and replays only what is new: a
+    // display resuming further back is served from the copy itself, a page at a time.
+    let reader = reader_on(&central, reader.stop().await).await;
+    let mut ready = false;
+    for _ in 0..100 {
+        let (status, _) = get(
+            &format!("{}/venues/east/api/v1/tournaments", reader.base),
+            None,
+        )
+        .await;
+        if status == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the restarted reader does not serve east");
+    let (mut again, _) = ws_connect(&format!(
+        "{}/venues/east/ws?tournament={t}&since={first}",
+        reader.ws
+    ))
+    .await;
+    for seq in [second, third, fourth] {
+        assert_eq!(next_event(&mut again).await, seq);
+    }
+    reader.stop().await;
     venue.stop().await;
+    west.stop().await;
 }

@@ -479,7 +479,10 @@ const OPEN_FILES_RESERVE: usize = 256;
 
 /// `limits` with no more connections than the open-files limit leaves room for: past it,
 /// accepting fails for everyone instead of refusing one client.
-fn fit_connections(mut limits: ConnectionLimits, open_files: Option<u64>) -> ConnectionLimits {
+pub(crate) fn fit_connections(
+    mut limits: ConnectionLimits,
+    open_files: Option<u64>,
+) -> ConnectionLimits {
     if let Some(soft) = open_files {
         let room = usize::try_from(soft)
             .unwrap_or(usize::MAX)

@@ -47,8 +47,9 @@ pub enum Principal {
         tournament: TournamentId,
     },
     /// Anyone, on the central reader (see [`crate::central`]): reads every tournament of the
-    /// venue copies it serves, writes nothing. No token is ever issued for it.
-    Public,
+    /// venue copies it serves, writes nothing. No token is ever issued for it. `from` is the
+    /// client's address, whose share of the read budget its reads take.
+    Public { from: Option<std::net::IpAddr> },
 }
 
 impl Principal {
@@ -59,14 +60,14 @@ impl Principal {
     /// Whether this principal may read `tournament`.
     pub fn may_read(&self, tournament: TournamentId) -> bool {
         match self {
-            Principal::Td { .. } | Principal::Public => true,
+            Principal::Td { .. } | Principal::Public { .. } => true,
             Principal::Viewer { tournament: t, .. } => *t == tournament,
         }
     }
 
     /// Whether this principal may read every tournament, and list them.
     pub fn may_read_all(&self) -> bool {
-        matches!(self, Principal::Td { .. } | Principal::Public)
+        matches!(self, Principal::Td { .. } | Principal::Public { .. })
     }
 
     /// The name recorded in audit records.
@@ -74,7 +75,8 @@ impl Principal {
         match self {
             Principal::Td { name, .. } => format!("td:{name}"),
             Principal::Viewer { link, .. } => format!("viewer:{link}"),
-            Principal::Public => "public".to_owned(),
+            Principal::Public { from: Some(ip) } => format!("public:{ip}"),
+            Principal::Public { from: None } => "public".to_owned(),
         }
     }
 }

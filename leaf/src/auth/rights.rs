@@ -65,7 +65,7 @@ fn key(principal: &Principal) -> String {
     match principal {
         Principal::Td { name, account } => format!("td:{name}:{account}"),
         Principal::Viewer { link, tournament } => format!("viewer:{link}:{tournament}"),
-        Principal::Public => "public".to_owned(),
+        Principal::Public { .. } => "public".to_owned(),
     }
 }
 

@@ -136,7 +136,7 @@ impl AuthService {
                 .viewer_link(link)
                 .await?
                 .is_some_and(|l| l.tournament == *tournament),
-            Principal::Public => true,
+            Principal::Public { .. } => true,
         })
     }
 

@@ -110,7 +110,7 @@ impl TokenKeys {
                 (link.clone(), Role::Viewer, Some(*tournament), None)
             }
             // Nobody needs one: the central reader reads without a token.
-            Principal::Public => return Err(AuthError::Forbidden),
+            Principal::Public { .. } => return Err(AuthError::Forbidden),
         };
         let claims = Claims {
             sub,

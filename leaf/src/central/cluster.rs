@@ -127,6 +127,17 @@ async fn connect_as(
         }
         RemoteAuth::Token(token) => async_nats::ConnectOptions::with_token(token.clone()),
     };
+    // One URL or several, comma-separated: the reader moves to another when one goes.
+    let servers = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| u.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClusterError::Connect {
+            url: url.to_owned(),
+            reason: format!("not a NATS URL (or a comma-separated list of them): {e}"),
+        })?;
     let role = name.to_owned();
     options
         .name(name)
@@ -152,7 +163,7 @@ async fn connect_as(
                 }
             }
         })
-        .connect(url)
+        .connect(servers)
         .await
         .map_err(|e| ClusterError::Connect {
             url: url.to_owned(),

@@ -60,6 +60,7 @@ impl CentralReader {
         let Some(url) = config.nats_url.as_deref() else {
             anyhow::bail!("--central needs --nats-url: the central cluster to read");
         };
+        let open_files = crate::app::open_files::raise();
         let data_dir = DataDir::open(&config.data_dir)?;
         let listener = crate::app::listen(config.addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
@@ -82,16 +83,14 @@ impl CentralReader {
             cluster.clone(),
             venues::Settings {
                 dir: data_dir.root().join("venues"),
-                clients: config.clients(),
-                reads: config.read_budget(),
-                dev: config.dev,
+                config: config.clone(),
             },
         );
         let watcher = venues.watch(stop.clone()).await;
         Ok(Self {
             listener,
             acceptor,
-            limits: config.connection_limits(),
+            limits: crate::app::fit_connections(config.connection_limits(), open_files),
             cluster,
             venues,
             watcher,

@@ -27,7 +27,17 @@ pub fn router(venues: Venues, dev: bool) -> Router {
         // as its own, with no matched path or path parameters of the front's.
         .fallback(into_venue)
         .with_state(venues);
-    crate::http::middleware::apply(routes, dev)
+    let router = crate::http::middleware::apply(routes, dev);
+    if dev {
+        // `--dev` has CORS open to everything already.
+        return router;
+    }
+    // Reads are public: any site may fetch them from its pages (a league's own, say).
+    router.layer(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::Any)
+            .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]),
+    )
 }
 
 #[derive(Serialize)]
@@ -86,6 +96,12 @@ async fn into_venue(State(venues): State<Venues>, mut request: Request) -> Respo
         Lookup::Opening => {
             return ApiError::Unavailable(format!(
                 "venue {venue}'s copy is being read; retry in a moment"
+            ))
+            .into_response();
+        }
+        Lookup::Failed(why) => {
+            return ApiError::Unavailable(format!(
+                "venue {venue}'s copy cannot be read now ({why}); retry later"
             ))
             .into_response();
         }

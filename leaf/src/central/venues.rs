@@ -15,34 +15,39 @@ use std::time::Duration;
 
 use axum::Router;
 use serde::Serialize;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::cluster::Cluster;
 use super::copy_log::CopyLog;
 use crate::app::{Parts, wire};
 use crate::auth::TokenKeys;
-use crate::feed::ReadBudget;
+use crate::config::Config;
 use crate::http::AppState;
 use crate::http::access::Access;
-use crate::hub::ClientConfig;
 use crate::store::Store;
 use crate::uplink::VenueId;
 
 /// How often the reader looks for venues whose copies appeared since.
 pub const DISCOVER_EVERY: Duration = Duration::from_secs(5);
+/// After a venue's copy could not be opened, the first wait before the next try; it doubles
+/// with each failure, up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(5 * 60);
 /// Budgets of one venue's shutdown, as a venue's leaf has them.
 const HUB_CLOSE: Duration = Duration::from_secs(1);
 const FEED_FLUSH: Duration = Duration::from_millis(500);
 const STORE_CLOSE: Duration = Duration::from_millis(500);
 
-/// What every venue's stack is built with.
+/// What every venue's stack is built from.
 #[derive(Clone)]
 pub struct Settings {
     /// `DATA_DIR/venues`.
     pub dir: PathBuf,
-    pub clients: ClientConfig,
-    pub reads: ReadBudget,
-    pub dev: bool,
+    /// Client limits and read budgets: each venue gets its own, so one venue's readers
+    /// cannot spend another's.
+    pub config: Config,
 }
 
 /// A cheap handle; clones share the venues.
@@ -51,12 +56,22 @@ pub struct Venues {
     cluster: Cluster,
     settings: Settings,
     served: Arc<Mutex<BTreeMap<VenueId, Served>>>,
+    /// The opens under way, awaited at shutdown.
+    opening: TaskTracker,
+    /// Cancelled at shutdown: opens under way give up, and none starts.
+    closing: CancellationToken,
 }
 
 enum Served {
     /// Its feed is replaying the copy.
     Opening,
     Open(Box<Open>),
+    /// Its copy could not be opened; tried again from `retry_at`.
+    Failed {
+        retry_at: Instant,
+        wait: Duration,
+        why: String,
+    },
 }
 
 /// A venue being served: its read stack, and the routes over it.
@@ -69,19 +84,22 @@ struct Open {
 pub enum Lookup {
     Unknown,
     Opening,
+    Failed(String),
     Open(Router),
 }
 
 /// One venue in `GET /api/v1/venues`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct VenueSummary {
-    #[schema(value_type = String)]
     pub venue: VenueId,
     /// Its copy is replayed and served; until then its requests are answered 503.
     pub ready: bool,
     /// How many tournaments its copy holds, once ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tournaments: Option<usize>,
+    /// Why its copy cannot be served, while it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Venues {
@@ -90,6 +108,8 @@ impl Venues {
             cluster,
             settings,
             served: Default::default(),
+            opening: TaskTracker::new(),
+            closing: CancellationToken::new(),
         }
     }
 
@@ -97,6 +117,7 @@ impl Venues {
         match self.lock().get(venue) {
             None => Lookup::Unknown,
             Some(Served::Opening) => Lookup::Opening,
+            Some(Served::Failed { why, .. }) => Lookup::Failed(why.clone()),
             Some(Served::Open(open)) => Lookup::Open(open.router.clone()),
         }
     }
@@ -108,8 +129,12 @@ impl Venues {
                 venue: venue.clone(),
                 ready: matches!(served, Served::Open(_)),
                 tournaments: match served {
-                    Served::Opening => None,
                     Served::Open(open) => Some(open.state.feed.list().len()),
+                    _ => None,
+                },
+                error: match served {
+                    Served::Failed { why, .. } => Some(why.clone()),
+                    _ => None,
                 },
             })
             .collect()
@@ -128,13 +153,19 @@ impl Venues {
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = tokio::time::sleep(DISCOVER_EVERY) => venues.discover().await,
+                    () = tokio::time::sleep(DISCOVER_EVERY) => {}
+                }
+                // A look at a cluster that does not answer takes seconds: not at shutdown.
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = venues.discover() => {}
                 }
             }
         })
     }
 
-    /// Opens the venues whose copies appeared since the last look.
+    /// Opens the venues whose copies appeared since the last look, and those whose open
+    /// failed once their wait is over.
     async fn discover(&self) {
         let found = match self.cluster.venues().await {
             Ok(found) => found,
@@ -143,22 +174,45 @@ impl Venues {
                 return;
             }
         };
+        let now = Instant::now();
         for venue in found {
             {
                 let mut served = self.lock();
-                if served.contains_key(&venue) {
-                    continue;
+                match served.get(&venue) {
+                    None => {}
+                    Some(Served::Failed { retry_at, .. }) if *retry_at <= now => {}
+                    Some(_) => continue,
+                }
+                if self.closing.is_cancelled() {
+                    return;
                 }
                 served.insert(venue.clone(), Served::Opening);
             }
             let venues = self.clone();
-            tokio::spawn(async move { venues.open(venue).await });
+            self.opening.spawn(async move {
+                // Its own task, so that a panic in it is seen here: the venue is then tried
+                // again later rather than left opening for good.
+                let opened = tokio::spawn({
+                    let venues = venues.clone();
+                    let venue = venue.clone();
+                    async move { venues.open(venue).await }
+                })
+                .await;
+                if let Err(e) = opened {
+                    venues.failed(&venue, format!("its open failed: {e}"));
+                }
+            });
         }
     }
 
     async fn open(&self, venue: VenueId) {
-        let begun = tokio::time::Instant::now();
-        match self.stack(&venue).await {
+        let begun = Instant::now();
+        let stacked = tokio::select! {
+            stacked = self.stack(&venue) => stacked,
+            () = self.closing.cancelled() => return,
+        };
+        match stacked {
+            Ok(state) if self.closing.is_cancelled() => close(state).await,
             Ok(state) => {
                 tracing::info!(
                     %venue,
@@ -166,16 +220,30 @@ impl Venues {
                     ms = begun.elapsed().as_millis() as u64,
                     "serving the venue's copy"
                 );
-                let router = crate::http::routes(state.clone());
+                let router = crate::http::copy_routes(state.clone());
                 self.lock()
                     .insert(venue, Served::Open(Box::new(Open { state, router })));
             }
-            Err(e) => {
-                // Looked at again at the next discovery.
-                tracing::warn!(%venue, error = format!("{e:#}"), "cannot serve the venue's copy; trying again");
-                self.lock().remove(&venue);
-            }
+            Err(e) => self.failed(&venue, format!("{e:#}")),
         }
+    }
+
+    /// Marks `venue` failed, to be tried again after a wait twice the last one's.
+    fn failed(&self, venue: &VenueId, why: String) {
+        let mut served = self.lock();
+        let wait = match served.get(venue) {
+            Some(Served::Failed { wait, .. }) => (*wait * 2).min(RETRY_MAX),
+            _ => RETRY_FIRST,
+        };
+        tracing::warn!(%venue, error = %why, retry_in_s = wait.as_secs(), "cannot serve the venue's copy");
+        served.insert(
+            venue.clone(),
+            Served::Failed {
+                retry_at: Instant::now() + wait,
+                wait,
+                why,
+            },
+        );
     }
 
     /// The read stack of one venue.
@@ -195,39 +263,46 @@ impl Venues {
             .as_slice(),
         );
         let log = Arc::new(CopyLog::new(venue.clone(), self.cluster.clone()));
+        let config = &self.settings.config;
         let parts = Parts {
-            clients: self.settings.clients.clone(),
-            reads: self.settings.reads.clone(),
-            dev: self.settings.dev,
+            clients: config.clients(),
+            reads: config.read_budget(),
+            dev: config.dev,
             access: Access::PublicRead,
             ..Parts::new(log, store, keys)
         };
         Ok(wire(parts).await?)
     }
 
-    /// Closes every venue's displays (1001), stops its feed and closes its leaf.db.
+    /// Stops the opens under way, then closes every venue's displays (1001), stops its feed
+    /// and closes its leaf.db.
     pub async fn shutdown(&self) {
+        self.closing.cancel();
+        self.opening.close();
+        self.opening.wait().await;
         let open: Vec<AppState> = std::mem::take(&mut *self.lock())
             .into_values()
             .filter_map(|served| match served {
                 Served::Open(open) => Some(open.state),
-                Served::Opening => None,
+                _ => None,
             })
             .collect();
-        let closing = open.into_iter().map(|state| async move {
-            state.hub.shutdown(HUB_CLOSE).await;
-            if tokio::time::timeout(FEED_FLUSH, state.feed.shutdown())
-                .await
-                .is_err()
-            {
-                tracing::warn!("a venue's projection did not flush; the next start replays it");
-            }
-            let _ = tokio::time::timeout(STORE_CLOSE, state.store.close()).await;
-        });
-        futures_util::future::join_all(closing).await;
+        futures_util::future::join_all(open.into_iter().map(close)).await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<VenueId, Served>> {
         self.served.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// One venue's displays closed (1001), its feed stopped, its leaf.db closed.
+async fn close(state: AppState) {
+    state.hub.shutdown(HUB_CLOSE).await;
+    if tokio::time::timeout(FEED_FLUSH, state.feed.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("a venue's projection did not flush; the next start replays it");
+    }
+    let _ = tokio::time::timeout(STORE_CLOSE, state.store.close()).await;
 }

@@ -176,9 +176,14 @@ impl Feed {
         ] {
             feed.catch_up(stream, end).await?;
         }
+        // Both tails before either is followed: a start that fails at the second leaves no
+        // task of the first behind (the central reader tries a venue again after a failure).
+        let mut tails = Vec::new();
         for stream in [StreamName::Audit, StreamName::State] {
             let position = feed.position(stream);
-            let tail = feed.inner.log.tail(stream, position).await?;
+            tails.push((stream, feed.inner.log.tail(stream, position).await?));
+        }
+        for (stream, tail) in tails {
             tokio::spawn(feed.clone().follow(stream, tail));
         }
         tokio::spawn(feed.clone().watch_the_log());

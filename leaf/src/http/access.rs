@@ -42,6 +42,7 @@ impl Access {
         self,
         method: &Method,
         token: Option<&str>,
+        from: Option<std::net::IpAddr>,
     ) -> Option<Result<Principal, ApiError>> {
         match self {
             Access::Tokens => None,
@@ -51,7 +52,7 @@ impl Access {
             Access::PublicRead if token.is_some() => {
                 Some(Err(ApiError::Unauthorized(NO_TOKENS_HERE.into())))
             }
-            Access::PublicRead => Some(Ok(Principal::Public)),
+            Access::PublicRead => Some(Ok(Principal::Public { from })),
         }
     }
 }
@@ -81,9 +82,14 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if let Some(verdict) = state
-        .access
-        .public_reader(request.method(), bearer(request.headers()))
+    let from = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<super::ClientAddr>>()
+        .map(|info| info.0.0.ip());
+    if let Some(verdict) =
+        state
+            .access
+            .public_reader(request.method(), bearer(request.headers()), from)
     {
         return match verdict {
             Ok(principal) => {
@@ -124,20 +130,28 @@ mod tests {
 
     #[test]
     fn the_central_reader_reads_for_anyone_and_refuses_tokens_and_writes() {
-        assert!(Access::Tokens.public_reader(&Method::GET, None).is_none());
+        let from = Some(std::net::IpAddr::from([192, 0, 2, 7]));
         assert!(
             Access::Tokens
-                .public_reader(&Method::POST, Some("t"))
+                .public_reader(&Method::GET, None, from)
+                .is_none()
+        );
+        assert!(
+            Access::Tokens
+                .public_reader(&Method::POST, Some("t"), from)
                 .is_none()
         );
         let public = Access::PublicRead;
-        assert_eq!(
-            public.public_reader(&Method::GET, None).unwrap().unwrap(),
-            Principal::Public
-        );
+        let reader = public
+            .public_reader(&Method::GET, None, from)
+            .unwrap()
+            .unwrap();
+        assert_eq!(reader, Principal::Public { from });
+        // Each address its own share of the read budget.
+        assert_eq!(reader.actor(), "public:192.0.2.7");
         let refused = |method: &Method, token| {
             public
-                .public_reader(method, token)
+                .public_reader(method, token, from)
                 .unwrap()
                 .unwrap_err()
                 .status()
@@ -145,7 +159,7 @@ mod tests {
         assert_eq!(refused(&Method::GET, Some("a venue's token")), 401);
         assert_eq!(refused(&Method::POST, None), 403);
         assert_eq!(refused(&Method::DELETE, Some("a venue's token")), 403);
-        assert!(!Principal::Public.is_td());
-        assert!(Principal::Public.may_read_all());
+        assert!(!reader.is_td());
+        assert!(reader.may_read_all());
     }
 }

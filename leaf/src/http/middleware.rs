@@ -125,9 +125,10 @@ fn request_span(request: &Request<Body>) -> Span {
 /// Logs the cause of internal errors and gives error responses under `/api` the JSON shape
 /// if they do not have it yet, keeping their headers (a 405's `Allow`, for one).
 async fn api_errors(request: Request, next: Next) -> Response {
-    // `/ws` too: its refusals happen before the upgrade, as ordinary HTTP errors.
+    // `/ws` too: its refusals happen before the upgrade, as ordinary HTTP errors. And a
+    // venue's API and `/ws` on the central reader, under `/venues/<id>/`.
     let path = request.uri().path();
-    let is_api = path.starts_with("/api") || path == "/ws";
+    let is_api = path.starts_with("/api") || path == "/ws" || path.starts_with("/venues/");
     let response = next.run(request).await;
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         tracing::error!(cause = %cause, "internal error");

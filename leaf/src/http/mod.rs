@@ -106,6 +106,25 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The routes without middleware. Tests merge extra routes in before applying the layers.
 pub fn routes(state: AppState) -> Router {
+    served_to_readers(&state)
+        .merge(metrics::routes())
+        .fallback(spa::serve)
+        // Names the matched route for `metrics::record`, which runs outside the router.
+        .layer(axum::middleware::from_fn(metrics::name_route))
+        .with_state(state)
+}
+
+/// A venue's copy on the central reader: the API and `/ws` as a venue's leaf serves them,
+/// without the web app (its pages ask `/api/v1` of the origin, not of a venue under
+/// `/venues/<id>/`) or `/metrics` (the reader is not the venue's box).
+pub fn copy_routes(state: AppState) -> Router {
+    served_to_readers(&state)
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
+/// The API with its layers, its document, and `/ws`.
+fn served_to_readers(state: &AppState) -> Router<AppState> {
     let (api, doc) = api();
     let declared = Arc::new(query::Declared::from_document(&doc));
     let doc = Arc::new(doc);
@@ -129,12 +148,7 @@ pub fn routes(state: AppState) -> Router {
             }),
         )
         .merge(ws::routes())
-        .merge(metrics::routes())
         // Paths no operation claims: a JSON 404 for anyone, as clients have always had it.
         .route("/api", any(error::not_found))
         .route("/api/{*path}", any(error::not_found))
-        .fallback(spa::serve)
-        // Names the matched route for `metrics::record`, which runs outside the router.
-        .layer(axum::middleware::from_fn(metrics::name_route))
-        .with_state(state)
 }

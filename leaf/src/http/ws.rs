@@ -9,7 +9,7 @@
 //! - no token: a lobby screen: announcements only.
 //!
 //! On the central reader every socket reads as the public: no token (one is refused),
-//! `?tournament=` for one tournament, or without it every tournament of the venue.
+//! `?tournament=` for one tournament, or without it the lobby.
 //!
 //! The token may also come as `Authorization: Bearer`. See `docs/protocol.md`.
 
@@ -26,7 +26,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{bearer, tournament_id};
+use super::extract::{PeerIp, bearer, tournament_id};
 use crate::auth::{AuthError, Principal, RightsEnd};
 use crate::event::Seq;
 use crate::feed::Reader;
@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn upgrade(
     State(state): State<AppState>,
+    PeerIp(from): PeerIp,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -55,7 +56,7 @@ async fn upgrade(
     // On the central reader: anyone, with no token and no rights that could end.
     let public = state
         .access
-        .public_reader(&Method::GET, token)
+        .public_reader(&Method::GET, token, from)
         .transpose()?;
     let holder = match (&public, token) {
         (None, Some(token)) => Some(state.auth.authorize_until(token).await?),
@@ -131,9 +132,12 @@ fn scope(
             Scope::Tournament(t)
         }
         (Some(_), None) => return Err(AuthError::Missing.into()),
-        (None, Some(Principal::Td { .. } | Principal::Public)) => Scope::All,
+        (None, Some(Principal::Td { .. })) => Scope::All,
+        // Every tournament's events to anyone who asks would multiply the reader's traffic
+        // by a socket a person can open many of: the public names its tournament, or gets
+        // the lobby (announcements, within `--max-lobby-sockets`).
+        (None, Some(Principal::Public { .. })) | (None, None) => Scope::Lobby,
         (None, Some(Principal::Viewer { tournament, .. })) => Scope::Tournament(*tournament),
-        (None, None) => Scope::Lobby,
     };
     if let Scope::Tournament(t) = scope
         && state.feed.summary(t).is_none()
