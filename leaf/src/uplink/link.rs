@@ -28,16 +28,20 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// How often while it lacks messages and the link is up: catch-up is watched closely.
 const LOOK_EVERY_BEHIND: Duration = Duration::from_millis(250);
 /// A central copy that lacks messages and has not moved for this long, with the link up,
-/// is nudged. Long enough for a source that is merely busy to show progress; short enough
-/// that a copy waiting out nats-server's retry back-off catches up within seconds.
-const STALLED_AFTER: Duration = Duration::from_millis(1500);
-/// The same, for a copy that has moved since the link came up: a pause is then more likely
-/// the central cluster busy storing than a stall. Not too long either: a copy being filled
-/// moves at every look (a central cluster stores thousands of messages a second).
-const STALLED_AFTER_MOVING: Duration = Duration::from_secs(5);
-/// The least time between two nudges of one stream: a new leader needs a moment to set its
-/// sources up, and step-downs are elections.
-const NUDGE_GAP: Duration = Duration::from_secs(5);
+/// is nudged. Not sooner: after the link returns nats-server sets the copy's source up again
+/// by itself (a consumer created across the link, which may take seconds on a busy
+/// cluster), and a leader elected while that request is pending can take its late answer
+/// for the new term's and store messages twice (seen in the soak: nudges 1.5 s after the
+/// link's return made 4,942 duplicates in 12 cuts; nats-server's `trySetupSourceConsumer`).
+/// Long enough too for a copy that is merely busy storing to show progress.
+const STALLED_AFTER: Duration = Duration::from_secs(10);
+/// A copy made this recently (seen made, here) is setting its source up for the first time:
+/// no nudge, for the same reason.
+const NEW_COPY_GRACE: Duration = Duration::from_secs(10);
+/// The least time between two nudges of one stream: a source's consumer request waits up to
+/// 30 s for its answer, and a nudge sooner could bring the leadership back to the server
+/// that still waits for one (the same race).
+const NUDGE_GAP: Duration = Duration::from_secs(30);
 /// The longest wait between two nudges of a copy that does not move.
 const NUDGE_GAP_MAX: Duration = Duration::from_secs(120);
 /// A copy that lacks messages and has not moved for this long with the link up, or that
@@ -141,6 +145,10 @@ struct Progress {
     nudge_gap: Duration,
     /// When the copy was created (unix ns), as the last ensure saw it.
     copy_created: Option<i128>,
+    /// When this leaf saw the copy new (made by it, or made anew since it last looked): by
+    /// this box's clock, which a venue offline for long may have wrong by hours, not by the
+    /// cluster's creation time.
+    new_since: Option<Instant>,
     /// The copy holds other messages than the venue's at the same seqs, and how that was
     /// told.
     diverged: Option<Divergence>,
@@ -148,12 +156,6 @@ struct Progress {
     compared: bool,
     /// Whether its oldest was, since the link came up.
     oldest_compared: bool,
-    /// Whether the copy moved since the link came up.
-    moved_since_link_up: bool,
-    /// Whether the copy was seen since the link came up: the first look after a cut sees
-    /// what it stored just before the cut (while the link was down, it could not be seen),
-    /// which is not a move.
-    seen_since_link_up: bool,
 }
 
 impl Default for Progress {
@@ -165,11 +167,10 @@ impl Default for Progress {
             nudged_at: None,
             nudge_gap: NUDGE_GAP,
             copy_created: None,
+            new_since: None,
             diverged: None,
             compared: false,
             oldest_compared: false,
-            moved_since_link_up: false,
-            seen_since_link_up: false,
         }
     }
 }
@@ -315,8 +316,6 @@ impl Watcher {
             self.state.claim_settled = false;
             for progress in self.state.streams.values_mut() {
                 progress.moved_at = Some(now);
-                progress.moved_since_link_up = false;
-                progress.seen_since_link_up = false;
                 progress.oldest_compared = false;
                 progress.nudge_gap = NUDGE_GAP;
             }
@@ -415,14 +414,10 @@ impl Watcher {
             self.copy_seen(stream, newest.copy_created);
             let progress = self.state.streams.entry(stream).or_default();
             if progress.central_seq != Some(newest.origin) {
-                if progress.seen_since_link_up {
-                    progress.moved_since_link_up = true;
-                }
                 progress.central_seq = Some(newest.origin);
                 progress.moved_at = Some(now);
                 progress.compared = false;
             }
-            progress.seen_since_link_up = true;
             // Only once no other leaf answers for this venue id since the link came up:
             // until then the copy may hold another leaf's messages.
             if self.state.claim_settled {
@@ -481,20 +476,17 @@ impl Watcher {
                 continue;
             }
             behind = true;
-            // Right after the link returns, a copy that does not move at once is waiting out
-            // nats-server's back-off; once it has moved, a pause is the central cluster busy
-            // storing, not a stall.
-            let stalled_after = if progress.moved_since_link_up {
-                STALLED_AFTER_MOVING
-            } else {
-                STALLED_AFTER
-            };
+            // A copy still this long after the link returned (or after it last moved) is
+            // waiting out nats-server's retry back-off of up to 2 minutes.
             let still = progress
                 .moved_at
-                .is_none_or(|at| now.duration_since(at) >= stalled_after);
+                .is_none_or(|at| now.duration_since(at) >= STALLED_AFTER);
             let may_nudge = progress
                 .nudged_at
-                .is_none_or(|at| now.duration_since(at) >= progress.nudge_gap);
+                .is_none_or(|at| now.duration_since(at) >= progress.nudge_gap)
+                && progress
+                    .new_since
+                    .is_none_or(|at| now.duration_since(at) >= NEW_COPY_GRACE);
             if still && may_nudge {
                 progress.nudged_at = Some(now);
                 // A nudge that does not help is not repeated at the same pace: step-downs
@@ -536,6 +528,7 @@ impl Watcher {
             self.copy_seen(stream, created);
             match done {
                 Ensured::Created => {
+                    self.state.streams.entry(stream).or_default().new_since = Some(Instant::now());
                     tracing::info!(venue = %self.uplink.venue, %stream, "created the central copy");
                 }
                 Ensured::Updated => {
@@ -559,6 +552,7 @@ impl Watcher {
             progress.compared = false;
             progress.oldest_compared = false;
             progress.central_seq = None;
+            progress.new_since = Some(Instant::now());
             if let Err(e) = self.files.drop_diverged(&self.uplink, stream) {
                 tracing::warn!(error = %e, "cannot drop the diverged verdict from the data dir");
             }
