@@ -541,12 +541,20 @@ async fn check_phase(phase: &str, venues: &[Venue], central: &jetstream::Context
     for venue in venues {
         venue.catch_up(central).await;
         let check = venue.check(central).await;
-        assert_eq!(
-            (check.lost, check.duplicated, check.leaked),
-            (0, 0, 0),
-            "after {phase}, the central copy of {} is wrong: {check:?}",
-            venue.id
-        );
+        if (check.lost, check.duplicated, check.leaked) != (0, 0, 0) {
+            // What the leaf's uplink did, for whoever reads the failure: the suite's
+            // directory goes with it.
+            let log = venue.leaf.log_text();
+            let uplink: Vec<&str> = log
+                .lines()
+                .filter(|line| line.contains("leaf::uplink"))
+                .collect();
+            panic!(
+                "after {phase}, the central copy of {} is wrong: {check:?}\nits leaf's uplink log:\n{}",
+                venue.id,
+                uplink.join("\n")
+            );
+        }
         total.venue += check.venue;
         total.central += check.central;
     }

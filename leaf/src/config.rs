@@ -229,13 +229,13 @@ pub struct TlsFlags {
 pub struct CentralFlags {
     /// Serve the venues' copies on the central cluster at --nats-url, read-only and open to
     /// anyone, instead of a venue's own log. Starts no nats-server.
-    /// (`LEAF_CENTRAL=1`, `true`, `yes` or `on`.)
+    /// (`LEAF_CENTRAL=1`, `true`, `yes` or `on`.) Needs --nats-url; not with --uplink-url,
+    /// --backup-dir, --http-redirect or --metrics-token (checked at start, not here: clap
+    /// takes `LEAF_CENTRAL=0` as given).
     #[arg(
         long = "central",
         env = "LEAF_CENTRAL",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        requires = "nats_url",
-        conflicts_with_all = ["uplink_urls", "backup_dir", "http_redirect", "metrics_token"]
+        value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub enabled: bool,
 
@@ -245,7 +245,6 @@ pub struct CentralFlags {
         long,
         env = "LEAF_NATS_CREDENTIALS",
         value_name = "PATH",
-        requires = "enabled",
         conflicts_with = "nats_token"
     )]
     pub nats_credentials: Option<std::path::PathBuf>,
@@ -388,9 +387,69 @@ pub enum LogFormat {
     Json,
 }
 
+impl CentralFlags {
+    /// What `config` has that the central reader does not do, or lacks that it needs; `None`
+    /// when nothing, or when it is not the central reader.
+    pub fn refusal(config: &Config) -> Option<&'static str> {
+        let central = &config.central;
+        if !central.enabled {
+            return central.nats_credentials.is_some().then_some(
+                "--nats-credentials is for the central reader (--central); a venue's leaf signs in to its --nats-url with --nats-token",
+            );
+        }
+        if config.nats_url.is_none() {
+            Some("--central needs --nats-url: the central cluster to read")
+        } else if !config.uplink.uplink_urls.is_empty() {
+            Some(
+                "--central and --uplink-url: the central reader reads the venues' copies, it has no uplink of its own",
+            )
+        } else if config.backups.backup_dir.is_some() {
+            Some(
+                "--central and --backup-dir: the central reader keeps nothing to back up (the central cluster holds the copies)",
+            )
+        } else if config.tls.http_redirect.is_some() {
+            Some("--http-redirect is not served by the central reader")
+        } else if config.metrics_token.is_some() {
+            Some("--metrics-token: the central reader serves no /metrics")
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_central_reader_refuses_what_it_does_not_do_and_a_venue_is_left_alone() {
+        let refusal = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["leaf"], args].concat()).unwrap();
+            CentralFlags::refusal(&cli.config)
+        };
+        let url = ["--nats-url", "nats://c1:4222,nats://c2:4222"];
+        assert_eq!(refusal(&["--central", url[0], url[1]]), None);
+        assert!(
+            refusal(&["--central"])
+                .unwrap()
+                .contains("needs --nats-url")
+        );
+        for extra in [
+            &["--backup-dir", "/b"][..],
+            &["--uplink-url", "nats-leaf://c:7422", "--venue-id", "east"],
+            &["--metrics-token", "0123456789abcdef"],
+        ] {
+            let args = [&["--central", url[0], url[1]][..], extra].concat();
+            assert!(refusal(&args).is_some(), "{extra:?}");
+        }
+        // Without --central, those are a venue's own business.
+        assert_eq!(refusal(&["--backup-dir", "/b"]), None);
+        assert!(
+            refusal(&["--nats-credentials", "/c"])
+                .unwrap()
+                .contains("central reader")
+        );
+    }
 
     #[test]
     fn defaults_are_the_documented_ones() {

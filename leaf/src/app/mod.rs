@@ -112,6 +112,9 @@ struct Https {
 impl App {
     /// Builds everything; see the module doc for the order.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        if let Some(refusal) = crate::config::CentralFlags::refusal(config) {
+            anyhow::bail!(refusal);
+        }
         let started = Instant::now();
         let open_files = open_files::raise();
         let data_dir = step("data dir", async { DataDir::open(&config.data_dir) }).await?;

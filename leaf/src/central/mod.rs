@@ -57,6 +57,9 @@ impl CentralReader {
     /// Takes the data dir and the port, connects to the central cluster and opens the
     /// venues it finds there at once (each replays its copy in the background).
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        if let Some(refusal) = crate::config::CentralFlags::refusal(config) {
+            anyhow::bail!(refusal);
+        }
         let Some(url) = config.nats_url.as_deref() else {
             anyhow::bail!("--central needs --nats-url: the central cluster to read");
         };

@@ -99,9 +99,9 @@ async fn into_venue(State(venues): State<Venues>, mut request: Request) -> Respo
             ))
             .into_response();
         }
-        Lookup::Failed(why) => {
+        Lookup::Failed => {
             return ApiError::Unavailable(format!(
-                "venue {venue}'s copy cannot be read now ({why}); retry later"
+                "venue {venue}'s copy cannot be read now; retry later"
             ))
             .into_response();
         }

@@ -63,14 +63,15 @@ pub struct Venues {
 }
 
 enum Served {
-    /// Its feed is replaying the copy.
-    Opening,
+    /// Its feed is replaying the copy; after a failure, `waited` is how long it waited.
+    Opening {
+        waited: Option<Duration>,
+    },
     Open(Box<Open>),
     /// Its copy could not be opened; tried again from `retry_at`.
     Failed {
         retry_at: Instant,
         wait: Duration,
-        why: String,
     },
 }
 
@@ -84,7 +85,8 @@ struct Open {
 pub enum Lookup {
     Unknown,
     Opening,
-    Failed(String),
+    /// Why is in the log, not for the public.
+    Failed,
     Open(Router),
 }
 
@@ -97,9 +99,9 @@ pub struct VenueSummary {
     /// How many tournaments its copy holds, once ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tournaments: Option<usize>,
-    /// Why its copy cannot be served, while it cannot.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    /// Its copy cannot be served now (the reader's log says why); tried again later.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub failing: bool,
 }
 
 impl Venues {
@@ -116,8 +118,8 @@ impl Venues {
     pub fn lookup(&self, venue: &VenueId) -> Lookup {
         match self.lock().get(venue) {
             None => Lookup::Unknown,
-            Some(Served::Opening) => Lookup::Opening,
-            Some(Served::Failed { why, .. }) => Lookup::Failed(why.clone()),
+            Some(Served::Opening { .. }) => Lookup::Opening,
+            Some(Served::Failed { .. }) => Lookup::Failed,
             Some(Served::Open(open)) => Lookup::Open(open.router.clone()),
         }
     }
@@ -132,10 +134,7 @@ impl Venues {
                     Served::Open(open) => Some(open.state.feed.list().len()),
                     _ => None,
                 },
-                error: match served {
-                    Served::Failed { why, .. } => Some(why.clone()),
-                    _ => None,
-                },
+                failing: matches!(served, Served::Failed { .. }),
             })
             .collect()
     }
@@ -178,15 +177,15 @@ impl Venues {
         for venue in found {
             {
                 let mut served = self.lock();
-                match served.get(&venue) {
-                    None => {}
-                    Some(Served::Failed { retry_at, .. }) if *retry_at <= now => {}
+                let waited = match served.get(&venue) {
+                    None => None,
+                    Some(Served::Failed { retry_at, wait, .. }) if *retry_at <= now => Some(*wait),
                     Some(_) => continue,
-                }
+                };
                 if self.closing.is_cancelled() {
                     return;
                 }
-                served.insert(venue.clone(), Served::Opening);
+                served.insert(venue.clone(), Served::Opening { waited });
             }
             let venues = self.clone();
             self.opening.spawn(async move {
@@ -232,7 +231,9 @@ impl Venues {
     fn failed(&self, venue: &VenueId, why: String) {
         let mut served = self.lock();
         let wait = match served.get(venue) {
-            Some(Served::Failed { wait, .. }) => (*wait * 2).min(RETRY_MAX),
+            Some(Served::Opening {
+                waited: Some(waited),
+            }) => (*waited * 2).min(RETRY_MAX),
             _ => RETRY_FIRST,
         };
         tracing::warn!(%venue, error = %why, retry_in_s = wait.as_secs(), "cannot serve the venue's copy");
@@ -241,7 +242,6 @@ impl Venues {
             Served::Failed {
                 retry_at: Instant::now() + wait,
                 wait,
-                why,
             },
         );
     }

@@ -9,7 +9,7 @@
 //! - no token: a lobby screen: announcements only.
 //!
 //! On the central reader every socket reads as the public: no token (one is refused),
-//! `?tournament=` for one tournament, or without it the lobby.
+//! `?tournament=` for one tournament (without it, 400: there is no lobby there).
 //!
 //! The token may also come as `Authorization: Bearer`. See `docs/protocol.md`.
 
@@ -134,9 +134,14 @@ fn scope(
         (Some(_), None) => return Err(AuthError::Missing.into()),
         (None, Some(Principal::Td { .. })) => Scope::All,
         // Every tournament's events to anyone who asks would multiply the reader's traffic
-        // by a socket a person can open many of: the public names its tournament, or gets
-        // the lobby (announcements, within `--max-lobby-sockets`).
-        (None, Some(Principal::Public { .. })) | (None, None) => Scope::Lobby,
+        // by a socket a person can open many of, and the central reader has no lobby (no
+        // TD announces anything there): the public names its tournament.
+        (None, Some(Principal::Public { .. })) => {
+            return Err(ApiError::BadRequest(
+                "the central reader's displays watch one tournament: add ?tournament=<id>".into(),
+            ));
+        }
+        (None, None) => Scope::Lobby,
         (None, Some(Principal::Viewer { tournament, .. })) => Scope::Tournament(*tournament),
     };
     if let Scope::Tournament(t) = scope
