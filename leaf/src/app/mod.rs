@@ -300,11 +300,7 @@ impl App {
         // same order, and exits non-zero.
         let failure = tokio::select! {
             () = shutdown.cancelled() => None,
-            ended = &mut server => Some(match ended {
-                Ok(Ok(())) => anyhow::anyhow!("the HTTP server stopped unexpectedly"),
-                Ok(Err(e)) => anyhow::Error::new(e).context("the HTTP server failed"),
-                Err(e) => anyhow::Error::new(e).context("the HTTP server task failed"),
-            }),
+            ended = &mut server => Some(server_ended(ended)),
         };
         let begun = Instant::now();
 
@@ -449,6 +445,17 @@ async fn https(
         None => None,
     };
     Ok(Https { served, redirect })
+}
+
+/// Why the HTTP server's task ended by itself (it only does on a failure).
+pub(crate) fn server_ended(
+    ended: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> anyhow::Error {
+    match ended {
+        Ok(Ok(())) => anyhow::anyhow!("the HTTP server stopped unexpectedly"),
+        Ok(Err(e)) => anyhow::Error::new(e).context("the HTTP server failed"),
+        Err(e) => anyhow::Error::new(e).context("the HTTP server task failed"),
+    }
 }
 
 /// Runs one startup step and logs how long it took.

@@ -138,31 +138,13 @@ async fn connect_as(
             url: url.to_owned(),
             reason: format!("not a NATS URL (or a comma-separated list of them): {e}"),
         })?;
-    let role = name.to_owned();
-    options
-        .name(name)
-        .connection_timeout(CONNECT_TIMEOUT)
-        .max_reconnects(None)
-        // Across a network: back off to 5 s, so a cluster that is down is not hammered.
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis((attempts as u64 * 250).min(5_000))
-        })
-        .event_callback(move |event| {
-            let role = role.clone();
-            async move {
-                match event {
-                    async_nats::Event::Connected => {
-                        tracing::info!(connection = %role, "connected to the central cluster")
-                    }
-                    async_nats::Event::Disconnected => {
-                        tracing::warn!(connection = %role, "disconnected from the central cluster; reconnecting")
-                    }
-                    other => {
-                        tracing::debug!(connection = %role, event = %other, "nats client event")
-                    }
-                }
-            }
-        })
+    // Across a network: back off to 5 s, so a cluster that is down is not hammered.
+    let reconnects = crate::log::Reconnects {
+        connect_timeout: CONNECT_TIMEOUT,
+        step: Duration::from_millis(250),
+        max: Duration::from_secs(5),
+    };
+    crate::log::watched(options, name, "the central cluster", reconnects)
         .connect(servers)
         .await
         .map_err(|e| ClusterError::Connect {

@@ -138,11 +138,7 @@ impl CentralReader {
         );
         let failure = tokio::select! {
             () = shutdown.cancelled() => None,
-            ended = &mut server => Some(match ended {
-                Ok(Ok(())) => anyhow::anyhow!("the HTTP server stopped unexpectedly"),
-                Ok(Err(e)) => anyhow::Error::new(e).context("the HTTP server failed"),
-                Err(e) => anyhow::Error::new(e).context("the HTTP server task failed"),
-            }),
+            ended = &mut server => Some(crate::app::server_ended(ended)),
         };
         stop_http.cancel();
         if failure.is_none() {

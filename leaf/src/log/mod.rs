@@ -33,7 +33,7 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 pub use self::jetstream::{JetStreamLog, JetStreamState, NatsAuth, ServerKind, StoredMessage};
-pub(crate) use self::jetstream::{connect_as, read_page, tail};
+pub(crate) use self::jetstream::{Reconnects, connect_as, read_page, tail, watched};
 pub use self::memory::MemoryLog;
 pub use self::subject::{Filter, StreamName, Subject};
 pub use self::supervisor::{ChildStatus, running_server};

@@ -528,25 +528,58 @@ pub(crate) async fn connect_as(
             async_nats::ConnectOptions::with_user_and_password(name.clone(), password.clone())
         }
     };
+    // Loopback reconnects are cheap, and every second without the log is a second in which a
+    // TD cannot save: retry fast, capped at one second.
+    let reconnects = Reconnects {
+        connect_timeout: CONNECT_TIMEOUT,
+        step: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+    };
+    watched(options, name, "nats-server", reconnects)
+        .connect(url)
+        .await
+        .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))
+}
+
+/// How a connection is made and made again.
+pub(crate) struct Reconnects {
+    pub connect_timeout: Duration,
+    /// The wait before the nth attempt is n times this, up to `max`.
+    pub step: Duration,
+    pub max: Duration,
+}
+
+/// `options` for a connection named `name` that reconnects for ever as `reconnects` says,
+/// and logs its losses and returns as a connection to `server`.
+pub(crate) fn watched(
+    options: async_nats::ConnectOptions,
+    name: &str,
+    server: &'static str,
+    reconnects: Reconnects,
+) -> async_nats::ConnectOptions {
     let role = name.to_owned();
+    let Reconnects {
+        connect_timeout,
+        step,
+        max,
+    } = reconnects;
     options
         .name(name)
-        .connection_timeout(CONNECT_TIMEOUT)
+        .connection_timeout(connect_timeout)
         .max_reconnects(None)
-        // Loopback reconnects are cheap, and every second without the log is a second in
-        // which a TD cannot save: retry fast, capped at one second.
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis((attempts as u64 * 100).min(1000))
+        .reconnect_delay_callback(move |attempts| {
+            step.saturating_mul(u32::try_from(attempts).unwrap_or(u32::MAX))
+                .min(max)
         })
         .event_callback(move |event| {
             let role = role.clone();
             async move {
                 match event {
                     async_nats::Event::Connected => {
-                        tracing::info!(connection = %role, "connected to nats-server")
+                        tracing::info!(connection = %role, "connected to {server}")
                     }
                     async_nats::Event::Disconnected => {
-                        tracing::warn!(connection = %role, "disconnected from nats-server; reconnecting")
+                        tracing::warn!(connection = %role, "disconnected from {server}; reconnecting")
                     }
                     other => {
                         tracing::debug!(connection = %role, event = %other, "nats client event")
@@ -554,9 +587,6 @@ pub(crate) async fn connect_as(
                 }
             }
         })
-        .connect(url)
-        .await
-        .map_err(|e| LogError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))
 }
 
 fn entry(message: &jetstream::Message) -> Result<Entry, LogError> {
